@@ -1,0 +1,26 @@
+//! The wire contract of Beaver's event log. Commands append the events
+//! defined here to Kafka; projectors, ws-push and any analyst's Kafka client
+//! read them back. Every record on every topic is one [`Envelope`]: a JSON
+//! object that names its own type and schema version (also copied into the
+//! Kafka headers), so a topic can be replayed without Beaver's code.
+//!
+//! This crate is pure — serde, uuid and time, no I/O — and depends on nothing
+//! else of Beaver's; everything else depends on it.
+//!
+//! # Layout
+//! - [`envelope`]: the envelope, the actor, and the [`DomainEvent`] trait that
+//!   ties an aggregate's event enum to its topic.
+//! - [`topics`]: topic names and the header names every record carries.
+//! - [`upcast`]: the one place where old schema versions are lifted to the current one.
+//! - [`user`]: the user aggregate (registration, profile).
+//! - [`session`]: the login session aggregate (refresh-token rotation, logout).
+
+pub mod envelope;
+pub mod session;
+pub mod topics;
+pub mod upcast;
+pub mod user;
+
+pub use envelope::{Actor, DecodeError, DomainEvent, Envelope, RawEnvelope};
+pub use session::SessionEvent;
+pub use user::UserEvent;

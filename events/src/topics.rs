@@ -1,0 +1,26 @@
+//! Topic names and Kafka header names.
+//!
+//! Topics are named `beaver.<aggregate>.v<N>`: one topic per aggregate type,
+//! keyed by aggregate id, so all events of one aggregate are in one partition
+//! and therefore totally ordered. `vN` changes only on an incompatible
+//! re-keying or re-partitioning of the topic, never for a schema change (those
+//! are versioned per event type, see [`crate::upcast`]).
+
+/// Users: registration and profile changes. Key: user id.
+pub const USERS: &str = "beaver.users.v1";
+/// Login sessions: start, refresh-token rotation, end. Key: session id.
+pub const SESSIONS: &str = "beaver.sessions.v1";
+
+/// Every topic Beaver writes, for tooling that needs the full list.
+pub const ALL: &[&str] = &[USERS, SESSIONS];
+
+/// Kafka header carrying the envelope's `event_type`.
+pub const HEADER_EVENT_TYPE: &str = "event_type";
+/// Kafka header carrying the envelope's `schema_version`.
+pub const HEADER_SCHEMA_VERSION: &str = "schema_version";
+/// Kafka header carrying the envelope's `event_id`.
+pub const HEADER_EVENT_ID: &str = "event_id";
+/// Kafka header carrying the envelope's `correlation_id`.
+pub const HEADER_CORRELATION_ID: &str = "correlation_id";
+/// Kafka header naming the value's encoding (`application/json`).
+pub const HEADER_CONTENT_TYPE: &str = "content-type";

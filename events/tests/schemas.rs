@@ -1,0 +1,117 @@
+//! Every event type has a JSON Schema under `schemas/events/`, and a sample of
+//! every event type, serialised as it goes on the wire, validates against it.
+
+use beaver_events::{
+    session::{SessionEndReason, SessionEnded, SessionRefreshed, SessionStarted},
+    upcast::current_version,
+    user::{Gender, UserProfileUpdated, UserRegistered},
+    Actor, DomainEvent, Envelope, SessionEvent, UserEvent,
+};
+use std::{collections::BTreeSet, path::PathBuf};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+fn schema_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/events")
+}
+
+/// One sample of every event type, wrapped and serialised as the producer does.
+fn samples() -> Vec<(String, u32, serde_json::Value)> {
+    let user = Uuid::now_v7();
+    let session = Uuid::now_v7();
+    let hash = "ab".repeat(32);
+    let later = OffsetDateTime::now_utc() + Duration::days(30);
+    let wire = |env: serde_json::Value| {
+        (env["event_type"].as_str().unwrap().to_owned(), env["schema_version"].as_u64().unwrap() as u32, env)
+    };
+    fn wrap<E: DomainEvent>(e: E, actor: Actor) -> serde_json::Value {
+        serde_json::to_value(Envelope::new(e, actor, "corr", Some(Uuid::now_v7()))).unwrap()
+    }
+    vec![
+        wire(wrap(
+            UserEvent::UserRegistered(UserRegistered {
+                user_id: user,
+                username: "grace_h".into(),
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+                nickname: "Grace".into(),
+                email: Some("grace@example.org".into()),
+                phone: None,
+            }),
+            Actor::User(user),
+        )),
+        wire(wrap(
+            UserEvent::UserProfileUpdated(UserProfileUpdated {
+                user_id: user,
+                nickname: Some("G".into()),
+                gender: Some(Gender::Female),
+                ..Default::default()
+            }),
+            Actor::User(user),
+        )),
+        wire(wrap(
+            SessionEvent::SessionStarted(SessionStarted {
+                session_id: session,
+                user_id: user,
+                refresh_token_hash: hash.clone(),
+                refresh_expires_at: later,
+            }),
+            Actor::User(user),
+        )),
+        wire(wrap(
+            SessionEvent::SessionRefreshed(SessionRefreshed {
+                session_id: session,
+                user_id: user,
+                generation: 1,
+                spent_token_hash: hash.clone(),
+                refresh_token_hash: "cd".repeat(32),
+                refresh_expires_at: later,
+            }),
+            Actor::User(user),
+        )),
+        wire(wrap(
+            SessionEvent::SessionEnded(SessionEnded {
+                session_id: session,
+                user_id: user,
+                reason: SessionEndReason::RefreshTokenReused,
+            }),
+            Actor::System,
+        )),
+    ]
+}
+
+#[test]
+fn every_event_sample_validates_against_its_schema() {
+    for (event_type, version, value) in samples() {
+        let path = schema_dir().join(format!("{event_type}.v{version}.json"));
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+        .unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&value).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        assert!(errors.is_empty(), "{event_type} sample fails its schema: {errors:?}\n{value:#}");
+    }
+}
+
+#[test]
+fn a_payload_that_breaks_the_schema_is_caught() {
+    let (event_type, version, mut value) = samples().remove(0);
+    value["payload"]["username"] = "Not Valid!".into();
+    let path = schema_dir().join(format!("{event_type}.v{version}.json"));
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(!jsonschema::validator_for(&schema).unwrap().is_valid(&value));
+}
+
+#[test]
+fn schemas_samples_and_known_versions_cover_the_same_event_types() {
+    let sampled: BTreeSet<String> = samples().into_iter().map(|(t, v, _)| format!("{t}.v{v}")).collect();
+    let on_disk: BTreeSet<String> = std::fs::read_dir(schema_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".json").to_owned())
+        .collect();
+    assert_eq!(sampled, on_disk, "every schema file needs a sample and every event type a schema");
+    for name in &sampled {
+        let (t, v) = name.split_once(".v").unwrap();
+        assert_eq!(current_version(t), Some(v.parse().unwrap()), "upcast::current_version must know {t}");
+    }
+}
