@@ -1,0 +1,259 @@
+//! The HTTP edge shared by commands and query-api.
+//!
+//! Every answer is the envelope `{code, message, data, timestamp}`: `code` is
+//! the HTTP status repeated in the body, `message` is for humans, `data` holds
+//! the result — or, for an error, `{"error": "<machine_readable_kind>", ...}`
+//! — and `timestamp` is milliseconds since the Unix epoch. 5xx answers are
+//! opaque; their cause goes to the log.
+
+use axum::{
+    extract::{rejection::JsonRejection, FromRequest, MatchedPath, Request},
+    http::{header::HeaderName, HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Header carrying the correlation id in and out (the gateway sets one if the client did not).
+pub static CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
+
+/// Largest request body any tier accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The response envelope.
+#[derive(Debug, Serialize)]
+pub struct Envelope<T: Serialize> {
+    pub code: u16,
+    pub message: String,
+    pub data: T,
+    pub timestamp: i64,
+}
+
+fn now_millis() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A successful answer: 200 with `data`.
+pub fn ok<T: Serialize>(data: T) -> Response {
+    respond(StatusCode::OK, "ok", data)
+}
+
+/// Any answer in the envelope.
+pub fn respond<T: Serialize>(status: StatusCode, message: &str, data: T) -> Response {
+    let body = Envelope {
+        code: status.as_u16(),
+        message: message.to_owned(),
+        data,
+        timestamp: now_millis(),
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Every way a request can fail, mapped to one status and envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request cannot be read (malformed JSON, bad query string, wrong content type).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is readable but a field is not acceptable.
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// A uniqueness or state conflict; `kind` is machine readable, e.g. `username_taken`.
+    #[error("{message}")]
+    Conflict { kind: &'static str, message: String },
+    #[error("request body is larger than {MAX_BODY_BYTES} bytes")]
+    PayloadTooLarge,
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// A dependency (Kafka, MariaDB, Redis) is not answering; safe to retry.
+    #[error("service temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn status_and_kind(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict { kind, .. } => (StatusCode::CONFLICT, kind),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.status_and_kind();
+        let data = match &self {
+            ApiError::Invalid { field, .. } => json!({ "error": kind, "field": field }),
+            ApiError::TooManyRequests { retry_after_secs } => json!({ "error": kind, "retry_after": retry_after_secs }),
+            _ => json!({ "error": kind }),
+        };
+        match &self {
+            ApiError::Internal(e) => tracing::error!(error = ?e, "request failed"),
+            ApiError::Unavailable(e) => tracing::warn!(error = ?e, "dependency unavailable"),
+            _ => tracing::debug!(%status, error = %self, "request rejected"),
+        }
+        respond(status, &self.to_string(), data)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => ApiError::Unavailable(e.into()),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        ApiError::Unavailable(e.into())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => {
+                // serde's message names the field and the expected type.
+                let detail = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.body_text());
+                ApiError::invalid("body", detail)
+            }
+            JsonRejection::JsonSyntaxError(_) => ApiError::BadRequest("request body is not valid JSON".into()),
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::BadRequest("expected Content-Type: application/json".into())
+            }
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are answered in the envelope.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// `Query<T>` whose rejections are answered in the envelope.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+use axum::extract::FromRequestParts;
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
+/// The correlation id of the request being served, for handlers that put it
+/// into event envelopes.
+#[derive(Clone, Debug)]
+pub struct CorrelationId(pub String);
+
+/// Accepts the caller's correlation id (if sane) or makes one, runs the
+/// request inside a span that carries it, echoes it in the response, and
+/// records `http_requests_total` and `http_request_duration_seconds`.
+pub async fn observe(mut req: Request, next: Next) -> Response {
+    let correlation = req
+        .headers()
+        .get(&CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(CorrelationId(correlation.clone()));
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().to_string();
+    let span = tracing::info_span!("request", correlation_id = %correlation, %method, %route);
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16().to_string();
+    span.in_scope(|| tracing::info!(status = %status, elapsed_ms = elapsed * 1000.0, "served"));
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route).record(elapsed);
+    if let Ok(v) = HeaderValue::from_str(&correlation) {
+        response.headers_mut().insert(CORRELATION_HEADER.clone(), v);
+    }
+    response
+}
+
+/// Answers unknown routes in the envelope.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+/// Envelope-shaped body for a JSON `Value`, handy in tests and health checks.
+pub fn envelope_value(status: StatusCode, message: &str, data: Value) -> Response {
+    respond(status, message, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+
+    async fn body(resp: Response) -> (StatusCode, Value) {
+        let status = resp.status();
+        let bytes = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn errors_are_answered_in_the_envelope_with_a_machine_readable_kind() {
+        let (status, v) = body(ApiError::Conflict { kind: "username_taken", message: "taken".into() }.into_response()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(v["code"], 409);
+        assert_eq!(v["data"]["error"], "username_taken");
+        assert_eq!(v["message"], "taken");
+        assert!(v["timestamp"].as_i64().unwrap() > 1_600_000_000_000);
+    }
+
+    #[tokio::test]
+    async fn internal_errors_do_not_leak_their_cause() {
+        let (status, v) = body(ApiError::Internal(anyhow::anyhow!("password=hunter2")).into_response()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!v.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn invalid_fields_are_named() {
+        let (status, v) = body(ApiError::invalid("username", "too short").into_response()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(v["data"]["field"], "username");
+    }
+}

@@ -1,0 +1,76 @@
+//! Serving a tier's router: the shared layers, `/metrics`, `/healthz`
+//! helpers, and graceful shutdown.
+
+use crate::http::{self, MAX_BODY_BYTES};
+use axum::{extract::DefaultBodyLimit, http::StatusCode, middleware, response::Response, routing::get, Router};
+use serde_json::{json, Map, Value};
+use std::future::Future;
+use tokio::net::TcpListener;
+
+/// Adds what every HTTP tier has: `/metrics`, the envelope for unknown routes,
+/// the body limit, correlation ids and request metrics.
+pub fn with_common_layers(app: Router) -> Router {
+    app.route("/metrics", get(|| async { crate::telemetry::prometheus().render() }))
+        .fallback(http::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(http::observe))
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    axum::serve(listener, with_common_layers(app)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested");
+}
+
+/// Builds the `/healthz` answer from named dependency checks: 200 when all
+/// pass, 503 naming the failures otherwise.
+pub fn health_response(checks: Vec<(&'static str, anyhow::Result<()>)>) -> Response {
+    let mut details = Map::new();
+    let mut healthy = true;
+    for (name, result) in checks {
+        let value = match result {
+            Ok(()) => json!("ok"),
+            Err(e) => {
+                healthy = false;
+                json!(format!("{e:#}"))
+            }
+        };
+        details.insert(name.to_owned(), value);
+    }
+    let (status, message) = if healthy {
+        (StatusCode::OK, "healthy")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    };
+    http::respond(status, message, Value::Object(details))
+}
+
+/// Health check helper: a MariaDB round trip.
+pub async fn check_mysql(pool: &sqlx::MySqlPool) -> anyhow::Result<()> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
+
+/// Health check helper: a Redis round trip.
+pub async fn check_redis(redis: &redis::aio::ConnectionManager) -> anyhow::Result<()> {
+    let _: String = redis::cmd("PING").query_async(&mut redis.clone()).await?;
+    Ok(())
+}
