@@ -1,0 +1,173 @@
+//! Beaver's projectors: Kafka consumer groups that turn the event log into
+//! the MariaDB read models that query-api serves and the Redis state the
+//! other tiers consult. Each projection is idempotent — its offsets are stored
+//! with its rows in one transaction — so replaying a topic from offset 0 into
+//! empty tables rebuilds the same state, and starting more processes with the
+//! same `group_prefix` spreads the partitions over them.
+//!
+//! # Layout
+//! - [`projection`]: the `Projection` trait and what `apply` may use.
+//! - [`projections`]: the projections themselves (`users`, `sessions`).
+//! - [`runner`]: the consumer loop: seek to stored offsets, batch, transact.
+//! - [`run`]: starts the selected projections plus `/healthz` and `/metrics`.
+
+pub mod projection;
+pub mod projections;
+pub mod runner;
+
+use anyhow::Context;
+use axum::{extract::State, routing::get, Router};
+use beaver_platform::serve;
+use projection::{ApplyContext, Projection};
+use serde::{Deserialize, Serialize};
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+/// The migrations under `schemas/migrations`, compiled in.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schemas/migrations");
+
+/// Projectors configuration (`BEAVER_*` variables override).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Health and metrics endpoint.
+    pub http_addr: String,
+    pub kafka_brokers: String,
+    pub database_url: String,
+    pub redis_url: String,
+    /// Consumer group names are `<group_prefix><projection>`; tests use their own.
+    pub group_prefix: String,
+    /// Comma-separated projection names to run; empty runs all.
+    pub projections: String,
+    pub batch_size: usize,
+    pub batch_window_ms: u64,
+    /// Must match the commands tier: bounds how long revocations are kept.
+    pub access_token_ttl_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http_addr: "127.0.0.1:21084".into(),
+            kafka_brokers: "127.0.0.1:9092".into(),
+            database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            group_prefix: "beaver-projector-".into(),
+            projections: String::new(),
+            batch_size: 500,
+            batch_window_ms: 5,
+            access_token_ttl_secs: 900,
+        }
+    }
+}
+
+impl Config {
+    fn selected(&self) -> anyhow::Result<Vec<Arc<dyn Projection>>> {
+        let all = projections::all();
+        if self.projections.trim().is_empty() {
+            return Ok(all);
+        }
+        self.projections
+            .split(',')
+            .map(str::trim)
+            .map(|wanted| {
+                all.iter()
+                    .find(|p| p.name() == wanted)
+                    .cloned()
+                    .with_context(|| format!("unknown projection {wanted:?}"))
+            })
+            .collect()
+    }
+}
+
+/// Applies pending migrations.
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let pool = beaver_platform::connect_mysql(database_url, 2).await?;
+    MIGRATOR.run(&pool).await.context("Failed to apply migrations")?;
+    Ok(())
+}
+
+/// Empties a projection's read model and its stored offsets, so that its
+/// next start replays the topic from offset 0. Stop the projection's
+/// processes first: a running instance keeps its current position.
+pub async fn reset(database_url: &str, projection: &str) -> anyhow::Result<()> {
+    let tables: &[&str] = match projection {
+        "users" => &["users"],
+        "sessions" => &["sessions"],
+        other => anyhow::bail!("unknown projection {other:?}"),
+    };
+    let pool = beaver_platform::connect_mysql(database_url, 2).await?;
+    let mut tx = pool.begin().await?;
+    for table in tables {
+        sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+    }
+    sqlx::query("DELETE FROM projector_offsets WHERE projector = ?").bind(projection).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Clone)]
+struct Health {
+    pool: sqlx::MySqlPool,
+    redis: redis::aio::ConnectionManager,
+    running: Arc<Vec<(&'static str, Arc<AtomicBool>)>>,
+}
+
+async fn healthz(State(h): State<Health>) -> axum::response::Response {
+    let mut checks = vec![
+        ("mariadb", serve::check_mysql(&h.pool).await),
+        ("redis", serve::check_redis(&h.redis).await),
+    ];
+    for (name, alive) in h.running.iter() {
+        let state = if alive.load(Ordering::Relaxed) { Ok(()) } else { Err(anyhow::anyhow!("consumer thread stopped")) };
+        checks.push((*name, state));
+    }
+    serve::health_response(checks)
+}
+
+/// Runs the configured projections until `shutdown` resolves.
+pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let pool = beaver_platform::connect_mysql(&config.database_url, 16).await?;
+    let redis = beaver_platform::connect_redis(&config.redis_url).await?;
+    let ctx = ApplyContext {
+        pool: pool.clone(),
+        redis: redis.clone(),
+        access_token_ttl: Duration::from_secs(config.access_token_ttl_secs),
+    };
+    let runner_config = runner::RunnerConfig {
+        brokers: config.kafka_brokers.clone(),
+        group_prefix: config.group_prefix.clone(),
+        batch_size: config.batch_size.max(1),
+        batch_window: Duration::from_millis(config.batch_window_ms),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    let mut running = Vec::new();
+    for projection in config.selected()? {
+        let alive = Arc::new(AtomicBool::new(true));
+        running.push((projection.name(), alive.clone()));
+        let (cfg, ctx, stop, handle) = (runner_config.clone(), ctx.clone(), stop.clone(), tokio::runtime::Handle::current());
+        let thread = std::thread::Builder::new()
+            .name(format!("projector-{}", projection.name()))
+            .spawn(move || {
+                let name = projection.name();
+                if let Err(e) = runner::run_projection(projection, cfg, ctx, handle, stop) {
+                    tracing::error!(projector = name, error = ?e, "projection failed");
+                }
+                alive.store(false, Ordering::Relaxed);
+            })?;
+        threads.push(thread);
+    }
+    let health = Health { pool, redis, running: Arc::new(running) };
+    let app = Router::new().route("/healthz", get(healthz)).with_state(health);
+    let result = serve::serve(listener, app, shutdown).await;
+    stop.store(true, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await?;
+    result
+}
