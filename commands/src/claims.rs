@@ -1,0 +1,134 @@
+//! Uniqueness on an append-only log.
+//!
+//! Kafka cannot refuse an append, so a value that must be unique (a username,
+//! e-mail or phone) or spent once (a refresh token) is first *claimed* in the
+//! write-side table `cmd_claims`, whose primary key is `(kind, value)`:
+//!
+//! 1. `INSERT` the claims in one transaction, state `pending`, and commit.
+//!    Concurrent registrations of one username race on the primary key inside
+//!    InnoDB; exactly one insert succeeds, the others get a duplicate-key
+//!    error and are answered 409 before anything is appended.
+//! 2. Append the event and wait for Kafka's acknowledgement.
+//! 3. Success: mark the claims `confirmed`. Failure: delete them, so the value
+//!    is free again.
+//!
+//! A crash between 1 and 3 leaves a `pending` claim that may or may not have
+//! its event. Such a claim is taken over by a later claimant only when it is
+//! older than `stale_after` (longer than the producer's delivery timeout, so
+//! its event can no longer be appended) and no account with its owner id was
+//! projected. The residual risk is a projector lagging by more than
+//! `stale_after` at that moment; it is logged by the users projector as a
+//! conflict if it ever happens.
+
+use sqlx::MySqlPool;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A value that must be unique, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimKind {
+    Username,
+    Email,
+    Phone,
+    RefreshToken,
+}
+
+impl ClaimKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimKind::Username => "username",
+            ClaimKind::Email => "email",
+            ClaimKind::Phone => "phone",
+            ClaimKind::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("{} is already taken", .0.as_str())]
+    Taken(ClaimKind),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn is_duplicate(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Claims every value for `owner`, all or none.
+pub async fn claim(pool: &MySqlPool, owner: Uuid, claims: &[(ClaimKind, &str)], stale_after: Duration) -> Result<(), ClaimError> {
+    let mut tx = pool.begin().await?;
+    for (kind, value) in claims {
+        let inserted = sqlx::query("INSERT INTO cmd_claims (kind, claim_value, owner_id, state) VALUES (?, ?, ?, 'pending')")
+            .bind(kind.as_str())
+            .bind(value)
+            .bind(owner.to_string())
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_duplicate(&e) => {
+                if !take_over_stale(&mut tx, *kind, value, owner, stale_after).await? {
+                    return Err(ClaimError::Taken(*kind));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn take_over_stale(
+    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+    kind: ClaimKind,
+    value: &str,
+    owner: Uuid,
+    stale_after: Duration,
+) -> Result<bool, sqlx::Error> {
+    let taken = sqlx::query(
+        "UPDATE cmd_claims c SET c.owner_id = ?, c.created_at = CURRENT_TIMESTAMP(6) \
+         WHERE c.kind = ? AND c.claim_value = ? AND c.state = 'pending' \
+           AND c.created_at < CURRENT_TIMESTAMP(6) - INTERVAL ? SECOND \
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = c.owner_id)",
+    )
+    .bind(owner.to_string())
+    .bind(kind.as_str())
+    .bind(value)
+    .bind(stale_after.as_secs())
+    .execute(&mut **tx)
+    .await?;
+    if taken.rows_affected() == 1 {
+        tracing::warn!(kind = kind.as_str(), "took over a stale pending claim");
+    }
+    Ok(taken.rows_affected() == 1)
+}
+
+/// Marks `owner`'s claims as backed by an appended event.
+pub async fn confirm(pool: &MySqlPool, owner: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE cmd_claims SET state = 'confirmed' WHERE owner_id = ? AND state = 'pending'")
+        .bind(owner.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Frees `owner`'s pending claims after a failed append.
+pub async fn release(pool: &MySqlPool, owner: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM cmd_claims WHERE owner_id = ? AND state = 'pending'")
+        .bind(owner.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Whether `value` was claimed before (used to recognise a spent refresh token).
+pub async fn exists(pool: &MySqlPool, kind: ClaimKind, value: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM cmd_claims WHERE kind = ? AND claim_value = ?")
+        .bind(kind.as_str())
+        .bind(value)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some())
+}

@@ -1,0 +1,14 @@
+//! Pure decisions of the write side: given the request and the state the
+//! handler loaded, decide which events to append — or why not. No I/O here,
+//! so every rule is unit-tested directly.
+
+pub mod accounts;
+pub mod sessions;
+
+/// A rule the request broke. Handlers map each to a 4xx.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// A field is not acceptable: (field, why).
+    #[error("{1}")]
+    Invalid(&'static str, String),
+}

@@ -1,0 +1,145 @@
+//! Beaver's write side. A client's command arrives over HTTP (through the
+//! gateway, which sends every non-GET `/api/` request here); a handler
+//! extracts it, loads the little state the decision needs from the read
+//! models, calls a pure decision function in [`domain`], appends the
+//! resulting events to Kafka and answers once Kafka acknowledged them. This
+//! tier never writes read models; projectors do.
+//!
+//! Read-your-writes: account and session commands wait (bounded by
+//! `projection_wait_ms`) until the projector serving the follow-up read has
+//! applied their event, so a client that registers and at once logs in, or
+//! updates its profile and at once reads it, sees its write. If the wait times
+//! out the answer is 202 with the same data: the event is durable, merely not
+//! visible yet.
+//!
+//! # Layout
+//! - [`domain`]: pure rules and decisions, unit-tested without I/O.
+//! - [`claims`]: the write-side guard that makes usernames unique and refresh tokens single-use.
+//! - [`passwords`]: argon2id hashing off the executor, with a timing-equalising dummy.
+//! - [`routes`]: thin axum handlers, one module per resource.
+
+pub mod claims;
+pub mod domain;
+pub mod passwords;
+pub mod routes;
+
+use axum::{extract::FromRef, http::StatusCode, response::Response, Router};
+use beaver_events::{DomainEvent, Envelope};
+use beaver_platform::{
+    auth::Authenticator,
+    http::{self, ApiError},
+    kafka::{EventProducer, Position},
+    readiness,
+};
+use serde::{Deserialize, Serialize};
+use std::{future::Future, sync::Arc, time::Duration};
+
+/// Commands configuration (`BEAVER_*` variables override).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub http_addr: String,
+    pub kafka_brokers: String,
+    pub database_url: String,
+    pub redis_url: String,
+    /// HS256 secret for access tokens; shared with every tier that verifies them.
+    pub jwt_secret: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Longest a command waits for its event to become visible to queries.
+    pub projection_wait_ms: u64,
+    /// Age after which an unconfirmed claim without an account may be taken over.
+    pub claim_stale_after_secs: u64,
+    /// Producer batching delay; small, because commands wait for the ack.
+    pub producer_linger_ms: u32,
+    /// Failed logins per username and window before answering 429.
+    pub login_max_failures: u32,
+    pub login_failure_window_secs: u64,
+}
+
+/// The development secret; start-up warns when it is in use.
+pub const DEV_JWT_SECRET: &str = "beaver-dev-secret-change-me";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http_addr: "127.0.0.1:21081".into(),
+            kafka_brokers: "127.0.0.1:9092".into(),
+            database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            jwt_secret: DEV_JWT_SECRET.into(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            projection_wait_ms: 5000,
+            claim_stale_after_secs: 120,
+            producer_linger_ms: 1,
+            login_max_failures: 10,
+            login_failure_window_secs: 300,
+        }
+    }
+}
+
+/// Everything a handler may touch.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub producer: EventProducer,
+    pub pool: sqlx::MySqlPool,
+    pub redis: redis::aio::ConnectionManager,
+    pub auth: Authenticator,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+impl AppState {
+    /// Appends one event; answers only after Kafka acknowledged it.
+    pub async fn append<E: DomainEvent>(&self, envelope: &Envelope<E>) -> Result<Position, ApiError> {
+        self.producer.append(envelope).await.map_err(|e| ApiError::Unavailable(e.into()))
+    }
+
+    /// Waits until `projector` has applied the event at `pos`; `false` on timeout.
+    pub async fn visible(&self, projector: &str, topic: &str, pos: Position) -> Result<bool, ApiError> {
+        let wait = Duration::from_millis(self.config.projection_wait_ms);
+        Ok(readiness::wait_projected(&self.pool, projector, topic, pos, wait).await?)
+    }
+}
+
+/// 200 with `data` when the write is visible to queries, else 202 with the same data.
+pub fn written<T: Serialize>(visible: bool, data: T) -> Response {
+    if visible {
+        http::ok(data)
+    } else {
+        http::respond(StatusCode::ACCEPTED, "accepted; not yet visible to queries", data)
+    }
+}
+
+/// Connects the dependencies and builds the state.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    if config.jwt_secret == DEV_JWT_SECRET {
+        tracing::warn!("using the development JWT secret; set BEAVER_JWT_SECRET in production");
+    }
+    let pool = beaver_platform::connect_mysql(&config.database_url, 32).await?;
+    let redis = beaver_platform::connect_redis(&config.redis_url).await?;
+    let producer = EventProducer::new(&config.kafka_brokers, config.producer_linger_ms)?;
+    let auth = Authenticator::new(&config.jwt_secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
+    tokio::task::spawn_blocking(passwords::warm_up).await?;
+    Ok(AppState { config: Arc::new(config), producer, pool, redis, auth })
+}
+
+/// The routes of this tier.
+pub fn router(state: AppState) -> Router {
+    routes::router().with_state(state)
+}
+
+/// Serves commands on `listener` until `shutdown` resolves.
+pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let state = build_state(config).await?;
+    let producer = state.producer.clone();
+    let result = beaver_platform::serve::serve(listener, router(state), shutdown).await;
+    producer.flush();
+    result
+}

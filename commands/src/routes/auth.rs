@@ -1,0 +1,262 @@
+//! `POST /api/user/login`, `/api/auth/refresh`, `/api/auth/verify`, `/api/auth/logout`.
+
+use crate::{
+    claims::{self, ClaimError, ClaimKind},
+    domain::{
+        accounts::normalize_username,
+        sessions::{self, decide_refresh, RefreshDecision, SessionState},
+    },
+    passwords, written, AppState,
+};
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::HeaderMap,
+    response::Response,
+    routing::post,
+    Extension, Router,
+};
+use beaver_events::{
+    session::{SessionEndReason, SessionEnded, SessionRefreshed, SessionStarted},
+    topics, Actor, Envelope, SessionEvent,
+};
+use beaver_platform::{
+    auth::{bearer, AuthUser},
+    http::{ApiError, ApiJson, CorrelationId},
+    readiness::SESSIONS_PROJECTOR,
+};
+use rand::RngCore;
+use redis::AsyncCommands;
+use serde::Deserialize;
+use serde_json::json;
+use time::{Duration as TimeDuration, OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/user/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/verify", post(verify))
+        .route("/api/auth/logout", post(logout))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    /// A username, or the account's e-mail address.
+    username: String,
+    password: String,
+}
+
+fn new_refresh_token(session_id: Uuid) -> String {
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    sessions::format_refresh_token(session_id, &secret)
+}
+
+fn failures_key(login: &str) -> String {
+    format!("beaver:login:failures:{login}")
+}
+
+/// The token pair a successful login or refresh answers with.
+fn token_response(s: &AppState, visible: bool, user_id: Uuid, session_id: Uuid, refresh_token: &str) -> Response {
+    let (access_token, claims) = s.auth.issue(user_id, session_id);
+    written(
+        visible,
+        json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": claims.exp - claims.iat,
+            "refresh_token": refresh_token,
+            "refresh_expires_in": s.config.refresh_token_ttl_secs,
+            "user_id": user_id,
+            "session_id": session_id,
+        }),
+    )
+}
+
+/// Checks the password and starts a session. Unknown users and wrong
+/// passwords get the same answer after the same work; repeated failures for
+/// one login name are answered 429 for a while.
+async fn login(
+    State(s): State<AppState>,
+    Extension(correlation): Extension<CorrelationId>,
+    ApiJson(req): ApiJson<Login>,
+) -> Result<Response, ApiError> {
+    let login = req.username.trim().to_lowercase();
+    if login.is_empty() || req.password.is_empty() {
+        return Err(ApiError::invalid("username", "username and password are required"));
+    }
+    let mut redis = s.redis.clone();
+    let key = failures_key(&login);
+    let failures: Option<u32> = redis.get(&key).await?;
+    if failures.unwrap_or(0) >= s.config.login_max_failures {
+        let ttl: i64 = redis.ttl(&key).await?;
+        return Err(ApiError::TooManyRequests { retry_after_secs: ttl.max(1) as u64 });
+    }
+    let row: Option<(String, String)> = if login.contains('@') {
+        sqlx::query_as("SELECT user_id, password_hash FROM users WHERE email = ?").bind(&login).fetch_optional(&s.pool).await?
+    } else if let Ok(username) = normalize_username(&login) {
+        sqlx::query_as("SELECT user_id, password_hash FROM users WHERE username = ?").bind(username).fetch_optional(&s.pool).await?
+    } else {
+        None
+    };
+    let (user_id, stored) = match row {
+        Some((id, hash)) => (Uuid::try_parse(&id).ok(), Some(hash)),
+        None => (None, None),
+    };
+    let ok = passwords::verify(req.password, stored).await?;
+    let Some(user_id) = user_id.filter(|_| ok) else {
+        let _: () = redis::pipe()
+            .incr(&key, 1)
+            .expire(&key, s.config.login_failure_window_secs as i64)
+            .query_async(&mut redis)
+            .await?;
+        return Err(ApiError::Unauthorized("invalid username or password".into()));
+    };
+    let _: () = redis.del(&key).await?;
+
+    let session_id = Uuid::now_v7();
+    let refresh_token = new_refresh_token(session_id);
+    let event = SessionEvent::SessionStarted(SessionStarted {
+        session_id,
+        user_id,
+        refresh_token_hash: sessions::token_hash(&refresh_token),
+        refresh_expires_at: OffsetDateTime::now_utc() + TimeDuration::seconds(s.config.refresh_token_ttl_secs as i64),
+    });
+    let position = s.append(&Envelope::new(event, Actor::User(user_id), correlation.0, None)).await?;
+    let visible = s.visible(SESSIONS_PROJECTOR, topics::SESSIONS, position).await?;
+    tracing::info!(%user_id, %session_id, "session started");
+    Ok(token_response(&s, visible, user_id, session_id, &refresh_token))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Refresh {
+    refresh_token: String,
+}
+
+async fn load_session(pool: &sqlx::MySqlPool, session_id: Uuid) -> Result<Option<SessionState>, ApiError> {
+    let row: Option<(String, String, i32, PrimitiveDateTime, String)> = sqlx::query_as(
+        "SELECT user_id, refresh_token_hash, generation, refresh_expires_at, status FROM sessions WHERE session_id = ?",
+    )
+    .bind(session_id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.and_then(|(user_id, hash, generation, expires, status)| {
+        Some(SessionState {
+            user_id: Uuid::try_parse(&user_id).ok()?,
+            refresh_token_hash: hash,
+            generation: generation.max(0) as u32,
+            refresh_expires_at: expires.assume_utc(),
+            active: status == "active",
+        })
+    }))
+}
+
+/// Rotates a refresh token. A token that was already spent ends the session.
+async fn refresh(
+    State(s): State<AppState>,
+    Extension(correlation): Extension<CorrelationId>,
+    ApiJson(req): ApiJson<Refresh>,
+) -> Result<Response, ApiError> {
+    let invalid = || ApiError::Unauthorized("invalid refresh token".into());
+    let session_id = sessions::parse_refresh_token(req.refresh_token.trim()).ok_or_else(invalid)?;
+    let presented = sessions::token_hash(req.refresh_token.trim());
+    let state = load_session(&s.pool, session_id).await?;
+    let spent_before = match &state {
+        Some(st) if st.refresh_token_hash != presented => claims::exists(&s.pool, ClaimKind::RefreshToken, &presented).await?,
+        _ => false,
+    };
+    let mut decision = decide_refresh(state.as_ref(), &presented, spent_before, OffsetDateTime::now_utc());
+    let attempt = Uuid::now_v7();
+    if let RefreshDecision::Rotate { .. } = decision {
+        // Spend the token; of two concurrent refreshes with it, one loses here.
+        let stale = std::time::Duration::from_secs(s.config.claim_stale_after_secs);
+        match claims::claim(&s.pool, attempt, &[(ClaimKind::RefreshToken, &presented)], stale).await {
+            Ok(()) => {}
+            Err(ClaimError::Taken(_)) => decision = RefreshDecision::Reuse,
+            Err(ClaimError::Database(e)) => return Err(e.into()),
+        }
+    }
+    let state = state.ok_or_else(invalid)?;
+    match decision {
+        RefreshDecision::Reject(why) => Err(ApiError::Unauthorized(why.into())),
+        RefreshDecision::Reuse => {
+            let event = SessionEvent::SessionEnded(SessionEnded {
+                session_id,
+                user_id: state.user_id,
+                reason: SessionEndReason::RefreshTokenReused,
+            });
+            let position = s.append(&Envelope::new(event, Actor::System, correlation.0, None)).await?;
+            s.visible(SESSIONS_PROJECTOR, topics::SESSIONS, position).await?;
+            tracing::warn!(%session_id, user_id = %state.user_id, "refresh token reused; session revoked");
+            Err(ApiError::Unauthorized("refresh token was already used; the session has been revoked".into()))
+        }
+        RefreshDecision::Rotate { generation } => {
+            let refresh_token = new_refresh_token(session_id);
+            let event = SessionEvent::SessionRefreshed(SessionRefreshed {
+                session_id,
+                user_id: state.user_id,
+                generation,
+                spent_token_hash: presented,
+                refresh_token_hash: sessions::token_hash(&refresh_token),
+                refresh_expires_at: OffsetDateTime::now_utc() + TimeDuration::seconds(s.config.refresh_token_ttl_secs as i64),
+            });
+            let position = match s.append(&Envelope::new(event, Actor::User(state.user_id), correlation.0, None)).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = claims::release(&s.pool, attempt).await;
+                    return Err(e);
+                }
+            };
+            claims::confirm(&s.pool, attempt).await?;
+            let visible = s.visible(SESSIONS_PROJECTOR, topics::SESSIONS, position).await?;
+            Ok(token_response(&s, visible, state.user_id, session_id, &refresh_token))
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Verify {
+    token: Option<String>,
+}
+
+/// Says whether an access token is valid now (signature, expiry, session
+/// alive). The token comes from the body's `token`, else the bearer header.
+async fn verify(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<Verify>(&body)
+            .map_err(|e| ApiError::invalid("body", e.to_string()))?
+            .token
+    };
+    let token = from_body
+        .or_else(|| bearer(&headers).map(str::to_owned))
+        .ok_or_else(|| ApiError::invalid("token", "give the token in the body or as a bearer header"))?;
+    let claims = s.auth.verify(&token).await?;
+    Ok(beaver_platform::http::ok(json!({
+        "valid": true,
+        "user_id": claims.sub,
+        "session_id": claims.sid,
+        "expires_at": claims.exp,
+    })))
+}
+
+/// Ends the caller's session: its access and refresh tokens stop working.
+async fn logout(
+    State(s): State<AppState>,
+    Extension(correlation): Extension<CorrelationId>,
+    user: AuthUser,
+) -> Result<Response, ApiError> {
+    let event = SessionEvent::SessionEnded(SessionEnded {
+        session_id: user.session_id,
+        user_id: user.user_id,
+        reason: SessionEndReason::Logout,
+    });
+    let position = s.append(&Envelope::new(event, Actor::User(user.user_id), correlation.0, None)).await?;
+    let visible = s.visible(SESSIONS_PROJECTOR, topics::SESSIONS, position).await?;
+    Ok(written(visible, json!({ "session_id": user.session_id, "logged_out": true })))
+}

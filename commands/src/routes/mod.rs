@@ -1,0 +1,21 @@
+//! HTTP routes of the write side, one module per resource.
+
+mod auth;
+mod health;
+mod users;
+
+use crate::{domain::DomainError, AppState};
+use axum::Router;
+use beaver_platform::http::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().merge(users::router()).merge(auth::router()).merge(health::router())
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid(field, message) => ApiError::invalid(field, message),
+        }
+    }
+}

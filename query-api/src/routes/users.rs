@@ -1,0 +1,114 @@
+//! `GET /api/user/profile`, `GET /api/user/search`.
+
+use crate::AppState;
+use axum::{extract::State, response::Response, routing::get, Router};
+use beaver_platform::{
+    auth::AuthUser,
+    http::{ok, ApiError, ApiQuery},
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::{mysql::MySqlRow, Row};
+use time::{format_description::well_known::Rfc3339, PrimitiveDateTime};
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/user/profile", get(profile))
+        .route("/api/user/search", get(search))
+}
+
+const PUBLIC_COLUMNS: &str = "user_id, username, nickname, avatar, signature, gender";
+
+fn public_json(row: &MySqlRow) -> Result<Value, sqlx::Error> {
+    Ok(json!({
+        "user_id": row.try_get::<String, _>("user_id")?,
+        "username": row.try_get::<String, _>("username")?,
+        "nickname": row.try_get::<String, _>("nickname")?,
+        "avatar": row.try_get::<String, _>("avatar")?,
+        "signature": row.try_get::<String, _>("signature")?,
+        "gender": row.try_get::<String, _>("gender")?,
+    }))
+}
+
+fn rfc3339(t: PrimitiveDateTime) -> String {
+    t.assume_utc().format(&Rfc3339).unwrap_or_default()
+}
+
+#[derive(Debug, Deserialize)]
+struct ProfileQuery {
+    user_id: Option<Uuid>,
+}
+
+/// Own profile (all fields), or another user's public fields with `?user_id=`.
+async fn profile(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<ProfileQuery>) -> Result<Response, ApiError> {
+    let target = q.user_id.unwrap_or(user.user_id);
+    let own = target == user.user_id;
+    let row = sqlx::query(&format!(
+        "SELECT {PUBLIC_COLUMNS}, email, phone, created_at, updated_at FROM users WHERE user_id = ?"
+    ))
+    .bind(target.to_string())
+    .fetch_optional(&s.pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
+    let mut body = public_json(&row)?;
+    if own {
+        body["email"] = json!(row.try_get::<Option<String>, _>("email")?);
+        body["phone"] = json!(row.try_get::<Option<String>, _>("phone")?);
+        body["created_at"] = json!(rfc3339(row.try_get("created_at")?));
+        body["updated_at"] = json!(rfc3339(row.try_get("updated_at")?));
+    }
+    Ok(ok(body))
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern.
+fn like_escape(s: &str) -> String {
+    s.chars().fold(String::with_capacity(s.len()), |mut out, c| {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
+}
+
+/// Finds users by exact id, username prefix or nickname substring (public fields).
+async fn search(State(s): State<AppState>, _user: AuthUser, ApiQuery(q): ApiQuery<SearchQuery>) -> Result<Response, ApiError> {
+    let term = q.q.as_deref().map(str::trim).unwrap_or("");
+    if term.is_empty() || term.chars().count() > 64 {
+        return Err(ApiError::invalid("q", "q must be 1 to 64 characters"));
+    }
+    let limit = q.limit.unwrap_or(20).clamp(1, 50);
+    let escaped = like_escape(term);
+    let rows = sqlx::query(&format!(
+        "SELECT {PUBLIC_COLUMNS} FROM users \
+         WHERE user_id = ? OR username LIKE ? OR nickname LIKE ? \
+         ORDER BY (username = ?) DESC, username LIMIT ?"
+    ))
+    .bind(term)
+    .bind(format!("{}%", escaped.to_lowercase()))
+    .bind(format!("%{escaped}%"))
+    .bind(term.to_lowercase())
+    .bind(limit)
+    .fetch_all(&s.pool)
+    .await?;
+    let users = rows.iter().map(public_json).collect::<Result<Vec<_>, _>>()?;
+    Ok(ok(json!({ "users": users })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escape;
+
+    #[test]
+    fn like_wildcards_in_a_search_term_match_only_themselves() {
+        assert_eq!(like_escape("a_b%c\\"), "a\\_b\\%c\\\\");
+        assert_eq!(like_escape("plain"), "plain");
+    }
+}
