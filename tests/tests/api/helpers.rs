@@ -1,0 +1,189 @@
+//! Talking to the running system: HTTP through the gateway, and direct reads
+//! of Kafka topics and MariaDB to check what was (not) appended or projected.
+
+use rdkafka::{
+    config::ClientConfig,
+    consumer::{BaseConsumer, Consumer},
+    message::Message,
+    Offset, TopicPartitionList,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+pub fn gateway() -> String {
+    std::env::var("BEAVER_GATEWAY_URL").unwrap_or_else(|_| "http://127.0.0.1:21080".into())
+}
+
+pub fn brokers() -> String {
+    std::env::var("BEAVER_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+pub fn database_url() -> String {
+    std::env::var("BEAVER_DATABASE_URL").unwrap_or_else(|_| "mysql://beaver:beaver@127.0.0.1:3306/beaver".into())
+}
+
+/// A fresh lower-case name, unique across runs: `prefix_<12 hex>`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// One HTTP client; answers come back as (status, envelope).
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// Asserts the status and that the body is the envelope repeating it.
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {}", self.body);
+        assert_eq!(self.body["code"], status, "envelope code must repeat the status: {}", self.body);
+        assert!(self.body["timestamp"].is_i64(), "envelope needs a timestamp: {}", self.body);
+        assert!(self.body["message"].is_string(), "envelope needs a message: {}", self.body);
+        self
+    }
+
+    pub fn error_kind(&self) -> &str {
+        self.body["data"]["error"].as_str().unwrap_or("")
+    }
+}
+
+impl Api {
+    pub fn new() -> Self {
+        Api { http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(), base: gateway() }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let resp = req.send().await.expect("gateway unreachable: is the stack up (deploy/up)?");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
+        Answer { status, body }
+    }
+
+    pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// Registers `username` with a fixed password; returns the user id.
+    pub async fn register(&self, username: &str) -> String {
+        let a = self.post("/api/user/register", None, json!({ "username": username, "password": PASSWORD })).await.expect(200);
+        a.data()["user_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Logs in; returns the login answer's data (tokens, ids).
+    pub async fn login(&self, username: &str) -> Value {
+        self.post("/api/user/login", None, json!({ "username": username, "password": PASSWORD })).await.expect(200).data().clone()
+    }
+
+    /// Registers and logs in; returns (user id, access token, refresh token).
+    pub async fn signed_up(&self, username: &str) -> (String, String, String) {
+        let id = self.register(username).await;
+        let l = self.login(username).await;
+        (id, l["access_token"].as_str().unwrap().to_owned(), l["refresh_token"].as_str().unwrap().to_owned())
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Every record value on `topic`, from offset 0 to the current end.
+pub async fn read_topic(topic: &'static str) -> Vec<Value> {
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", unique("test_reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+        let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
+        let mut tpl = TopicPartitionList::new();
+        let mut remaining = 0usize;
+        let mut ends = std::collections::HashMap::new();
+        for p in &partitions {
+            let (low, high) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10)).unwrap();
+            ends.insert(*p, high);
+            remaining += (high - low) as usize;
+            tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        let mut values = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while remaining > 0 && Instant::now() < deadline {
+            if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+                let m = m.unwrap();
+                if m.offset() < ends[&m.partition()] {
+                    remaining -= 1;
+                    if let Some(v) = m.payload() {
+                        values.push(serde_json::from_slice(v).unwrap_or(Value::Null));
+                    }
+                }
+            }
+        }
+        assert_eq!(remaining, 0, "could not read all of {topic}");
+        values
+    })
+    .await
+    .unwrap()
+}
+
+/// Every event on the Beaver topics whose JSON mentions `marker` anywhere.
+pub async fn events_mentioning(marker: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    for topic in beaver_events::topics::ALL {
+        found.extend(read_topic(topic).await.into_iter().filter(|v| v.to_string().contains(marker)));
+    }
+    found
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

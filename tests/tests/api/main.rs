@@ -1,0 +1,10 @@
+//! End-to-end tests: every request goes through the gateway
+//! (`BEAVER_GATEWAY_URL`, default http://127.0.0.1:21080) to the real tiers,
+//! Kafka, MariaDB and Redis started by `deploy/up`. Tests isolate themselves
+//! by unique usernames, so they run in parallel against one stack.
+
+mod accounts;
+mod auth;
+mod bad_input;
+mod helpers;
+mod replay;
