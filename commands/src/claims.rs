@@ -56,8 +56,23 @@ fn is_duplicate(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-/// Claims every value for `owner`, all or none.
+fn is_deadlock(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("40001"))
+}
+
+/// Claims every value for `owner`, all or none. InnoDB may pick a racing
+/// claimant as a deadlock victim; that attempt is retried.
 pub async fn claim(pool: &MySqlPool, owner: Uuid, claims: &[(ClaimKind, &str)], stale_after: Duration) -> Result<(), ClaimError> {
+    let mut attempt = 0;
+    loop {
+        match try_claim(pool, owner, claims, stale_after).await {
+            Err(ClaimError::Database(e)) if is_deadlock(&e) && attempt < 3 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn try_claim(pool: &MySqlPool, owner: Uuid, claims: &[(ClaimKind, &str)], stale_after: Duration) -> Result<(), ClaimError> {
     let mut tx = pool.begin().await?;
     for (kind, value) in claims {
         let inserted = sqlx::query("INSERT INTO cmd_claims (kind, claim_value, owner_id, state) VALUES (?, ?, ?, 'pending')")
@@ -80,6 +95,9 @@ pub async fn claim(pool: &MySqlPool, owner: Uuid, claims: &[(ClaimKind, &str)], 
     Ok(())
 }
 
+/// Takes over a claim that was left pending by a crashed attempt. The common
+/// case — a live claim — is recognised by a non-locking read, so racing
+/// losers never ask for the row's exclusive lock.
 async fn take_over_stale(
     tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
     kind: ClaimKind,
@@ -87,6 +105,18 @@ async fn take_over_stale(
     owner: Uuid,
     stale_after: Duration,
 ) -> Result<bool, sqlx::Error> {
+    let stale: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM cmd_claims WHERE kind = ? AND claim_value = ? AND state = 'pending' \
+         AND created_at < CURRENT_TIMESTAMP(6) - INTERVAL ? SECOND",
+    )
+    .bind(kind.as_str())
+    .bind(value)
+    .bind(stale_after.as_secs())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if stale.is_none() {
+        return Ok(false);
+    }
     let taken = sqlx::query(
         "UPDATE cmd_claims c SET c.owner_id = ?, c.created_at = CURRENT_TIMESTAMP(6) \
          WHERE c.kind = ? AND c.claim_value = ? AND c.state = 'pending' \

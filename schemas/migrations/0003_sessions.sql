@@ -11,4 +11,4 @@ CREATE TABLE sessions (
     updated_at         DATETIME(6) NOT NULL,
     PRIMARY KEY (session_id),
     KEY ix_sessions_user (user_id)
-) ENGINE = InnoDB DEFAULT CHARSET = ascii COLLATE = ascii_bin;
+) ENGINE = InnoDB DEFAULT CHARSET = ascii COLLATE = ascii_general_ci;
