@@ -15,10 +15,12 @@
 //! # Layout
 //! - [`domain`]: pure rules and decisions, unit-tested without I/O.
 //! - [`claims`]: the write-side guard that makes usernames unique and refresh tokens single-use.
+//! - [`consistency`]: per-aggregate locks so decisions see every earlier event of their aggregate.
 //! - [`passwords`]: argon2id hashing off the executor, with a timing-equalising dummy.
 //! - [`routes`]: thin axum handlers, one module per resource.
 
 pub mod claims;
+pub mod consistency;
 pub mod domain;
 pub mod passwords;
 pub mod routes;

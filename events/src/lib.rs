@@ -14,13 +14,19 @@
 //! - [`upcast`]: the one place where old schema versions are lifted to the current one.
 //! - [`user`]: the user aggregate (registration, profile).
 //! - [`session`]: the login session aggregate (refresh-token rotation, logout).
+//! - [`relation`]: what is between two users (friend requests, friendship, blocks).
+//! - [`group`]: groups (settings, membership, roles, mutes, join requests).
 
 pub mod envelope;
+pub mod group;
+pub mod relation;
 pub mod session;
 pub mod topics;
 pub mod upcast;
 pub mod user;
 
 pub use envelope::{Actor, DecodeError, DomainEvent, Envelope, RawEnvelope};
+pub use group::GroupEvent;
+pub use relation::RelationEvent;
 pub use session::SessionEvent;
 pub use user::UserEvent;

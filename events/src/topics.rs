@@ -11,8 +11,14 @@ pub const USERS: &str = "beaver.users.v1";
 /// Login sessions: start, refresh-token rotation, end. Key: session id.
 pub const SESSIONS: &str = "beaver.sessions.v1";
 
+/// Relations between two users: friend requests, friendships, blocks.
+/// Key: the unordered pair of user ids (`relation::pair_key`).
+pub const RELATIONS: &str = "beaver.relations.v1";
+/// Groups: settings, membership, roles, join requests. Key: group id.
+pub const GROUPS: &str = "beaver.groups.v1";
+
 /// Every topic Beaver writes, for tooling that needs the full list.
-pub const ALL: &[&str] = &[USERS, SESSIONS];
+pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS];
 
 /// Kafka header carrying the envelope's `event_type`.
 pub const HEADER_EVENT_TYPE: &str = "event_type";

@@ -13,6 +13,11 @@ use serde_json::Value;
 pub fn current_version(event_type: &str) -> Option<u32> {
     match event_type {
         "UserRegistered" | "UserProfileUpdated" | "SessionStarted" | "SessionRefreshed" | "SessionEnded" => Some(1),
+        "FriendRequestSent" | "FriendRequestAccepted" | "FriendRequestRejected" | "FriendRemoved" | "FriendRemarkSet"
+        | "UserBlocked" | "UserUnblocked" => Some(1),
+        "GroupCreated" | "GroupUpdated" | "GroupDissolved" | "GroupMembersAdded" | "GroupMemberLeft" | "GroupMemberKicked"
+        | "GroupMemberRoleChanged" | "GroupOwnershipTransferred" | "GroupMemberMuted" | "GroupMuteAllChanged"
+        | "GroupMemberNicknameSet" | "GroupJoinRequested" | "GroupJoinRequestApproved" | "GroupJoinRequestRejected" => Some(1),
         _ => None,
     }
 }

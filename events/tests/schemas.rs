@@ -2,10 +2,12 @@
 //! every event type, serialised as it goes on the wire, validates against it.
 
 use beaver_events::{
+    group::*,
+    relation::*,
     session::{SessionEndReason, SessionEnded, SessionRefreshed, SessionStarted},
     upcast::current_version,
     user::{Gender, UserProfileUpdated, UserRegistered},
-    Actor, DomainEvent, Envelope, SessionEvent, UserEvent,
+    Actor, DomainEvent, Envelope, GroupEvent, RelationEvent, SessionEvent, UserEvent,
 };
 use std::{collections::BTreeSet, path::PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -76,6 +78,67 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
             }),
             Actor::System,
         )),
+    ]
+    .into_iter()
+    .chain(relation_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
+    .chain(group_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
+    .collect()
+}
+
+fn relation_samples(user: Uuid) -> Vec<RelationEvent> {
+    let other = Uuid::now_v7();
+    let request = Uuid::now_v7();
+    let decided = FriendRequestDecided { request_id: request, from_user_id: other, to_user_id: user };
+    let block = BlockChanged { user_id: user, blocked_user_id: other };
+    vec![
+        RelationEvent::FriendRequestSent(FriendRequestSent {
+            request_id: request,
+            from_user_id: other,
+            to_user_id: user,
+            message: "hi, it's Grace".into(),
+            hidden_from_recipient: false,
+        }),
+        RelationEvent::FriendRequestAccepted(decided.clone()),
+        RelationEvent::FriendRequestRejected(decided),
+        RelationEvent::FriendRemoved(FriendRemoved { user_id: user, friend_id: other }),
+        RelationEvent::FriendRemarkSet(FriendRemarkSet { user_id: user, friend_id: other, remark: "Amazing Grace".into() }),
+        RelationEvent::UserBlocked(block.clone()),
+        RelationEvent::UserUnblocked(block),
+    ]
+}
+
+fn group_samples(owner: Uuid) -> Vec<GroupEvent> {
+    let group_id = Uuid::now_v7();
+    let member = Uuid::now_v7();
+    let request_id = Uuid::now_v7();
+    let removed = GroupMemberRemoved { group_id, by: owner, user_id: member };
+    let decided = GroupJoinRequestDecided { group_id, request_id, user_id: member, by: owner };
+    vec![
+        GroupEvent::GroupCreated(GroupCreated {
+            group_id,
+            conversation_id: group_conversation_id(group_id),
+            owner_id: owner,
+            name: "Analytical Engine".into(),
+            avatar: String::new(),
+            announcement: "Welcome".into(),
+            join_policy: JoinPolicy::Approval,
+            members_can_invite: true,
+            max_members: 2000,
+            member_ids: vec![member],
+        }),
+        GroupEvent::GroupUpdated(GroupUpdated { group_id, by: owner, name: Some("Difference Engine".into()), join_policy: Some(JoinPolicy::Free), ..Default::default() }),
+        GroupEvent::GroupDissolved(GroupDissolved { group_id, by: owner }),
+        GroupEvent::GroupMembersAdded(GroupMembersAdded { group_id, by: owner, user_ids: vec![member], via: JoinedVia::Invited }),
+        GroupEvent::GroupMemberLeft(removed.clone()),
+        GroupEvent::GroupMemberKicked(removed),
+        GroupEvent::GroupMemberRoleChanged(GroupMemberRoleChanged { group_id, by: owner, user_id: member, role: Role::Admin }),
+        GroupEvent::GroupOwnershipTransferred(GroupOwnershipTransferred { group_id, from_user_id: owner, to_user_id: member }),
+        GroupEvent::GroupMemberMuted(GroupMemberMuted { group_id, by: owner, user_id: member, until: Some(OffsetDateTime::now_utc()) }),
+        GroupEvent::GroupMuteAllChanged(GroupMuteAllChanged { group_id, by: owner, muted: true }),
+        GroupEvent::GroupMemberNicknameSet(GroupMemberNicknameSet { group_id, user_id: member, nickname: "Lovelace".into() }),
+        GroupEvent::GroupJoinRequested(GroupJoinRequested { group_id, request_id, user_id: member, message: "let me in".into(), invited_by: None }),
+        GroupEvent::GroupJoinRequestApproved(decided.clone()),
+        GroupEvent::GroupJoinRequestRejected(decided),
     ]
 }
 

@@ -178,6 +178,7 @@ mod tests {
     fn field(r: Result<impl std::fmt::Debug, DomainError>) -> &'static str {
         match r {
             Err(DomainError::Invalid(f, _)) => f,
+            Err(other) => panic!("expected an invalid field, got {other:?}"),
             Ok(v) => panic!("expected a rejection, got {v:?}"),
         }
     }

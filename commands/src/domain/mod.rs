@@ -3,6 +3,8 @@
 //! so every rule is unit-tested directly.
 
 pub mod accounts;
+pub mod friends;
+pub mod groups;
 pub mod sessions;
 
 /// A rule the request broke. Handlers map each to a 4xx.
@@ -11,4 +13,13 @@ pub enum DomainError {
     /// A field is not acceptable: (field, why).
     #[error("{1}")]
     Invalid(&'static str, String),
+    /// The target does not exist for this user.
+    #[error("{0}")]
+    NotFound(String),
+    /// The user may not do this: (machine-readable kind, why).
+    #[error("{1}")]
+    Forbidden(&'static str, String),
+    /// The current state does not allow it: (machine-readable kind, why).
+    #[error("{1}")]
+    Conflict(&'static str, String),
 }

@@ -16,6 +16,9 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
             DomainError::Invalid(field, message) => ApiError::invalid(field, message),
+            DomainError::NotFound(message) => ApiError::NotFound(message),
+            DomainError::Forbidden(kind, message) => ApiError::Forbidden { kind, message },
+            DomainError::Conflict(kind, message) => ApiError::Conflict { kind, message },
         }
     }
 }

@@ -64,8 +64,9 @@ pub enum ApiError {
     Invalid { field: String, message: String },
     #[error("{0}")]
     Unauthorized(String),
-    #[error("{0}")]
-    Forbidden(String),
+    /// Not allowed; `kind` is machine readable, e.g. `forbidden`, `not_friends`.
+    #[error("{message}")]
+    Forbidden { kind: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     /// A uniqueness or state conflict; `kind` is machine readable, e.g. `username_taken`.
@@ -95,7 +96,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Forbidden { kind, .. } => (StatusCode::FORBIDDEN, kind),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict { kind, .. } => (StatusCode::CONFLICT, kind),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),

@@ -18,6 +18,7 @@ pub fn with_common_layers(app: Router) -> Router {
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    crate::telemetry::prometheus();
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, with_common_layers(app)).with_graceful_shutdown(shutdown).await?;
     Ok(())

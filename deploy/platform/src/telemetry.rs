@@ -7,8 +7,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use tracing_subscriber::{fmt, EnvFilter};
 
-/// Installs the JSON log subscriber. Call once, first thing in `main`.
+/// Installs the JSON log subscriber and the metrics recorder. Call once,
+/// first thing in `main`.
 pub fn init_tracing(service: &'static str) {
+    prometheus();
     let filter = std::env::var("BEAVER_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".to_owned());
@@ -24,8 +26,9 @@ pub fn init_tracing(service: &'static str) {
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// The process-wide Prometheus recorder, installed on first use. Tests that
-/// start several tiers in one process share it.
+/// The process-wide Prometheus recorder, installed on first use (metrics
+/// recorded before it exists are dropped, so `init_tracing` and `serve`
+/// install it early). Tests that start several tiers in one process share it.
 pub fn prometheus() -> &'static PrometheusHandle {
     PROMETHEUS.get_or_init(|| {
         let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];

@@ -6,5 +6,8 @@
 mod accounts;
 mod auth;
 mod bad_input;
+mod friends;
+mod groups;
 mod helpers;
+mod operability;
 mod replay;

@@ -31,7 +31,7 @@ fn stringify(row: &MySqlRow) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn replaying_the_topics_from_offset_zero_rebuilds_identical_rows() {
+async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_identical_rows() {
     // Some history: registrations, a profile change, a refresh and a logout.
     let api = Api::new();
     let mut users = Vec::new();
@@ -72,11 +72,18 @@ async fn replaying_the_topics_from_offset_zero_rebuilds_identical_rows() {
         redis_url: std::env::var("BEAVER_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
         ..Default::default()
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let projector = tokio::spawn(beaver_projectors::run(config, listener, async {
-        let _ = stopped.await;
-    }));
+    // Two instances of one group, as an operator scales out: Kafka splits the
+    // partitions between them, and a rebalance happens mid-replay.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut stopped = stopped.clone();
+        instances.push(tokio::spawn(beaver_projectors::run(config.clone(), listener, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 
     let rebuilt = eventually(Duration::from_secs(60), || async {
         let u = rows(&fresh, USERS_SQL, &users).await;
@@ -85,8 +92,10 @@ async fn replaying_the_topics_from_offset_zero_rebuilds_identical_rows() {
     })
     .await;
     let (u, s) = (rows(&fresh, USERS_SQL, &users).await, rows(&fresh, SESSIONS_SQL, &sessions).await);
-    let _ = stop.send(());
-    projector.await.unwrap().unwrap();
+    stop.send(true).unwrap();
+    for instance in instances {
+        instance.await.unwrap().unwrap();
+    }
     sqlx::query(&format!("DROP DATABASE {fresh_name}")).execute(&mut admin).await.unwrap();
     assert!(rebuilt.is_some(), "rebuild differs:\nlive users {live_users:?}\nrebuilt    {u:?}\nlive sessions {live_sessions:?}\nrebuilt       {s:?}");
 }
