@@ -26,7 +26,7 @@ pub mod passwords;
 pub mod routes;
 
 use axum::{extract::FromRef, http::StatusCode, response::Response, Router};
-use beaver_events::{DomainEvent, Envelope};
+use beaver_events::{Actor, DomainEvent, Envelope};
 use beaver_platform::{
     auth::Authenticator,
     http::{self, ApiError},
@@ -35,6 +35,7 @@ use beaver_platform::{
 };
 use serde::{Deserialize, Serialize};
 use std::{future::Future, sync::Arc, time::Duration};
+use uuid::Uuid;
 
 /// Commands configuration (`BEAVER_*` variables override).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -54,6 +55,8 @@ pub struct Config {
     pub claim_stale_after_secs: u64,
     /// Producer batching delay; small, because commands wait for the ack.
     pub producer_linger_ms: u32,
+    /// Largest group, owner included.
+    pub group_max_members: u32,
     /// Failed logins per username and window before answering 429.
     pub login_max_failures: u32,
     pub login_failure_window_secs: u64,
@@ -75,6 +78,7 @@ impl Default for Config {
             projection_wait_ms: 5000,
             claim_stale_after_secs: 120,
             producer_linger_ms: 1,
+            group_max_members: 2000,
             login_max_failures: 10,
             login_failure_window_secs: 300,
         }
@@ -107,6 +111,35 @@ impl AppState {
     pub async fn visible(&self, projector: &str, topic: &str, pos: Position) -> Result<bool, ApiError> {
         let wait = Duration::from_millis(self.config.projection_wait_ms);
         Ok(readiness::wait_projected(&self.pool, projector, topic, pos, wait).await?)
+    }
+}
+
+/// The actor and correlation of a command, for the envelopes it appends.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub actor: Uuid,
+    pub correlation: String,
+}
+
+impl AppState {
+    /// Appends `events` (in order, one aggregate) under `lock`, records the
+    /// aggregate's new head, and waits until `projector` has applied them.
+    /// Returns whether they are visible to queries.
+    pub async fn append_locked<E: DomainEvent>(
+        &self,
+        lock: consistency::AggregateLock,
+        events: Vec<E>,
+        origin: &Origin,
+        projector: &str,
+    ) -> Result<bool, ApiError> {
+        let mut last = None;
+        for event in events {
+            let envelope = Envelope::new(event, Actor::User(origin.actor), origin.correlation.clone(), None);
+            last = Some(self.append(&envelope).await?);
+        }
+        let Some(pos) = last else { return Ok(true) };
+        lock.appended(pos).await?;
+        self.visible(projector, E::TOPIC, pos).await
     }
 }
 

@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - [`projection`]: the `Projection` trait and what `apply` may use.
-//! - [`projections`]: the projections themselves (`users`, `sessions`).
+//! - [`projections`]: the projections themselves (`users`, `sessions`, `relations`, `groups`).
 //! - [`runner`]: the consumer loop: seek to stored offsets, batch, transact.
 //! - [`run`]: starts the selected projections plus `/healthz` and `/metrics`.
 
@@ -97,15 +97,20 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
 /// next start replays the topic from offset 0. Stop the projection's
 /// processes first: a running instance keeps its current position.
 pub async fn reset(database_url: &str, projection: &str) -> anyhow::Result<()> {
-    let tables: &[&str] = match projection {
-        "users" => &["users"],
-        "sessions" => &["sessions"],
+    let (tables, lists): (&[&str], &[&str]) = match projection {
+        "users" => (&["users"], &[]),
+        "sessions" => (&["sessions"], &[]),
+        "relations" => (&["friend_requests", "friendships", "blocks"], &["requests", "friends", "blocks"]),
+        "groups" => (&["chat_groups", "group_members", "group_join_requests"], &["groups", "members"]),
         other => anyhow::bail!("unknown projection {other:?}"),
     };
     let pool = beaver_platform::connect_mysql(database_url, 2).await?;
     let mut tx = pool.begin().await?;
     for table in tables {
         sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+    }
+    for list in lists {
+        sqlx::query("DELETE FROM sync_versions WHERE list = ?").bind(list).execute(&mut *tx).await?;
     }
     sqlx::query("DELETE FROM projector_offsets WHERE projector = ?").bind(projection).execute(&mut *tx).await?;
     tx.commit().await?;
@@ -133,6 +138,7 @@ async fn healthz(State(h): State<Health>) -> axum::response::Response {
 
 /// Runs the configured projections until `shutdown` resolves.
 pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    beaver_platform::telemetry::prometheus();
     let pool = beaver_platform::connect_mysql(&config.database_url, 16).await?;
     let redis = beaver_platform::connect_redis(&config.redis_url).await?;
     let ctx = ApplyContext {

@@ -5,8 +5,10 @@
 //!
 //! # Layout
 //! - [`routes`]: thin axum handlers, one module per resource.
+//! - [`views`]: read-model shapes and the incremental-sync plan, shared with commands.
 
 pub mod routes;
+pub mod views;
 
 use axum::{extract::FromRef, Router};
 use beaver_platform::auth::Authenticator;

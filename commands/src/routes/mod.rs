@@ -1,6 +1,8 @@
 //! HTTP routes of the write side, one module per resource.
 
 mod auth;
+mod friends;
+mod groups;
 mod health;
 mod users;
 
@@ -9,7 +11,12 @@ use axum::Router;
 use beaver_platform::http::ApiError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(users::router()).merge(auth::router()).merge(health::router())
+    Router::new()
+        .merge(users::router())
+        .merge(auth::router())
+        .merge(friends::router())
+        .merge(groups::router())
+        .merge(health::router())
 }
 
 impl From<DomainError> for ApiError {

@@ -7,7 +7,7 @@
 //! opaque; their cause goes to the log.
 
 use axum::{
-    extract::{rejection::JsonRejection, FromRequest, MatchedPath, Request},
+    extract::{rejection::JsonRejection, FromRequest, FromRequestParts, MatchedPath, Request},
     http::{header::HeaderName, HeaderValue, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -167,7 +167,16 @@ pub struct ApiJson<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
 
-use axum::extract::FromRequestParts;
+/// `Path<T>` whose rejections (e.g. a malformed id) are answered 400 in the envelope.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(r: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
 
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(r: axum::extract::rejection::QueryRejection) -> Self {

@@ -17,6 +17,7 @@
 //! - [`auth`]: access-token claims, signing, verification and the `AuthUser` extractor.
 //! - [`kafka`]: the event producer (idempotent, `acks=all`) and consumer defaults.
 //! - [`readiness`]: waiting until a projector has applied an appended event (read-your-writes).
+//! - [`redis_keys`]: the Redis keys projectors write and the chat path reads.
 //! - [`serve`]: binding, the `/healthz` and `/metrics` routes, graceful shutdown.
 
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod config;
 pub mod http;
 pub mod kafka;
 pub mod readiness;
+pub mod redis_keys;
 pub mod serve;
 pub mod telemetry;
 

@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 pub const USERS_PROJECTOR: &str = "users";
 /// Projector building `sessions` and the Redis revocation keys from `beaver.sessions.v1`.
 pub const SESSIONS_PROJECTOR: &str = "sessions";
+/// Projector building friend requests, friendships and blocks from `beaver.relations.v1`.
+pub const RELATIONS_PROJECTOR: &str = "relations";
+/// Projector building groups, members and join requests from `beaver.groups.v1`.
+pub const GROUPS_PROJECTOR: &str = "groups";
 
 /// The next offset `projector` will apply in `topic`/`partition` (0 if it has not started).
 pub async fn projected_until(pool: &sqlx::MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {

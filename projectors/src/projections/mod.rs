@@ -1,8 +1,13 @@
 //! The projections this build knows.
 
+mod groups;
+mod relations;
 mod sessions;
+pub mod sync;
 mod users;
 
+pub use groups::Groups;
+pub use relations::Relations;
 pub use sessions::Sessions;
 pub use users::Users;
 
@@ -11,5 +16,5 @@ use std::sync::Arc;
 
 /// Every projection, in start order.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(Users), Arc::new(Sessions)]
+    vec![Arc::new(Users), Arc::new(Sessions), Arc::new(Relations), Arc::new(Groups)]
 }

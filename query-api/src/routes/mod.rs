@@ -1,5 +1,7 @@
 //! HTTP routes of the read side, one module per resource.
 
+mod friends;
+mod groups;
 mod users;
 
 use crate::AppState;
@@ -7,7 +9,11 @@ use axum::{extract::State, response::Response, routing::get, Router};
 use beaver_platform::serve::{check_mysql, check_redis, health_response};
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(users::router()).route("/healthz", get(healthz))
+    Router::new()
+        .merge(users::router())
+        .merge(friends::router())
+        .merge(groups::router())
+        .route("/healthz", get(healthz))
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {

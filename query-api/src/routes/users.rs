@@ -9,7 +9,7 @@ use beaver_platform::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::{mysql::MySqlRow, Row};
-use time::{format_description::well_known::Rfc3339, PrimitiveDateTime};
+use crate::views::rfc3339;
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
@@ -29,10 +29,6 @@ fn public_json(row: &MySqlRow) -> Result<Value, sqlx::Error> {
         "signature": row.try_get::<String, _>("signature")?,
         "gender": row.try_get::<String, _>("gender")?,
     }))
-}
-
-fn rfc3339(t: PrimitiveDateTime) -> String {
-    t.assume_utc().format(&Rfc3339).unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,7 +64,7 @@ struct SearchQuery {
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern.
-fn like_escape(s: &str) -> String {
+pub(crate) fn like_escape(s: &str) -> String {
     s.chars().fold(String::with_capacity(s.len()), |mut out, c| {
         if matches!(c, '%' | '_' | '\\') {
             out.push('\\');

@@ -1,6 +1,6 @@
 //! Registration, profile and search, end to end.
 
-use crate::helpers::{events_mentioning, unique, Api, PASSWORD};
+use crate::helpers::{events_mentioning, unique, unique_phone, Api, PASSWORD};
 use serde_json::json;
 
 #[tokio::test]
@@ -51,7 +51,7 @@ async fn another_users_profile_shows_only_public_fields() {
     let api = Api::new();
     let (_, token, _) = api.signed_up(&unique("viewer")).await;
     let other = unique("other");
-    let other_id = api.post("/api/user/register", None, json!({ "username": other, "password": PASSWORD, "phone": "+44 20 7946 0958" }))
+    let other_id = api.post("/api/user/register", None, json!({ "username": other, "password": PASSWORD, "phone": unique_phone() }))
         .await
         .expect(200)
         .data()["user_id"]
@@ -122,7 +122,7 @@ async fn a_taken_username_email_or_phone_is_refused_with_409() {
     let api = Api::new();
     let name = unique("first");
     let email = format!("{name}@example.org");
-    let phone = format!("+1555{}", &name[name.len() - 7..].bytes().map(|b| (b % 10 + b'0') as char).collect::<String>());
+    let phone = unique_phone();
     api.post("/api/user/register", None, json!({ "username": name, "password": PASSWORD, "email": email, "phone": phone })).await.expect(200);
 
     let same_name = api.post("/api/user/register", None, json!({ "username": name.to_uppercase(), "password": PASSWORD })).await.expect(409);

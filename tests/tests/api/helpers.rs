@@ -28,6 +28,12 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
+/// A fresh E.164 phone number (+1 and 12 random digits).
+pub fn unique_phone() -> String {
+    let n = uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000;
+    format!("+1{n:012}")
+}
+
 /// One HTTP client; answers come back as (status, envelope).
 #[derive(Clone)]
 pub struct Api {
@@ -97,6 +103,11 @@ impl Api {
 
     pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
         self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// Ends a friendship (idempotent).
+    pub async fn delete_friend(&self, token: &str, friend: &str) {
+        self.call(Method::DELETE, &format!("/api/friend/{friend}"), Some(token), None).await.expect(200);
     }
 
     /// Registers `username` with a fixed password; returns the user id.

@@ -1,0 +1,387 @@
+//! Group commands. Each locks the group (see [`crate::consistency`]), loads
+//! the group and the roles involved from the read models, and lets a pure
+//! function in [`crate::domain::groups`] decide.
+
+use crate::{
+    consistency::AggregateLock,
+    domain::groups::{self as rules, CreateGroup, GroupView, Invitee, JoinRequestView, UpdateGroup},
+    written, AppState, Origin,
+};
+use axum::{
+    extract::State,
+    response::Response,
+    routing::{delete, post, put},
+    Extension, Router,
+};
+use beaver_events::{
+    group::{group_conversation_id, JoinPolicy, Role},
+    topics, GroupEvent,
+};
+use beaver_platform::{
+    auth::AuthUser,
+    http::{ApiError, ApiJson, ApiPath, CorrelationId},
+    readiness::GROUPS_PROJECTOR,
+};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::{MySqlPool, QueryBuilder};
+use std::collections::HashSet;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/group", post(create))
+        .route("/api/group/{group_id}", put(update).delete(dissolve))
+        .route("/api/group/{group_id}/members", post(invite))
+        .route("/api/group/{group_id}/members/{user_id}", delete(kick))
+        .route("/api/group/{group_id}/members/{user_id}/role", put(set_role))
+        .route("/api/group/{group_id}/members/{user_id}/mute", put(mute))
+        .route("/api/group/{group_id}/join", post(join))
+        .route("/api/group/{group_id}/join-requests/{request_id}/approve", post(approve))
+        .route("/api/group/{group_id}/join-requests/{request_id}/reject", post(reject))
+        .route("/api/group/{group_id}/leave", post(leave))
+        .route("/api/group/{group_id}/transfer", post(transfer))
+        .route("/api/group/{group_id}/mute-all", put(mute_all))
+        .route("/api/group/{group_id}/nickname", put(set_nickname))
+}
+
+fn origin(user: &AuthUser, c: CorrelationId) -> Origin {
+    Origin { actor: user.user_id, correlation: c.0 }
+}
+
+async fn load_group(pool: &MySqlPool, group_id: Uuid) -> Result<GroupView, ApiError> {
+    let row: Option<(String, String, bool, bool, i32, i32)> = sqlx::query_as(
+        "SELECT owner_id, join_policy, members_can_invite, mute_all, max_members, member_count FROM chat_groups WHERE group_id = ? AND status = 'active'",
+    )
+    .bind(group_id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    let (owner, policy, members_can_invite, mute_all, max_members, member_count) = row.ok_or_else(|| ApiError::NotFound("group not found".into()))?;
+    Ok(GroupView {
+        group_id,
+        owner_id: Uuid::try_parse(&owner).map_err(|e| ApiError::Internal(e.into()))?,
+        join_policy: JoinPolicy::parse(&policy).unwrap_or(JoinPolicy::Approval),
+        members_can_invite,
+        mute_all,
+        max_members: max_members.max(0) as u32,
+        member_count: member_count.max(0) as u32,
+    })
+}
+
+async fn role_of(pool: &MySqlPool, group_id: Uuid, user: Uuid) -> Result<Option<Role>, ApiError> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT role FROM group_members WHERE group_id = ? AND user_id = ? AND status = 'active'")
+        .bind(group_id.to_string())
+        .bind(user.to_string())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.and_then(|r| Role::parse(&r.0)))
+}
+
+/// Locks the group and loads it with the actor's role.
+async fn lock_group(s: &AppState, group_id: Uuid, actor: Uuid) -> Result<(AggregateLock, GroupView, Option<Role>), ApiError> {
+    load_group(&s.pool, group_id).await?;
+    let lock = AggregateLock::acquire(s, "group", group_id.to_string(), GROUPS_PROJECTOR, topics::GROUPS).await?;
+    let group = load_group(&s.pool, group_id).await?;
+    let role = role_of(&s.pool, group_id, actor).await?;
+    Ok((lock, group, role))
+}
+
+/// The ids among `ids` that `sql_head … sql_tail IN (ids)` selects; `binds`
+/// fill the `?`-less equality slots `sql_head` ends with, each followed by AND.
+async fn subset(pool: &MySqlPool, sql_head: &str, binds: &[String], ids: &[Uuid], sql_tail: &str) -> Result<HashSet<Uuid>, ApiError> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut q = QueryBuilder::new(sql_head);
+    for b in binds {
+        q.push_bind(b.clone());
+        q.push(" AND ");
+    }
+    q.push(sql_tail);
+    q.push(" IN (");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(id.to_string());
+    }
+    q.push(")");
+    let rows: Vec<(String,)> = q.build_query_as().fetch_all(pool).await?;
+    Ok(rows.into_iter().filter_map(|(id,)| Uuid::try_parse(&id).ok()).collect())
+}
+
+async fn existing_users(pool: &MySqlPool, ids: &[Uuid]) -> Result<(), ApiError> {
+    let found = subset(pool, "SELECT user_id FROM users WHERE ", &[], ids, "user_id").await?;
+    match ids.iter().find(|id| !found.contains(id)) {
+        Some(missing) => Err(ApiError::NotFound(format!("user {missing} not found"))),
+        None => Ok(()),
+    }
+}
+
+async fn friends_among(pool: &MySqlPool, user: Uuid, ids: &[Uuid]) -> Result<HashSet<Uuid>, ApiError> {
+    subset(pool, "SELECT friend_id FROM friendships WHERE status = 'active' AND user_id = ", &[user.to_string()], ids, "friend_id").await
+}
+
+async fn create(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiJson(req): ApiJson<CreateGroup>) -> Result<Response, ApiError> {
+    let owner = user.user_id;
+    let ids: Vec<Uuid> = req.member_ids.iter().copied().filter(|m| *m != owner).collect();
+    existing_users(&s.pool, &ids).await?;
+    let friends = friends_among(&s.pool, owner, &ids).await?;
+    let group_id = Uuid::now_v7();
+    let created = rules::decide_create(owner, group_id, req, &friends, s.config.group_max_members)?;
+    let member_count = created.member_ids.len() + 1;
+    let lock = AggregateLock::acquire(&s, "group", group_id.to_string(), GROUPS_PROJECTOR, topics::GROUPS).await?;
+    let visible = s.append_locked(lock, vec![GroupEvent::GroupCreated(created)], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    Ok(written(visible, json!({ "group_id": group_id, "conversation_id": group_conversation_id(group_id), "member_count": member_count })))
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath(group_id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<UpdateGroup>,
+) -> Result<Response, ApiError> {
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let event = rules::decide_update(user.user_id, role, &group, req)?;
+    let visible = s.append_locked(lock, vec![GroupEvent::GroupUpdated(event)], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let info = beaver_query_api::views::group_info(&s.pool, group_id, user.user_id).await?;
+    Ok(written(visible, info.unwrap_or_else(|| json!({ "group_id": group_id }))))
+}
+
+async fn dissolve(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(group_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let event = rules::decide_dissolve(user.user_id, role, &group)?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    Ok(written(visible, json!({ "group_id": group_id, "dissolved": true })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Invite {
+    user_ids: Vec<Uuid>,
+}
+
+async fn invite(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath(group_id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<Invite>,
+) -> Result<Response, ApiError> {
+    let mut seen = HashSet::new();
+    let ids: Vec<Uuid> = req.user_ids.into_iter().filter(|id| seen.insert(*id)).collect();
+    if ids.len() > s.config.group_max_members as usize {
+        return Err(ApiError::invalid("user_ids", "too many users in one invitation"));
+    }
+    existing_users(&s.pool, &ids).await?;
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let gid = group_id.to_string();
+    let members = subset(&s.pool, "SELECT user_id FROM group_members WHERE status = 'active' AND group_id = ", &[gid.clone()], &ids, "user_id").await?;
+    let pending = subset(&s.pool, "SELECT user_id FROM group_join_requests WHERE status = 'pending' AND group_id = ", &[gid], &ids, "user_id").await?;
+    let friends = friends_among(&s.pool, user.user_id, &ids).await?;
+    let invitees: Vec<Invitee> = ids
+        .iter()
+        .map(|id| Invitee {
+            user_id: *id,
+            is_member: members.contains(id),
+            is_friend_of_inviter: friends.contains(id),
+            has_pending_request: pending.contains(id),
+        })
+        .collect();
+    let outcome = rules::decide_invite(user.user_id, role, &group, &invitees, Uuid::now_v7)?;
+    let events = rules::invite_events(user.user_id, group_id, &outcome);
+    let visible = s.append_locked(lock, events, &origin(&user, c), GROUPS_PROJECTOR).await?;
+    Ok(written(
+        visible,
+        json!({
+            "added": outcome.added,
+            "requested": outcome.requested.iter().map(|(u, r)| json!({ "user_id": u, "request_id": r })).collect::<Vec<_>>(),
+            "already_members": outcome.already_members,
+        }),
+    ))
+}
+
+async fn kick(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath((group_id, target)): ApiPath<(Uuid, Uuid)>,
+) -> Result<Response, ApiError> {
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let target_role = role_of(&s.pool, group_id, target).await?;
+    let event = rules::decide_kick(user.user_id, role, &group, target, target_role)?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    Ok(written(visible, json!({ "user_id": target, "removed": true })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRole {
+    role: Role,
+}
+
+async fn set_role(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath((group_id, target)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(req): ApiJson<SetRole>,
+) -> Result<Response, ApiError> {
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let target_role = role_of(&s.pool, group_id, target).await?;
+    let events: Vec<GroupEvent> = rules::decide_set_role(user.user_id, role, &group, target, target_role, req.role)?.into_iter().collect();
+    let visible = s.append_locked(lock, events, &origin(&user, c), GROUPS_PROJECTOR).await?;
+    Ok(written(visible, json!({ "user_id": target, "role": req.role })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Mute {
+    #[serde(with = "time::serde::rfc3339::option")]
+    until: Option<OffsetDateTime>,
+}
+
+async fn mute(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath((group_id, target)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(req): ApiJson<Mute>,
+) -> Result<Response, ApiError> {
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let target_role = role_of(&s.pool, group_id, target).await?;
+    let event = rules::decide_mute(user.user_id, role, &group, target, target_role, req.until, OffsetDateTime::now_utc())?;
+    let until = match &event {
+        GroupEvent::GroupMemberMuted(m) => m.until,
+        _ => None,
+    };
+    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let until = until.map(|u| u.format(&time::format_description::well_known::Rfc3339).unwrap_or_default());
+    Ok(written(visible, json!({ "user_id": target, "muted_until": until })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Join {
+    #[serde(default)]
+    message: String,
+}
+
+async fn join(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath(group_id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<Join>,
+) -> Result<Response, ApiError> {
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let pending: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM group_join_requests WHERE group_id = ? AND user_id = ? AND status = 'pending' LIMIT 1")
+        .bind(group_id.to_string())
+        .bind(user.user_id.to_string())
+        .fetch_optional(&s.pool)
+        .await?;
+    let event = rules::decide_join(user.user_id, role, &group, pending.is_some(), Uuid::now_v7(), &req.message)?;
+    let data = match &event {
+        GroupEvent::GroupJoinRequested(r) => json!({ "status": "pending", "request_id": r.request_id }),
+        _ => json!({ "status": "joined" }),
+    };
+    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    Ok(written(visible, data))
+}
+
+async fn decide_request(s: AppState, c: CorrelationId, user: AuthUser, group_id: Uuid, request_id: Uuid, approve: bool) -> Result<Response, ApiError> {
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let row: Option<(String, String)> = sqlx::query_as("SELECT user_id, status FROM group_join_requests WHERE request_id = ? AND group_id = ?")
+        .bind(request_id.to_string())
+        .bind(group_id.to_string())
+        .fetch_optional(&s.pool)
+        .await?;
+    let request = match row {
+        Some((requester, status)) => {
+            let requester = Uuid::try_parse(&requester).map_err(|e| ApiError::Internal(e.into()))?;
+            let is_member = role_of(&s.pool, group_id, requester).await?.is_some();
+            Some(JoinRequestView { request_id, user_id: requester, pending: status == "pending", user_is_member: is_member })
+        }
+        None => None,
+    };
+    let event = rules::decide_join_request(user.user_id, role, &group, request, approve)?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    Ok(written(visible, json!({ "request_id": request_id, "status": if approve { "approved" } else { "rejected" } })))
+}
+
+async fn approve(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath((g, r)): ApiPath<(Uuid, Uuid)>) -> Result<Response, ApiError> {
+    decide_request(s, c, user, g, r, true).await
+}
+
+async fn reject(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath((g, r)): ApiPath<(Uuid, Uuid)>) -> Result<Response, ApiError> {
+    decide_request(s, c, user, g, r, false).await
+}
+
+async fn leave(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(group_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let event = rules::decide_leave(user.user_id, role, &group)?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    Ok(written(visible, json!({ "group_id": group_id, "left": true })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Transfer {
+    user_id: Uuid,
+}
+
+async fn transfer(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath(group_id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<Transfer>,
+) -> Result<Response, ApiError> {
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let target_role = role_of(&s.pool, group_id, req.user_id).await?;
+    let event = rules::decide_transfer(user.user_id, role, &group, req.user_id, target_role)?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    Ok(written(visible, json!({ "group_id": group_id, "owner_id": req.user_id })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MuteAll {
+    muted: bool,
+}
+
+async fn mute_all(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath(group_id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<MuteAll>,
+) -> Result<Response, ApiError> {
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let event = rules::decide_mute_all(user.user_id, role, &group, req.muted)?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    Ok(written(visible, json!({ "group_id": group_id, "mute_all": req.muted })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Nickname {
+    nickname: String,
+}
+
+async fn set_nickname(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath(group_id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<Nickname>,
+) -> Result<Response, ApiError> {
+    let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
+    let event = rules::decide_nickname(user.user_id, role, &group, &req.nickname)?;
+    let nickname = match &event {
+        GroupEvent::GroupMemberNicknameSet(e) => e.nickname.clone(),
+        _ => String::new(),
+    };
+    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    Ok(written(visible, json!({ "group_id": group_id, "group_nickname": nickname })))
+}
