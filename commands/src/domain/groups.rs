@@ -112,11 +112,18 @@ pub struct CreateGroup {
     pub join_policy: Option<JoinPolicy>,
     #[serde(default)]
     pub members_can_invite: Option<bool>,
+    /// This group's size limit, 2 up to the server's limit (the default).
+    #[serde(default)]
+    pub max_members: Option<u32>,
 }
 
 /// Decides a new group. `friends` are the owner's friends among `member_ids`.
-pub fn decide_create(owner: Uuid, group_id: Uuid, req: CreateGroup, friends: &HashSet<Uuid>, max_members: u32) -> Result<GroupCreated, DomainError> {
+pub fn decide_create(owner: Uuid, group_id: Uuid, req: CreateGroup, friends: &HashSet<Uuid>, server_max: u32) -> Result<GroupCreated, DomainError> {
     let name = text("name", &req.name, 1, NAME_MAX)?;
+    let max_members = req.max_members.unwrap_or(server_max);
+    if !(2..=server_max).contains(&max_members) {
+        return Err(DomainError::Invalid("max_members", format!("max_members must be 2 to {server_max}")));
+    }
     let avatar = avatar(req.avatar.as_deref().unwrap_or(""))?;
     let announcement = text("announcement", req.announcement.as_deref().unwrap_or(""), 0, ANNOUNCEMENT_MAX)?;
     let mut seen = HashSet::new();
@@ -515,7 +522,15 @@ mod tests {
         let owner = Uuid::now_v7();
         let (f1, stranger) = (Uuid::now_v7(), Uuid::now_v7());
         let friends: HashSet<Uuid> = [f1].into();
-        let req = |name: &str, members: Vec<Uuid>| CreateGroup { name: name.into(), member_ids: members, avatar: None, announcement: None, join_policy: None, members_can_invite: None };
+        let req = |name: &str, members: Vec<Uuid>| CreateGroup {
+            name: name.into(),
+            member_ids: members,
+            avatar: None,
+            announcement: None,
+            join_policy: None,
+            members_can_invite: None,
+            max_members: None,
+        };
         let created = decide_create(owner, Uuid::now_v7(), req(" Engine ", vec![f1, f1, owner]), &friends, 5).unwrap();
         assert_eq!(created.name, "Engine");
         assert_eq!(created.member_ids, vec![f1]);
@@ -523,7 +538,13 @@ mod tests {
         assert_eq!(kind(decide_create(owner, Uuid::now_v7(), req("", vec![]), &friends, 5).unwrap_err()), "name");
         assert_eq!(kind(decide_create(owner, Uuid::now_v7(), req(&"n".repeat(65), vec![]), &friends, 5).unwrap_err()), "name");
         assert_eq!(kind(decide_create(owner, Uuid::now_v7(), req("x", vec![stranger]), &friends, 5).unwrap_err()), "not_friends");
-        assert_eq!(kind(decide_create(owner, Uuid::now_v7(), req("x", vec![f1]), &friends, 1).unwrap_err()), "member_ids");
+        assert_eq!(kind(decide_create(owner, Uuid::now_v7(), req("x", vec![f1]), &friends, 1).unwrap_err()), "max_members");
+        let small = CreateGroup { max_members: Some(2), ..req("x", vec![f1]) };
+        assert_eq!(decide_create(owner, Uuid::now_v7(), small, &friends, 5).unwrap().max_members, 2);
+        let crowded = CreateGroup { max_members: Some(2), ..req("x", vec![f1, Uuid::now_v7()]) };
+        assert_eq!(kind(decide_create(owner, Uuid::now_v7(), crowded, &friends, 5).unwrap_err()), "member_ids");
+        let too_big = CreateGroup { max_members: Some(6), ..req("x", vec![]) };
+        assert_eq!(kind(decide_create(owner, Uuid::now_v7(), too_big, &friends, 5).unwrap_err()), "max_members");
     }
 
     #[test]

@@ -761,18 +761,14 @@ async fn group_calls_without_a_token_are_401() {
 // ---------------------------------------------------------------------------
 // Size limit.
 
-/// Only cheap when the stack runs with a small `BEAVER_GROUP_MAX_MEMBERS`; with
-/// the default of 2,000 this test checks the reported limit and stops.
+/// A group created with `max_members: 4` (owner, one member, room for two).
 #[tokio::test]
 async fn an_addition_beyond_max_members_is_409_group_full_and_applies_nothing() {
     let api = Api::new();
     let (owner, f) = owner_with_friends(&api, "full", 1).await;
-    let gid = create(&api, &owner, &[&f[0]], json!({ "join_policy": "free" })).await;
-    let max = info(&api, &owner, &gid).await.expect(200).data()["max_members"].as_i64().unwrap();
-    if !(3..=6).contains(&max) {
-        eprintln!("max_members is {max}: group_full is not checked (run the stack with BEAVER_GROUP_MAX_MEMBERS between 3 and 6)");
-        return;
-    }
+    let max = 4;
+    let gid = create(&api, &owner, &[&f[0]], json!({ "join_policy": "free", "max_members": max })).await;
+    assert_eq!(info(&api, &owner, &gid).await.expect(200).data()["max_members"], max);
     // Fill up to one free place, then try to add two.
     let extra = new_users(&api, "fullx", max as usize).await;
     befriend_all(&api, &owner, &extra.iter().collect::<Vec<_>>()).await;
@@ -792,4 +788,14 @@ async fn an_addition_beyond_max_members_is_409_group_full_and_applies_nothing() 
     assert_eq!(info(&api, &owner, &gid).await.expect(200).data()["member_count"], max);
     let a = join(&api, y, &gid, json!({})).await.expect(409);
     assert_eq!(a.error_kind(), "group_full", "{}", a.body);
+}
+
+#[tokio::test]
+async fn a_group_limit_outside_two_to_the_server_limit_is_422() {
+    let api = Api::new();
+    let (owner, _) = owner_with_friends(&api, "limit", 0).await;
+    for bad in [json!(1), json!(2001), json!("many")] {
+        let a = api.post("/api/group", Some(&owner.token), json!({ "name": unique("lim"), "member_ids": [], "max_members": bad })).await.expect(422);
+        assert!(a.body["message"].as_str().unwrap().contains("max_members"), "{}", a.body);
+    }
 }
