@@ -91,6 +91,34 @@ pub fn plan_sync(since_version: Option<i64>, current: i64) -> Sync {
     }
 }
 
+/// Answers a synced list: `sql` selects the owner's rows changed after a
+/// version, taking three binds — owner, version, whether removed rows are
+/// wanted — and yields the columns `status`, `id_column` and
+/// `version_column`. Active rows become `entry(row)` in `key`; removed rows
+/// become `{id_key: id, version}` in `removed`.
+pub async fn synced_list(
+    pool: &MySqlPool,
+    (owner, list): (&str, &str),
+    since_version: Option<i64>,
+    sql: &str,
+    (id_column, id_key, version_column): (&str, &str, &str),
+    key: &str,
+    entry: impl Fn(&MySqlRow) -> Result<Value, sqlx::Error>,
+) -> Result<Value, sqlx::Error> {
+    let version = list_version(pool, owner, list).await?;
+    let sync = plan_sync(since_version, version);
+    let rows = sqlx::query(sql).bind(owner).bind(sync.after).bind(sync.incremental).fetch_all(pool).await?;
+    let (mut entries, mut removed) = (Vec::new(), Vec::new());
+    for r in &rows {
+        if r.try_get::<String, _>("status")? == "active" {
+            entries.push(entry(r)?);
+        } else {
+            removed.push(json!({ id_key: r.try_get::<String, _>(id_column)?, "version": r.try_get::<i64, _>(version_column)? }));
+        }
+    }
+    Ok(json!({ key: entries, "removed": removed, "version": version, "full_sync": sync.full_sync }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! with incremental sync (`since_version`).
 
 use crate::{
-    views::{list_version, plan_sync, rfc3339},
+    views::{list_version, plan_sync, rfc3339, synced_list},
     AppState,
 };
 use axum::{extract::State, response::Response, routing::get, Router};
@@ -78,70 +78,52 @@ async fn requests(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQue
 }
 
 async fn list(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<SyncQuery>) -> Result<Response, ApiError> {
-    let me = user.user_id.to_string();
-    let version = list_version(&s.pool, &me, "friends").await?;
-    let sync = plan_sync(q.since_version, version);
-    let rows = sqlx::query(
+    let body = synced_list(
+        &s.pool,
+        (&user.user_id.to_string(), "friends"),
+        q.since_version,
         "SELECT f.friend_id, f.remark, f.status, f.since, f.version, u.username, u.nickname, u.avatar \
          FROM friendships f JOIN users u ON u.user_id = f.friend_id \
          WHERE f.user_id = ? AND f.version > ? AND (f.status = 'active' OR ?) ORDER BY f.version",
-    )
-    .bind(&me)
-    .bind(sync.after)
-    .bind(sync.incremental)
-    .fetch_all(&s.pool)
-    .await?;
-    let (mut friends, mut removed) = (Vec::new(), Vec::new());
-    for r in &rows {
-        let user_id: String = r.try_get("friend_id")?;
-        let v: i64 = r.try_get("version")?;
-        if r.try_get::<String, _>("status")? == "active" {
-            friends.push(json!({
-                "user_id": user_id,
+        ("friend_id", "user_id", "version"),
+        "friends",
+        |r| {
+            Ok(json!({
+                "user_id": r.try_get::<String, _>("friend_id")?,
                 "username": r.try_get::<String, _>("username")?,
                 "nickname": r.try_get::<String, _>("nickname")?,
                 "avatar": r.try_get::<String, _>("avatar")?,
                 "remark": r.try_get::<String, _>("remark")?,
                 "since": rfc3339(r.try_get("since")?),
-                "version": v,
-            }));
-        } else {
-            removed.push(json!({ "user_id": user_id, "version": v }));
-        }
-    }
-    Ok(ok(json!({ "friends": friends, "removed": removed, "version": version, "full_sync": sync.full_sync })))
+                "version": r.try_get::<i64, _>("version")?,
+            }))
+        },
+    )
+    .await?;
+    Ok(ok(body))
 }
 
 async fn blocks(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<SyncQuery>) -> Result<Response, ApiError> {
-    let me = user.user_id.to_string();
-    let version = list_version(&s.pool, &me, "blocks").await?;
-    let sync = plan_sync(q.since_version, version);
-    let rows = sqlx::query(
+    let body = synced_list(
+        &s.pool,
+        (&user.user_id.to_string(), "blocks"),
+        q.since_version,
         "SELECT b.blocked_user_id, b.status, b.blocked_at, b.version, u.username, u.nickname, u.avatar \
          FROM blocks b JOIN users u ON u.user_id = b.blocked_user_id \
          WHERE b.user_id = ? AND b.version > ? AND (b.status = 'active' OR ?) ORDER BY b.version",
-    )
-    .bind(&me)
-    .bind(sync.after)
-    .bind(sync.incremental)
-    .fetch_all(&s.pool)
-    .await?;
-    let (mut blocks, mut removed) = (Vec::new(), Vec::new());
-    for r in &rows {
-        let user_id: String = r.try_get("blocked_user_id")?;
-        let v: i64 = r.try_get("version")?;
-        if r.try_get::<String, _>("status")? == "active" {
-            blocks.push(json!({
-                "user_id": user_id,
+        ("blocked_user_id", "user_id", "version"),
+        "blocks",
+        |r| {
+            Ok(json!({
+                "user_id": r.try_get::<String, _>("blocked_user_id")?,
                 "username": r.try_get::<String, _>("username")?,
                 "nickname": r.try_get::<String, _>("nickname")?,
                 "avatar": r.try_get::<String, _>("avatar")?,
                 "blocked_at": rfc3339(r.try_get("blocked_at")?),
-                "version": v,
-            }));
-        } else {
-            removed.push(json!({ "user_id": user_id, "version": v }));
-        }
-    }
-    Ok(ok(json!({ "blocks": blocks, "removed": removed, "version": version, "full_sync": sync.full_sync })))
+                "version": r.try_get::<i64, _>("version")?,
+            }))
+        },
+    )
+    .await?;
+    Ok(ok(body))
 }

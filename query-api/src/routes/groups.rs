@@ -1,7 +1,7 @@
 //! `GET /api/group/...`: info, my groups, members, join requests, search.
 
 use crate::{
-    views::{self, list_version, plan_sync, rfc3339},
+    views::{self, rfc3339, synced_list},
     AppState,
 };
 use axum::{extract::State, response::Response, routing::get, Router};
@@ -34,38 +34,29 @@ struct SyncQuery {
 }
 
 async fn mine(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<SyncQuery>) -> Result<Response, ApiError> {
-    let me = user.user_id.to_string();
-    let version = list_version(&s.pool, &me, "groups").await?;
-    let sync = plan_sync(q.since_version, version);
-    let rows = sqlx::query(
+    let body = synced_list(
+        &s.pool,
+        (&user.user_id.to_string(), "groups"),
+        q.since_version,
         "SELECT m.group_id, m.role, m.status, m.user_version, g.conversation_id, g.name, g.avatar, g.member_count \
          FROM group_members m JOIN chat_groups g ON g.group_id = m.group_id \
          WHERE m.user_id = ? AND m.user_version > ? AND (m.status = 'active' OR ?) ORDER BY m.user_version",
-    )
-    .bind(&me)
-    .bind(sync.after)
-    .bind(sync.incremental)
-    .fetch_all(&s.pool)
-    .await?;
-    let (mut groups, mut removed) = (Vec::new(), Vec::new());
-    for r in &rows {
-        let group_id: String = r.try_get("group_id")?;
-        let v: i64 = r.try_get("user_version")?;
-        if r.try_get::<String, _>("status")? == "active" {
-            groups.push(json!({
-                "group_id": group_id,
+        ("group_id", "group_id", "user_version"),
+        "groups",
+        |r| {
+            Ok(json!({
+                "group_id": r.try_get::<String, _>("group_id")?,
                 "conversation_id": r.try_get::<String, _>("conversation_id")?,
                 "name": r.try_get::<String, _>("name")?,
                 "avatar": r.try_get::<String, _>("avatar")?,
                 "role": r.try_get::<String, _>("role")?,
                 "member_count": r.try_get::<i32, _>("member_count")?,
-                "version": v,
-            }));
-        } else {
-            removed.push(json!({ "group_id": group_id, "version": v }));
-        }
-    }
-    Ok(ok(json!({ "groups": groups, "removed": removed, "version": version, "full_sync": sync.full_sync })))
+                "version": r.try_get::<i64, _>("user_version")?,
+            }))
+        },
+    )
+    .await?;
+    Ok(ok(body))
 }
 
 /// The viewer's role in an active group: Err(404) if the group is gone, Ok(None) if not a member.
@@ -100,35 +91,22 @@ async fn members(State(s): State<AppState>, user: AuthUser, ApiPath(group_id): A
         return Err(ApiError::invalid("limit", "limit must be 1 to 200"));
     }
     let gid = group_id.to_string();
-    let version = list_version(&s.pool, &gid, "members").await?;
-    let sync = plan_sync(q.since_version, version);
-    let rows = sqlx::query(
+    // limit and offset are validated integers, safe to format into the SQL.
+    let sql = format!(
         "SELECT m.user_id, m.role, m.group_nickname, m.muted_until, m.joined_at, m.version, m.status, u.username, u.nickname, u.avatar \
          FROM group_members m JOIN users u ON u.user_id = m.user_id \
          WHERE m.group_id = ? AND m.version > ? AND (m.status = 'active' OR ?) \
          ORDER BY m.status = 'active' DESC, FIELD(m.role, 'owner', 'admin', 'member'), m.joined_at, m.user_id \
-         LIMIT ? OFFSET ?",
-    )
-    .bind(&gid)
-    .bind(sync.after)
-    .bind(sync.incremental)
-    .bind(limit)
-    .bind(q.offset.unwrap_or(0))
-    .fetch_all(&s.pool)
-    .await?;
-    let (mut members, mut removed) = (Vec::new(), Vec::new());
-    for r in &rows {
-        if r.try_get::<String, _>("status")? == "active" {
-            members.push(views::member_json(r)?);
-        } else {
-            removed.push(json!({ "user_id": r.try_get::<String, _>("user_id")?, "version": r.try_get::<i64, _>("version")? }));
-        }
-    }
+         LIMIT {limit} OFFSET {}",
+        q.offset.unwrap_or(0)
+    );
+    let mut body = synced_list(&s.pool, (&gid, "members"), q.since_version, &sql, ("user_id", "user_id", "version"), "members", views::member_json).await?;
     let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM group_members WHERE group_id = ? AND status = 'active'")
         .bind(&gid)
         .fetch_one(&s.pool)
         .await?;
-    Ok(ok(json!({ "members": members, "removed": removed, "total": total, "version": version, "full_sync": sync.full_sync })))
+    body["total"] = json!(total);
+    Ok(ok(body))
 }
 
 #[derive(Debug, Deserialize)]
