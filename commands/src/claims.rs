@@ -31,6 +31,8 @@ pub enum ClaimKind {
     Email,
     Phone,
     RefreshToken,
+    /// `<sender>:<client_msg_id>` of a chat message; the owner is the message id.
+    ClientMessage,
 }
 
 impl ClaimKind {
@@ -40,6 +42,7 @@ impl ClaimKind {
             ClaimKind::Email => "email",
             ClaimKind::Phone => "phone",
             ClaimKind::RefreshToken => "refresh_token",
+            ClaimKind::ClientMessage => "client_msg",
         }
     }
 }
@@ -161,4 +164,14 @@ pub async fn exists(pool: &MySqlPool, kind: ClaimKind, value: &str) -> Result<bo
         .fetch_optional(pool)
         .await?;
     Ok(row.is_some())
+}
+
+/// The owner of a claim, if the value is claimed.
+pub async fn owner_of(pool: &MySqlPool, kind: ClaimKind, value: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT owner_id FROM cmd_claims WHERE kind = ? AND claim_value = ?")
+        .bind(kind.as_str())
+        .bind(value)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.and_then(|r| Uuid::try_parse(&r.0).ok()))
 }

@@ -55,6 +55,8 @@ pub struct Config {
     pub claim_stale_after_secs: u64,
     /// Producer batching delay; small, because commands wait for the ack.
     pub producer_linger_ms: u32,
+    /// Direct messages only between friends.
+    pub chat_require_friendship: bool,
     /// Largest group, owner included.
     pub group_max_members: u32,
     /// Failed logins per username and window before answering 429.
@@ -78,6 +80,7 @@ impl Default for Config {
             projection_wait_ms: 5000,
             claim_stale_after_secs: 120,
             producer_linger_ms: 1,
+            chat_require_friendship: true,
             group_max_members: 2000,
             login_max_failures: 10,
             login_failure_window_secs: 300,

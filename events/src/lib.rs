@@ -16,9 +16,11 @@
 //! - [`session`]: the login session aggregate (refresh-token rotation, logout).
 //! - [`relation`]: what is between two users (friend requests, friendship, blocks).
 //! - [`group`]: groups (settings, membership, roles, mutes, join requests).
+//! - [`message`]: conversations: messages, their operations, read cursors, settings.
 
 pub mod envelope;
 pub mod group;
+pub mod message;
 pub mod relation;
 pub mod session;
 pub mod topics;
@@ -27,6 +29,7 @@ pub mod user;
 
 pub use envelope::{Actor, DecodeError, DomainEvent, Envelope, RawEnvelope};
 pub use group::GroupEvent;
+pub use message::MessageEvent;
 pub use relation::RelationEvent;
 pub use session::SessionEvent;
 pub use user::UserEvent;

@@ -17,8 +17,12 @@ pub const RELATIONS: &str = "beaver.relations.v1";
 /// Groups: settings, membership, roles, join requests. Key: group id.
 pub const GROUPS: &str = "beaver.groups.v1";
 
+/// Conversations: messages, message operations, read cursors, per-user
+/// settings. Key: conversation id.
+pub const MESSAGES: &str = "beaver.messages.v1";
+
 /// Every topic Beaver writes, for tooling that needs the full list.
-pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS];
+pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES];
 
 /// Kafka header carrying the envelope's `event_type`.
 pub const HEADER_EVENT_TYPE: &str = "event_type";

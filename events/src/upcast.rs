@@ -18,6 +18,8 @@ pub fn current_version(event_type: &str) -> Option<u32> {
         "GroupCreated" | "GroupUpdated" | "GroupDissolved" | "GroupMembersAdded" | "GroupMemberLeft" | "GroupMemberKicked"
         | "GroupMemberRoleChanged" | "GroupOwnershipTransferred" | "GroupMemberMuted" | "GroupMuteAllChanged"
         | "GroupMemberNicknameSet" | "GroupJoinRequested" | "GroupJoinRequestApproved" | "GroupJoinRequestRejected" => Some(1),
+        "MessageSent" | "MessageRecalled" | "MessageEdited" | "MessageDeletedForUser" | "ConversationCleared"
+        | "MessageReactionAdded" | "MessageReactionRemoved" | "ConversationRead" | "ConversationSettingsChanged" => Some(1),
         _ => None,
     }
 }

@@ -3,11 +3,12 @@
 
 use beaver_events::{
     group::*,
+    message::*,
     relation::*,
     session::{SessionEndReason, SessionEnded, SessionRefreshed, SessionStarted},
     upcast::current_version,
     user::{Gender, UserProfileUpdated, UserRegistered},
-    Actor, DomainEvent, Envelope, GroupEvent, RelationEvent, SessionEvent, UserEvent,
+    Actor, DomainEvent, Envelope, GroupEvent, MessageEvent, RelationEvent, SessionEvent, UserEvent,
 };
 use std::{collections::BTreeSet, path::PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -82,7 +83,36 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
     .into_iter()
     .chain(relation_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
     .chain(group_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
+    .chain(message_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
     .collect()
+}
+
+fn message_samples(user: Uuid) -> Vec<MessageEvent> {
+    let peer = Uuid::now_v7();
+    let conversation_id = direct_conversation_id(user, peer);
+    let message_id = Uuid::now_v7();
+    let reaction = MessageReaction { message_id, conversation_id: conversation_id.clone(), user_id: peer, emoji: "👍".into() };
+    vec![
+        MessageEvent::MessageSent(MessageSent {
+            message_id,
+            conversation_id: conversation_id.clone(),
+            client_msg_id: "c-1".into(),
+            sender_id: user,
+            kind: "text".into(),
+            content: serde_json::json!({ "text": "hello" }),
+            mentions: vec![],
+            reply_to: None,
+            hidden_from: None,
+        }),
+        MessageEvent::MessageRecalled(MessageRecalled { message_id, conversation_id: conversation_id.clone(), by: user }),
+        MessageEvent::MessageEdited(MessageEdited { message_id, conversation_id: conversation_id.clone(), by: user, content: serde_json::json!({ "text": "hello!" }) }),
+        MessageEvent::MessageDeletedForUser(MessageDeletedForUser { message_id, conversation_id: conversation_id.clone(), user_id: peer }),
+        MessageEvent::ConversationCleared(ConversationCleared { conversation_id: conversation_id.clone(), user_id: peer, up_to_seq: 7 }),
+        MessageEvent::MessageReactionAdded(reaction.clone()),
+        MessageEvent::MessageReactionRemoved(reaction),
+        MessageEvent::ConversationRead(ConversationRead { conversation_id: conversation_id.clone(), user_id: peer, seq: 3 }),
+        MessageEvent::ConversationSettingsChanged(ConversationSettingsChanged { conversation_id, user_id: peer, pinned: Some(true), ..Default::default() }),
+    ]
 }
 
 fn relation_samples(user: Uuid) -> Vec<RelationEvent> {

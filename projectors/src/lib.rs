@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - [`projection`]: the `Projection` trait and what `apply` may use.
-//! - [`projections`]: the projections themselves (`users`, `sessions`, `relations`, `groups`).
+//! - [`projections`]: the projections themselves (`users`, `sessions`, `relations`, `groups`, `messages`).
 //! - [`runner`]: the consumer loop: seek to stored offsets, batch, transact.
 //! - [`run`]: starts the selected projections plus `/healthz` and `/metrics`.
 
@@ -102,6 +102,10 @@ pub async fn reset(database_url: &str, projection: &str) -> anyhow::Result<()> {
         "sessions" => (&["sessions"], &[]),
         "relations" => (&["friend_requests", "friendships", "blocks"], &["requests", "friends", "blocks"]),
         "groups" => (&["chat_groups", "group_members", "group_join_requests"], &["groups", "members"]),
+        "messages" => (
+            &["conversations", "messages", "message_edits", "message_reactions", "message_hidden", "user_conversations"],
+            &[],
+        ),
         other => anyhow::bail!("unknown projection {other:?}"),
     };
     let pool = beaver_platform::connect_mysql(database_url, 2).await?;

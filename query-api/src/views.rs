@@ -6,6 +6,21 @@ use sqlx::{mysql::MySqlRow, MySqlPool, Row};
 use time::{format_description::well_known::Rfc3339, PrimitiveDateTime};
 use uuid::Uuid;
 
+/// May `user` read `conversation`? The two users of a direct conversation,
+/// or the current members of a group.
+pub async fn can_read(pool: &MySqlPool, conversation: beaver_events::message::ConversationRef, user: Uuid) -> Result<bool, sqlx::Error> {
+    use beaver_events::message::ConversationRef;
+    Ok(match conversation {
+        ConversationRef::Direct(a, b) => user == a || user == b,
+        ConversationRef::Group(g) => sqlx::query("SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ? AND status = 'active'")
+            .bind(g.to_string())
+            .bind(user.to_string())
+            .fetch_optional(pool)
+            .await?
+            .is_some(),
+    })
+}
+
 /// RFC 3339 text of a stored UTC time.
 pub fn rfc3339(t: PrimitiveDateTime) -> String {
     t.assume_utc().format(&Rfc3339).unwrap_or_default()

@@ -3,6 +3,7 @@
 //! so every rule is unit-tested directly.
 
 pub mod accounts;
+pub mod chat;
 pub mod friends;
 pub mod groups;
 pub mod sessions;

@@ -1,6 +1,7 @@
 //! HTTP routes of the write side, one module per resource.
 
 mod auth;
+mod chat;
 mod friends;
 mod groups;
 mod health;
@@ -15,6 +16,7 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(auth::router())
         .merge(friends::router())
+        .merge(chat::router())
         .merge(groups::router())
         .merge(health::router())
 }

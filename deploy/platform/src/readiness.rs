@@ -15,6 +15,8 @@ pub const SESSIONS_PROJECTOR: &str = "sessions";
 pub const RELATIONS_PROJECTOR: &str = "relations";
 /// Projector building groups, members and join requests from `beaver.groups.v1`.
 pub const GROUPS_PROJECTOR: &str = "groups";
+/// Projector sequencing and storing messages from `beaver.messages.v1`.
+pub const MESSAGES_PROJECTOR: &str = "messages";
 
 /// The next offset `projector` will apply in `topic`/`partition` (0 if it has not started).
 pub async fn projected_until(pool: &sqlx::MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {

@@ -1,5 +1,5 @@
 //! Names of the Redis keys the projectors maintain and other tiers read.
-//! All are sets kept with absolute SADD/SREM, so a replay converges.
+//! All are absolute values (set members, SET, HSET), so a replay converges.
 
 use uuid::Uuid;
 
@@ -16,4 +16,14 @@ pub fn blocks(user: Uuid) -> String {
 /// The member ids of a group.
 pub fn group_members(group: Uuid) -> String {
     format!("beaver:group:{group}:members")
+}
+
+/// The highest seq of a conversation (a string value).
+pub fn conversation_max_seq(conversation_id: &str) -> String {
+    format!("beaver:conv:{conversation_id}:max_seq")
+}
+
+/// Hash of a user's read cursors: conversation id → read seq.
+pub fn read_cursors(user: Uuid) -> String {
+    format!("beaver:read:{user}")
 }

@@ -1,5 +1,6 @@
 //! HTTP routes of the read side, one module per resource.
 
+mod chat;
 mod friends;
 mod groups;
 mod users;
@@ -12,6 +13,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(users::router())
         .merge(friends::router())
+        .merge(chat::router())
         .merge(groups::router())
         .route("/healthz", get(healthz))
 }

@@ -6,6 +6,7 @@
 mod accounts;
 mod auth;
 mod bad_input;
+mod chat;
 mod friends;
 mod groups;
 mod helpers;

@@ -1,0 +1,434 @@
+//! Chat commands: send, read cursor, and message operations. Sends take no
+//! lock: the conversation's partition orders them and the messages projector
+//! numbers them (docs/chat.md, "Sequencing"); the handler waits for that
+//! number and answers with it.
+
+use super::friends::{ensure_user, load_pair};
+use crate::{
+    claims::{self, ClaimError, ClaimKind},
+    domain::chat::{self as rules, DirectView, GroupSendView, MessageView},
+    written, AppState,
+};
+use axum::{
+    extract::State,
+    response::Response,
+    routing::{delete, post, put},
+    Extension, Router,
+};
+use beaver_events::{
+    group::Role,
+    message::*,
+    topics, Actor, Envelope, MessageEvent,
+};
+use beaver_platform::{
+    auth::AuthUser,
+    http::{ApiError, ApiJson, ApiPath, CorrelationId},
+    readiness::MESSAGES_PROJECTOR,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::{MySqlPool, Row};
+use std::time::{Duration, Instant};
+use time::{format_description::well_known::Rfc3339, OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/chat/send", post(send))
+        .route("/api/chat/read", put(read))
+        .route("/api/chat/messages/{message_id}", put(edit).delete(delete_for_me))
+        .route("/api/chat/messages/{message_id}/recall", post(recall))
+        .route("/api/chat/messages/{message_id}/reactions", post(react))
+        .route("/api/chat/messages/{message_id}/reactions/{emoji}", delete(unreact))
+        .route("/api/chat/conversations/{conversation_id}/clear", post(clear))
+        .route("/api/chat/conversations/{conversation_id}/settings", put(settings))
+}
+
+async fn role_in(pool: &MySqlPool, group: Uuid, user: Uuid) -> Result<Option<(Role, Option<PrimitiveDateTime>)>, ApiError> {
+    let row: Option<(String, Option<PrimitiveDateTime>)> =
+        sqlx::query_as("SELECT role, muted_until FROM group_members WHERE group_id = ? AND user_id = ? AND status = 'active'")
+            .bind(group.to_string())
+            .bind(user.to_string())
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(r, m)| Role::parse(&r).map(|r| (r, m))))
+}
+
+async fn can_read(pool: &MySqlPool, conversation: ConversationRef, user: Uuid) -> Result<bool, ApiError> {
+    Ok(beaver_query_api::views::can_read(pool, conversation, user).await?)
+}
+
+fn parse_conversation(id: &str) -> Result<ConversationRef, ApiError> {
+    ConversationRef::parse(id).ok_or_else(|| ApiError::invalid("conversation_id", "not a conversation id"))
+}
+
+/// Appends one conversation event and waits until it is projected.
+async fn append(s: &AppState, actor: Uuid, correlation: String, event: MessageEvent) -> Result<bool, ApiError> {
+    let position = s.append(&Envelope::new(event, Actor::User(actor), correlation, None)).await?;
+    s.visible(MESSAGES_PROJECTOR, topics::MESSAGES, position).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Send {
+    to_user_id: Option<Uuid>,
+    group_id: Option<Uuid>,
+    conversation_id: Option<String>,
+    client_msg_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    content: Value,
+    #[serde(default)]
+    mentions: Vec<Uuid>,
+    reply_to: Option<Uuid>,
+}
+
+/// A stored message's answer to its sender, waiting up to `wait` for it to be sequenced.
+async fn sent_answer(pool: &MySqlPool, message_id: Uuid, wait: Duration) -> Result<Option<Value>, ApiError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let row: Option<(String, i64, PrimitiveDateTime)> = sqlx::query_as("SELECT conversation_id, seq, sent_at FROM messages WHERE message_id = ?")
+            .bind(message_id.to_string())
+            .fetch_optional(pool)
+            .await?;
+        if let Some((conversation_id, seq, sent_at)) = row {
+            let sent_at = sent_at.assume_utc().format(&Rfc3339).unwrap_or_default();
+            return Ok(Some(json!({ "message_id": message_id, "conversation_id": conversation_id, "seq": seq, "sent_at": sent_at })));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn send(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiJson(req): ApiJson<Send>) -> Result<Response, ApiError> {
+    let me = user.user_id;
+    rules::check_client_msg_id(&req.client_msg_id)?;
+    let targets = [req.to_user_id.is_some(), req.group_id.is_some(), req.conversation_id.is_some()];
+    if targets.iter().filter(|t| **t).count() != 1 {
+        return Err(ApiError::invalid("to_user_id", "give exactly one of to_user_id, group_id, conversation_id"));
+    }
+    let target = match (req.to_user_id, req.group_id, req.conversation_id.as_deref()) {
+        (Some(peer), _, _) => ConversationRef::Direct(me.min(peer), me.max(peer)),
+        (_, Some(group), _) => ConversationRef::Group(group),
+        (_, _, Some(id)) => parse_conversation(id)?,
+        _ => unreachable!("exactly one target was checked"),
+    };
+    let refs = rules::validate_content(&req.kind, &req.content, req.reply_to)?;
+    let now = OffsetDateTime::now_utc();
+    let (conversation_id, hidden_from) = match target {
+        ConversationRef::Direct(a, b) => {
+            if me != a && me != b {
+                return Err(ApiError::Forbidden { kind: "not_a_participant", message: "you are not in this conversation".into() });
+            }
+            let peer = req.to_user_id.unwrap_or(if a == me { b } else { a });
+            if peer != me {
+                ensure_user(&s.pool, peer).await?;
+            }
+            if !req.mentions.is_empty() {
+                return Err(ApiError::invalid("mentions", "mentions are for group messages"));
+            }
+            let pair = load_pair(&s.pool, me, peer).await?;
+            let view = DirectView { friends: pair.friends, i_blocked_them: pair.i_blocked_them, they_blocked_me: pair.they_blocked_me };
+            let hidden = rules::check_direct_send(me, peer, view, s.config.chat_require_friendship)?;
+            (direct_conversation_id(me, peer), hidden.then_some(peer))
+        }
+        ConversationRef::Group(group) => {
+            let row: Option<(bool,)> = sqlx::query_as("SELECT mute_all FROM chat_groups WHERE group_id = ? AND status = 'active'")
+                .bind(group.to_string())
+                .fetch_optional(&s.pool)
+                .await?;
+            let (mute_all,) = row.ok_or_else(|| ApiError::NotFound("group not found".into()))?;
+            let standing = role_in(&s.pool, group, me).await?;
+            let view = GroupSendView {
+                role: standing.map(|s| s.0),
+                muted_until: standing.and_then(|s| s.1).map(|m| m.assume_utc()),
+                mute_all,
+            };
+            rules::check_group_send(view, now)?;
+            for m in &req.mentions {
+                if role_in(&s.pool, group, *m).await?.is_none() {
+                    return Err(ApiError::invalid("mentions", format!("{m} is not a member of this group")));
+                }
+            }
+            (group_conversation_id_of(group), None)
+        }
+    };
+    if let Some(reply_to) = req.reply_to {
+        let found: Option<(String,)> = sqlx::query_as("SELECT conversation_id FROM messages WHERE message_id = ?")
+            .bind(reply_to.to_string())
+            .fetch_optional(&s.pool)
+            .await?;
+        if found.map(|f| f.0) != Some(conversation_id.clone()) {
+            return Err(ApiError::invalid("reply_to", "reply_to must be a message of this conversation"));
+        }
+    }
+    if let Some(card) = refs.card_user {
+        ensure_user(&s.pool, card).await.map_err(|_| ApiError::invalid("content", "content.user_id is not a user"))?;
+    }
+    for (conv, message) in &refs.forwarded {
+        let source = ConversationRef::parse(conv).ok_or_else(|| ApiError::invalid("content", "a forwarded conversation id is malformed"))?;
+        let found: Option<(String,)> = sqlx::query_as("SELECT conversation_id FROM messages WHERE message_id = ?")
+            .bind(message.to_string())
+            .fetch_optional(&s.pool)
+            .await?;
+        if found.map(|f| f.0).as_deref() != Some(conv.as_str()) || !can_read(&s.pool, source, me).await? {
+            return Err(ApiError::invalid("content", format!("message {message} cannot be forwarded")));
+        }
+    }
+
+    // Idempotency: the first send of (sender, client_msg_id) claims it.
+    let message_id = Uuid::now_v7();
+    let key = format!("{me}:{}", req.client_msg_id);
+    let wait = Duration::from_millis(s.config.projection_wait_ms);
+    let stale = Duration::from_secs(s.config.claim_stale_after_secs);
+    match claims::claim(&s.pool, message_id, &[(ClaimKind::ClientMessage, &key)], stale).await {
+        Ok(()) => {}
+        Err(ClaimError::Taken(_)) => {
+            let original = claims::owner_of(&s.pool, ClaimKind::ClientMessage, &key).await?;
+            let answer = match original {
+                Some(id) => sent_answer(&s.pool, id, wait).await?,
+                None => None,
+            };
+            return answer.map(|a| written(true, a)).ok_or_else(|| ApiError::Conflict {
+                kind: "send_in_progress",
+                message: "a send with this client_msg_id is still in progress; retry".into(),
+            });
+        }
+        Err(ClaimError::Database(e)) => return Err(e.into()),
+    }
+    let event = MessageEvent::MessageSent(MessageSent {
+        message_id,
+        conversation_id: conversation_id.clone(),
+        client_msg_id: req.client_msg_id,
+        sender_id: me,
+        kind: req.kind,
+        content: req.content,
+        mentions: req.mentions,
+        reply_to: req.reply_to,
+        hidden_from,
+    });
+    let appended = s.append(&Envelope::new(event, Actor::User(me), c.0, None)).await;
+    if let Err(e) = appended {
+        let _ = claims::release(&s.pool, message_id).await;
+        return Err(e);
+    }
+    claims::confirm(&s.pool, message_id).await?;
+    match sent_answer(&s.pool, message_id, wait).await? {
+        Some(answer) => Ok(written(true, answer)),
+        None => Ok(written(false, json!({ "message_id": message_id, "conversation_id": conversation_id, "seq": null, "sent_at": null }))),
+    }
+}
+
+fn group_conversation_id_of(group: Uuid) -> String {
+    beaver_events::group::group_conversation_id(group)
+}
+
+/// A message the caller can read, with what operations need; 404 otherwise.
+async fn readable_message(pool: &MySqlPool, message_id: Uuid, user: Uuid) -> Result<(ConversationRef, String, i64, MessageView), ApiError> {
+    let row = sqlx::query("SELECT conversation_id, seq, sender_id, kind, sent_at, recalled FROM messages WHERE message_id = ?")
+        .bind(message_id.to_string())
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("message not found".into()))?;
+    let conversation_id: String = row.try_get("conversation_id")?;
+    let conversation = ConversationRef::parse(&conversation_id).ok_or_else(|| ApiError::NotFound("message not found".into()))?;
+    if !can_read(pool, conversation, user).await? {
+        return Err(ApiError::NotFound("message not found".into()));
+    }
+    let sender: String = row.try_get("sender_id")?;
+    let view = MessageView {
+        sender_id: Uuid::try_parse(&sender).map_err(|e| ApiError::Internal(e.into()))?,
+        kind: row.try_get("kind")?,
+        sent_at: row.try_get::<PrimitiveDateTime, _>("sent_at")?.assume_utc(),
+        recalled: row.try_get("recalled")?,
+    };
+    Ok((conversation, conversation_id, row.try_get("seq")?, view))
+}
+
+async fn recall(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(message_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
+    let (conversation, conversation_id, _, m) = readable_message(&s.pool, message_id, user.user_id).await?;
+    let role = match conversation {
+        ConversationRef::Group(g) => role_in(&s.pool, g, user.user_id).await?.map(|r| r.0),
+        ConversationRef::Direct(..) => None,
+    };
+    rules::check_recall(user.user_id, role, &m, OffsetDateTime::now_utc())?;
+    let event = MessageEvent::MessageRecalled(MessageRecalled { message_id, conversation_id, by: user.user_id });
+    let visible = append(&s, user.user_id, c.0, event).await?;
+    Ok(written(visible, json!({ "message_id": message_id, "recalled": true })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Edit {
+    content: Value,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+async fn edit(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath(message_id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<Edit>,
+) -> Result<Response, ApiError> {
+    let (_, conversation_id, _, m) = readable_message(&s.pool, message_id, user.user_id).await?;
+    let kind = req.kind.clone().unwrap_or_else(|| m.kind.clone());
+    rules::check_edit(user.user_id, &m, &kind, OffsetDateTime::now_utc())?;
+    rules::validate_content(&kind, &req.content, (kind == "reply").then_some(message_id))?;
+    let event = MessageEvent::MessageEdited(MessageEdited { message_id, conversation_id, by: user.user_id, content: req.content });
+    let visible = append(&s, user.user_id, c.0, event).await?;
+    let (edited_at, edit_count): (Option<PrimitiveDateTime>, i32) = sqlx::query_as("SELECT edited_at, edit_count FROM messages WHERE message_id = ?")
+        .bind(message_id.to_string())
+        .fetch_one(&s.pool)
+        .await?;
+    let edited_at = edited_at.map(|t| t.assume_utc().format(&Rfc3339).unwrap_or_default());
+    Ok(written(visible, json!({ "message_id": message_id, "edited_at": edited_at, "edit_count": edit_count })))
+}
+
+async fn delete_for_me(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(message_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
+    let (_, conversation_id, _, _) = readable_message(&s.pool, message_id, user.user_id).await?;
+    let event = MessageEvent::MessageDeletedForUser(MessageDeletedForUser { message_id, conversation_id, user_id: user.user_id });
+    let visible = append(&s, user.user_id, c.0, event).await?;
+    Ok(written(visible, json!({ "message_id": message_id, "deleted": true })))
+}
+
+async fn reactions(pool: &MySqlPool, message_id: Uuid) -> Result<Value, ApiError> {
+    let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as("SELECT emoji, COUNT(*) FROM message_reactions WHERE message_id = ? GROUP BY emoji ORDER BY emoji")
+        .bind(message_id.to_string())
+        .fetch_all(pool)
+        .await?;
+    Ok(Value::Object(rows.into_iter().map(|(e, n)| (String::from_utf8_lossy(&e).into_owned(), json!(n))).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct React {
+    emoji: String,
+}
+
+async fn has_reacted(pool: &MySqlPool, message_id: Uuid, user: Uuid, emoji: &str) -> Result<bool, ApiError> {
+    let row: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM message_reactions WHERE message_id = ? AND user_id = ? AND emoji = ?")
+        .bind(message_id.to_string())
+        .bind(user.to_string())
+        .bind(emoji)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some())
+}
+
+async fn react(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath(message_id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<React>,
+) -> Result<Response, ApiError> {
+    rules::check_emoji(&req.emoji)?;
+    let (_, conversation_id, _, _) = readable_message(&s.pool, message_id, user.user_id).await?;
+    let mut visible = true;
+    if !has_reacted(&s.pool, message_id, user.user_id, &req.emoji).await? {
+        let event = MessageEvent::MessageReactionAdded(MessageReaction { message_id, conversation_id, user_id: user.user_id, emoji: req.emoji });
+        visible = append(&s, user.user_id, c.0, event).await?;
+    }
+    Ok(written(visible, json!({ "message_id": message_id, "reactions": reactions(&s.pool, message_id).await? })))
+}
+
+async fn unreact(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath((message_id, emoji)): ApiPath<(Uuid, String)>,
+) -> Result<Response, ApiError> {
+    let (_, conversation_id, _, _) = readable_message(&s.pool, message_id, user.user_id).await?;
+    let mut visible = true;
+    if has_reacted(&s.pool, message_id, user.user_id, &emoji).await? {
+        let event = MessageEvent::MessageReactionRemoved(MessageReaction { message_id, conversation_id, user_id: user.user_id, emoji });
+        visible = append(&s, user.user_id, c.0, event).await?;
+    }
+    Ok(written(visible, json!({ "message_id": message_id, "reactions": reactions(&s.pool, message_id).await? })))
+}
+
+/// The conversation's max seq and the caller's read cursor, after checking they may read it.
+async fn participant_state(pool: &MySqlPool, conversation_id: &str, user: Uuid) -> Result<(i64, i64), ApiError> {
+    let conversation = parse_conversation(conversation_id)?;
+    if !can_read(pool, conversation, user).await? {
+        return Err(ApiError::Forbidden { kind: "forbidden", message: "you are not in this conversation".into() });
+    }
+    let max: Option<(i64,)> = sqlx::query_as("SELECT max_seq FROM conversations WHERE conversation_id = ?")
+        .bind(conversation_id)
+        .fetch_optional(pool)
+        .await?;
+    let read: Option<(i64,)> = sqlx::query_as("SELECT read_seq FROM user_conversations WHERE user_id = ? AND conversation_id = ?")
+        .bind(user.to_string())
+        .bind(conversation_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok((max.map(|m| m.0).unwrap_or(0), read.map(|r| r.0).unwrap_or(0)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Read {
+    conversation_id: String,
+    seq: i64,
+}
+
+async fn read(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiJson(req): ApiJson<Read>) -> Result<Response, ApiError> {
+    if req.seq < 0 {
+        return Err(ApiError::invalid("seq", "seq must not be negative"));
+    }
+    let (max_seq, read_seq) = participant_state(&s.pool, &req.conversation_id, user.user_id).await?;
+    let target = req.seq.min(max_seq);
+    if target <= read_seq {
+        return Ok(written(true, json!({ "conversation_id": req.conversation_id, "read_seq": read_seq })));
+    }
+    let event = MessageEvent::ConversationRead(ConversationRead { conversation_id: req.conversation_id.clone(), user_id: user.user_id, seq: target });
+    let visible = append(&s, user.user_id, c.0, event).await?;
+    Ok(written(visible, json!({ "conversation_id": req.conversation_id, "read_seq": target })))
+}
+
+async fn clear(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(conversation_id): ApiPath<String>) -> Result<Response, ApiError> {
+    let (max_seq, _) = participant_state(&s.pool, &conversation_id, user.user_id).await?;
+    let event = MessageEvent::ConversationCleared(ConversationCleared { conversation_id: conversation_id.clone(), user_id: user.user_id, up_to_seq: max_seq });
+    let visible = append(&s, user.user_id, c.0, event).await?;
+    Ok(written(visible, json!({ "conversation_id": conversation_id, "cleared_seq": max_seq })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    pinned: Option<bool>,
+    muted: Option<bool>,
+    hidden: Option<bool>,
+}
+
+async fn settings(
+    State(s): State<AppState>,
+    Extension(c): Extension<CorrelationId>,
+    user: AuthUser,
+    ApiPath(conversation_id): ApiPath<String>,
+    ApiJson(req): ApiJson<Settings>,
+) -> Result<Response, ApiError> {
+    participant_state(&s.pool, &conversation_id, user.user_id).await?;
+    if req.pinned.is_none() && req.muted.is_none() && req.hidden.is_none() {
+        return Err(ApiError::invalid("body", "give at least one of pinned, muted, hidden"));
+    }
+    let event = MessageEvent::ConversationSettingsChanged(ConversationSettingsChanged {
+        conversation_id: conversation_id.clone(),
+        user_id: user.user_id,
+        pinned: req.pinned,
+        muted: req.muted,
+        hidden: req.hidden,
+    });
+    let visible = append(&s, user.user_id, c.0, event).await?;
+    let flags: Option<(bool, bool, bool)> = sqlx::query_as("SELECT pinned, muted, hidden FROM user_conversations WHERE user_id = ? AND conversation_id = ?")
+        .bind(user.user_id.to_string())
+        .bind(&conversation_id)
+        .fetch_optional(&s.pool)
+        .await?;
+    let (pinned, muted, hidden) = flags.unwrap_or_default();
+    Ok(written(visible, json!({ "conversation_id": conversation_id, "pinned": pinned, "muted": muted, "hidden": hidden })))
+}
