@@ -46,6 +46,83 @@ const SOCIAL_QUERIES: &[(&str, &str)] = &[
     ("group", "SELECT owner_id, list, version FROM sync_versions WHERE owner_id = ? ORDER BY list"),
 ];
 
+/// Chat rows of the given conversations, compared without the change
+/// counter (its numbering depends on how partitions interleave).
+const CHAT_QUERIES: &[&str] = &[
+    "SELECT conversation_id, kind, group_id, max_seq, last_message_id, last_at FROM conversations WHERE conversation_id = ?",
+    "SELECT conversation_id, seq, message_id, client_msg_id, sender_id, kind, content, mentions, reply_to, sent_at, edited_at, edit_count, recalled FROM messages WHERE conversation_id = ? ORDER BY seq",
+    "SELECT e.message_id, e.edit_no, e.content, e.edited_at FROM message_edits e JOIN messages m ON m.message_id = e.message_id WHERE m.conversation_id = ? ORDER BY e.message_id, e.edit_no",
+    "SELECT r.message_id, r.user_id, HEX(r.emoji), r.created_at FROM message_reactions r JOIN messages m ON m.message_id = r.message_id WHERE m.conversation_id = ? ORDER BY 1, 2, 3",
+    "SELECT user_id, message_id, conversation_id, seq FROM message_hidden WHERE conversation_id = ? ORDER BY user_id, message_id",
+    "SELECT user_id, conversation_id, read_seq, cleared_seq, pinned, muted, hidden FROM user_conversations WHERE conversation_id = ? ORDER BY user_id",
+];
+
+async fn chat_state(db: &str, redis_url: &str, conversations: &[String], users: &[String]) -> Vec<Vec<Vec<String>>> {
+    let mut state = Vec::new();
+    for sql in CHAT_QUERIES {
+        state.push(rows(db, sql, conversations).await);
+    }
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut cursors = Vec::new();
+    for c in conversations {
+        let max: Option<String> = redis::cmd("GET").arg(format!("beaver:conv:{c}:max_seq")).query_async(&mut conn).await.unwrap();
+        cursors.push(vec![c.clone(), max.unwrap_or_default()]);
+        for u in users {
+            let read: Option<String> = redis::cmd("HGET").arg(format!("beaver:read:{u}")).arg(c).query_async(&mut conn).await.unwrap();
+            cursors.push(vec![u.clone(), read.unwrap_or_default()]);
+        }
+    }
+    state.push(cursors);
+    state
+}
+
+/// A conversation history: messages, an edit, a recall, reactions, reads,
+/// a delete-for-me, a clear and settings. Returns the conversation ids.
+async fn chat_history(api: &Api) -> (Vec<String>, Vec<String>) {
+    let mut users = Vec::new();
+    for i in 0..3 {
+        let (id, token, _) = api.signed_up(&unique(&format!("chat{i}"))).await;
+        users.push((id, token));
+    }
+    let [(a, ta), (b, tb), (c, tc)] = [users[0].clone(), users[1].clone(), users[2].clone()];
+    for (x, tx, y, ty) in [(&a, &ta, &b, &tb), (&a, &ta, &c, &tc)] {
+        let r = api.post("/api/friend/requests", Some(tx), json!({ "to_user_id": y })).await.expect(200);
+        let rid = r.data()["request_id"].as_str().unwrap().to_owned();
+        api.post(&format!("/api/friend/requests/{rid}/accept"), Some(ty), json!({})).await.expect(200);
+        let _ = x;
+    }
+    let send = |token: &str, target: serde_json::Value, text: &str| {
+        let mut body = target;
+        body["client_msg_id"] = json!(unique("c"));
+        body["type"] = json!("text");
+        body["content"] = json!({ "text": text });
+        let (api, token) = (api.clone(), token.to_owned());
+        async move { api.post("/api/chat/send", Some(&token), body).await.expect(200).data().clone() }
+    };
+    let m1 = send(&ta, json!({ "to_user_id": b }), "one").await;
+    let direct = m1["conversation_id"].as_str().unwrap().to_owned();
+    let m2 = send(&tb, json!({ "conversation_id": direct }), "two").await;
+    send(&ta, json!({ "to_user_id": b }), "three").await;
+    let g = api.post("/api/group", Some(&ta), json!({ "name": unique("chatgroup"), "member_ids": [b, c] })).await.expect(200);
+    let group = g.data()["conversation_id"].as_str().unwrap().to_owned();
+    let g1 = send(&tc, json!({ "conversation_id": group }), "hello group").await;
+    send(&tb, json!({ "conversation_id": group }), "hi").await;
+    let m1_id = m1["message_id"].as_str().unwrap();
+    let m2_id = m2["message_id"].as_str().unwrap();
+    let g1_id = g1["message_id"].as_str().unwrap();
+    api.put(&format!("/api/chat/messages/{m1_id}"), Some(&ta), json!({ "content": { "text": "one (edited)" } })).await.expect(200);
+    api.post(&format!("/api/chat/messages/{m2_id}/recall"), Some(&tb), json!({})).await.expect(200);
+    api.post(&format!("/api/chat/messages/{g1_id}/reactions"), Some(&ta), json!({ "emoji": "👍" })).await.expect(200);
+    api.post(&format!("/api/chat/messages/{g1_id}/reactions"), Some(&tb), json!({ "emoji": "🎉" })).await.expect(200);
+    api.put("/api/chat/read", Some(&tb), json!({ "conversation_id": direct, "seq": 3 })).await.expect(200);
+    api.put("/api/chat/read", Some(&ta), json!({ "conversation_id": group, "seq": 1 })).await.expect(200);
+    api.call(reqwest::Method::DELETE, &format!("/api/chat/messages/{g1_id}"), Some(&tb), None).await.expect(200);
+    api.post(&format!("/api/chat/conversations/{direct}/clear"), Some(&ta), json!({})).await.expect(200);
+    api.put(&format!("/api/chat/conversations/{group}/settings"), Some(&tc), json!({ "pinned": true, "muted": true })).await.expect(200);
+    (vec![direct, group], vec![a, b, c])
+}
+
 async fn social_state(db: &str, redis_url: &str, users: &[String], group: &str) -> Vec<Vec<Vec<String>>> {
     let mut state = Vec::new();
     for (owner, sql) in SOCIAL_QUERIES {
@@ -102,6 +179,7 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     // then friends, a block, a group and its changes.
     let api = Api::new();
     let (social_users, group) = social_history(&api).await;
+    let (conversations, chatters) = chat_history(&api).await;
     let mut users = Vec::new();
     let mut sessions = Vec::new();
     for i in 0..3 {
@@ -129,6 +207,8 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     let live_redis = std::env::var("BEAVER_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let live_social = social_state(&live, &live_redis, &social_users, &group).await;
     assert!(!live_social[0].is_empty() && !live_social[5].is_empty(), "the history must have produced rows");
+    let live_chat = chat_state(&live, &live_redis, &conversations, &chatters).await;
+    assert_eq!(live_chat[1].len(), 5, "five messages: {:?}", live_chat[1]);
 
     // A fresh database and consumer group: the projector starts at offset 0.
     let fresh_name = unique("beaver_replay");
@@ -161,11 +241,13 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
         let u = rows(&fresh, USERS_SQL, &users).await;
         let s = rows(&fresh, SESSIONS_SQL, &sessions).await;
         let social = social_state(&fresh, &format!("{live_redis}/1"), &social_users, &group).await;
-        (u == live_users && s == live_sessions && social == live_social).then_some(())
+        let chat = chat_state(&fresh, &format!("{live_redis}/1"), &conversations, &chatters).await;
+        (u == live_users && s == live_sessions && social == live_social && chat == live_chat).then_some(())
     })
     .await;
     let (u, s) = (rows(&fresh, USERS_SQL, &users).await, rows(&fresh, SESSIONS_SQL, &sessions).await);
     let social = social_state(&fresh, &format!("{live_redis}/1"), &social_users, &group).await;
+    let chat = chat_state(&fresh, &format!("{live_redis}/1"), &conversations, &chatters).await;
     stop.send(true).unwrap();
     for instance in instances {
         instance.await.unwrap().unwrap();
@@ -173,6 +255,6 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     sqlx::query(&format!("DROP DATABASE {fresh_name}")).execute(&mut admin).await.unwrap();
     assert!(
         rebuilt.is_some(),
-        "rebuild differs:\nlive users {live_users:?}\nrebuilt    {u:?}\nlive sessions {live_sessions:?}\nrebuilt       {s:?}\nlive social {live_social:?}\nrebuilt     {social:?}"
+        "rebuild differs:\nlive users {live_users:?}\nrebuilt    {u:?}\nlive sessions {live_sessions:?}\nrebuilt       {s:?}\nlive social {live_social:?}\nrebuilt     {social:?}\nlive chat {live_chat:?}\nrebuilt   {chat:?}"
     );
 }
