@@ -15,8 +15,10 @@
 //! A crash between 1 and 3 leaves a `pending` claim that may or may not have
 //! its event. Such a claim is taken over by a later claimant only when it is
 //! older than `stale_after` (longer than the producer's delivery timeout, so
-//! its event can no longer be appended) and no account with its owner id was
-//! projected. The residual risk is a projector lagging by more than
+//! its event can no longer be appended) and its owner's result was not
+//! projected: no account with the owner id (usernames, e-mails, phones), no
+//! message with the owner id (chat `client_msg_id`s, which therefore skip
+//! step 3 — one commit less on the send path). The residual risk is a projector lagging by more than
 //! `stale_after` at that moment; it is logged by the users projector as a
 //! conflict if it ever happens.
 
@@ -120,12 +122,16 @@ async fn take_over_stale(
     if stale.is_none() {
         return Ok(false);
     }
-    let taken = sqlx::query(
+    let result_exists = match kind {
+        ClaimKind::Username | ClaimKind::Email | ClaimKind::Phone => "EXISTS (SELECT 1 FROM users u WHERE u.user_id = c.owner_id)",
+        ClaimKind::ClientMessage => "EXISTS (SELECT 1 FROM messages m WHERE m.message_id = c.owner_id)",
+        ClaimKind::RefreshToken => "FALSE",
+    };
+    let taken = sqlx::query(&format!(
         "UPDATE cmd_claims c SET c.owner_id = ?, c.created_at = CURRENT_TIMESTAMP(6) \
          WHERE c.kind = ? AND c.claim_value = ? AND c.state = 'pending' \
-           AND c.created_at < CURRENT_TIMESTAMP(6) - INTERVAL ? SECOND \
-           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = c.owner_id)",
-    )
+           AND c.created_at < CURRENT_TIMESTAMP(6) - INTERVAL ? SECOND AND NOT {result_exists}"
+    ))
     .bind(owner.to_string())
     .bind(kind.as_str())
     .bind(value)

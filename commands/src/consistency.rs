@@ -19,9 +19,8 @@
 //! Commands on different aggregates do not wait for each other.
 
 use crate::AppState;
-use beaver_platform::{http::ApiError, kafka::Position, readiness};
+use beaver_platform::{http::ApiError, kafka::Position};
 use sqlx::{MySql, Row, Transaction};
-use std::time::Duration;
 
 /// Holds the row lock of one aggregate until dropped or [`Self::appended`].
 pub struct AggregateLock {
@@ -52,8 +51,7 @@ impl AggregateLock {
             .await?;
         let (partition, offset): (i32, i64) = (row.try_get(0)?, row.try_get(1)?);
         if partition >= 0 {
-            let wait = Duration::from_millis(state.config.projection_wait_ms);
-            let caught_up = readiness::wait_projected(&state.pool, projector, topic, Position { partition, offset }, wait).await?;
+            let caught_up = state.visible(projector, topic, Position { partition, offset }).await?;
             if !caught_up {
                 return Err(ApiError::Unavailable(anyhow::anyhow!(
                     "{projector} projection has not caught up with {aggregate_type} {aggregate_id}"

@@ -59,6 +59,8 @@ pub struct Config {
     pub chat_require_friendship: bool,
     /// Largest group, owner included.
     pub group_max_members: u32,
+    /// Password hashes computed at once; more wait their turn.
+    pub max_concurrent_hashes: usize,
     /// Failed logins per username and window before answering 429.
     pub login_max_failures: u32,
     pub login_failure_window_secs: u64,
@@ -79,9 +81,10 @@ impl Default for Config {
             refresh_token_ttl_secs: 30 * 24 * 3600,
             projection_wait_ms: 5000,
             claim_stale_after_secs: 120,
-            producer_linger_ms: 1,
+            producer_linger_ms: 2,
             chat_require_friendship: true,
             group_max_members: 2000,
+            max_concurrent_hashes: 4,
             login_max_failures: 10,
             login_failure_window_secs: 300,
         }
@@ -96,6 +99,10 @@ pub struct AppState {
     pub pool: sqlx::MySqlPool,
     pub redis: redis::aio::ConnectionManager,
     pub auth: Authenticator,
+    /// Follows projector progress, for read-your-writes waits.
+    pub watch: readiness::ProjectionWatch,
+    /// Bounds concurrent password hashes (each takes ~19 MiB and a core).
+    pub hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -113,7 +120,7 @@ impl AppState {
     /// Waits until `projector` has applied the event at `pos`; `false` on timeout.
     pub async fn visible(&self, projector: &str, topic: &str, pos: Position) -> Result<bool, ApiError> {
         let wait = Duration::from_millis(self.config.projection_wait_ms);
-        Ok(readiness::wait_projected(&self.pool, projector, topic, pos, wait).await?)
+        Ok(self.watch.wait(projector, topic, pos, wait).await?)
     }
 }
 
@@ -165,7 +172,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let producer = EventProducer::new(&config.kafka_brokers, config.producer_linger_ms)?;
     let auth = Authenticator::new(&config.jwt_secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
     tokio::task::spawn_blocking(passwords::warm_up).await?;
-    Ok(AppState { config: Arc::new(config), producer, pool, redis, auth })
+    let watch = readiness::ProjectionWatch::start(pool.clone(), redis::Client::open(config.redis_url.as_str())?);
+    let hashing = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_hashes.max(1)));
+    Ok(AppState { config: Arc::new(config), producer, pool, redis, auth, watch, hashing })
 }
 
 /// The routes of this tier.

@@ -1,5 +1,9 @@
 //! argon2id password hashing, off the async executor.
 //!
+//! Each hash takes ~19 MiB and a core for tens of milliseconds, so callers
+//! hold a permit of `AppState::hashing` while hashing: a flood of
+//! registrations or logins queues instead of exhausting memory.
+//!
 //! Login for an unknown user verifies against a dummy hash of the same cost,
 //! so an unknown username and a wrong password take the same time and give
 //! the same answer (no user enumeration by timing).

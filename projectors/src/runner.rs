@@ -9,10 +9,11 @@
 //! - Offsets live in MariaDB (`projector_offsets`), not in Kafka. On every
 //!   partition assignment the consumer is positioned at the stored
 //!   `next_offset` (0 when there is none — that is how a rebuild starts).
-//! - A batch of one partition is applied in ONE transaction that first locks
-//!   the partition's offset row, skips records below it (a zombie instance or
-//!   a redelivery cannot apply anything twice), applies the rest and moves the
-//!   offset past the batch.
+//! - A poll's records (of every assigned partition) are applied in ONE
+//!   transaction that first locks each partition's offset row, skips records
+//!   below it (a zombie instance or a redelivery cannot apply anything twice),
+//!   applies the rest and moves the offsets past them. After the commit the
+//!   new positions are published on Redis for read-your-writes waiters.
 //! - Kafka's own committed offset is written afterwards, for lag dashboards only.
 //! Redis side effects are written inside `apply` before the commit and must be
 //! replay-safe (absolute values), because a crash after them replays the batch.
@@ -25,6 +26,7 @@ use rdkafka::{
     error::KafkaResult,
     message::{BorrowedMessage, Message},
     types::RDKafkaRespErr,
+    statistics::Statistics,
     ClientContext, Offset, TopicPartitionList,
 };
 use sqlx::{MySqlPool, Row};
@@ -36,6 +38,7 @@ use std::{
     },
     time::{Duration, Instant},
 };
+use beaver_platform::readiness::{progress_message, PROGRESS_CHANNEL};
 use tokio::runtime::Handle;
 use tracing::Instrument;
 
@@ -57,7 +60,21 @@ struct SeekToStoredOffsets {
     handle: Handle,
 }
 
-impl ClientContext for SeekToStoredOffsets {}
+impl ClientContext for SeekToStoredOffsets {
+    /// librdkafka's periodic statistics carry each partition's lag (high
+    /// watermark minus committed offset, which we commit after every batch):
+    /// exported as `projector_lag` without any request to the broker.
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::gauge!("projector_lag", "projector" => self.projector, "topic" => topic.clone(), "partition" => partition.to_string())
+                        .set(p.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for SeekToStoredOffsets {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
@@ -141,14 +158,15 @@ pub fn run_projection(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "range")
+        .set("statistics.interval.ms", "5000")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .set("fetch.wait.max.ms", "10")
+        // Only bounds an empty fetch: the broker answers as soon as data arrives.
+        .set("fetch.wait.max.ms", "100")
         .create_with_context(context)?;
     consumer.subscribe(projection.topics())?;
     tracing::info!(projector = name, topics = ?projection.topics(), "projection started");
 
-    let mut last_lag_report = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let batch = match next_batch(&consumer, &config) {
             Ok(batch) => batch,
@@ -157,31 +175,40 @@ pub fn run_projection(
                 continue;
             }
         };
-        for ((topic, partition), records) in batch {
-            match handle.block_on(apply_batch(projection.as_ref(), &ctx, &topic, partition, &records)) {
-                Ok(next) => {
-                    let mut tpl = TopicPartitionList::new();
+        if batch.is_empty() {
+            continue;
+        }
+        match handle.block_on(apply_batch(projection.as_ref(), &ctx, &batch)) {
+            Ok(progress) => {
+                let mut tpl = TopicPartitionList::new();
+                let mut redis = ctx.redis.clone();
+                let mut publish = redis::pipe();
+                for (topic, partition, next) in progress {
                     let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(next));
-                    let _ = consumer.commit(&tpl, CommitMode::Async);
+                    publish.cmd("PUBLISH").arg(PROGRESS_CHANNEL).arg(progress_message(name, &topic, partition, next)).ignore();
                 }
-                Err(e) => {
-                    // Nothing of the batch was committed: go back to the stored
-                    // offset and try again after a pause.
-                    tracing::error!(projector = name, topic, partition, error = ?e, "batch failed; will retry");
-                    metrics::counter!("projector_batch_failures_total", "projector" => name).increment(1);
-                    std::thread::sleep(Duration::from_millis(500));
-                    if let Ok(next) = handle.block_on(stored_offset(&ctx.pool, name, &topic, partition)) {
+                // Wake commands waiting to read their writes (best effort).
+                let published: redis::RedisResult<()> = handle.block_on(publish.query_async(&mut redis));
+                if let Err(e) = published {
+                    tracing::debug!(error = %e, "could not publish progress");
+                }
+                let _ = consumer.commit(&tpl, CommitMode::Async);
+            }
+            Err(e) => {
+                // Nothing of the batch was committed: go back to the stored
+                // offsets and try again after a pause.
+                tracing::error!(projector = name, error = ?e, "batch failed; will retry");
+                metrics::counter!("projector_batch_failures_total", "projector" => name).increment(1);
+                std::thread::sleep(Duration::from_millis(500));
+                for (topic, partition) in batch.keys() {
+                    if let Ok(next) = handle.block_on(stored_offset(&ctx.pool, name, topic, *partition)) {
                         let offset = if next > 0 { Offset::Offset(next) } else { Offset::Beginning };
-                        if let Err(e) = consumer.seek(&topic, partition, offset, Duration::from_secs(5)) {
+                        if let Err(e) = consumer.seek(topic, *partition, offset, Duration::from_secs(5)) {
                             tracing::error!(projector = name, error = %e, "seek after failure failed");
                         }
                     }
                 }
             }
-        }
-        if last_lag_report.elapsed() > Duration::from_secs(2) {
-            report_lag(&consumer, name, &ctx.pool, &handle);
-            last_lag_report = Instant::now();
         }
     }
     tracing::info!(projector = name, "projection stopping");
@@ -222,76 +249,66 @@ fn next_batch(
     Ok(batch)
 }
 
-/// Applies one partition's records in one transaction; returns the new next offset.
-#[tracing::instrument(skip_all, fields(projector = projection.name(), topic, partition, first = records.first().map(|r| r.offset)))]
+/// Applies one poll's records — every partition's — in ONE transaction, so a
+/// poll costs one commit. Each partition's offset row is locked (in key
+/// order, so two instances cannot deadlock) and records below the stored
+/// offset are skipped. Returns each partition's new next offset.
+#[tracing::instrument(skip_all, fields(projector = projection.name(), partitions = batch.len()))]
 async fn apply_batch(
     projection: &dyn Projection,
     ctx: &ApplyContext,
-    topic: &str,
-    partition: i32,
-    records: &[Record],
-) -> anyhow::Result<i64> {
+    batch: &BTreeMap<(String, i32), Vec<Record>>,
+) -> anyhow::Result<Vec<(String, i32, i64)>> {
     let name = projection.name();
     let mut tx = ctx.pool.begin().await?;
-    sqlx::query("INSERT IGNORE INTO projector_offsets (projector, topic, partition_id, next_offset) VALUES (?, ?, ?, 0)")
-        .bind(name)
-        .bind(topic)
-        .bind(partition)
-        .execute(&mut *tx)
-        .await?;
-    let stored: i64 = sqlx::query(
-        "SELECT next_offset FROM projector_offsets WHERE projector = ? AND topic = ? AND partition_id = ? FOR UPDATE",
-    )
-    .bind(name)
-    .bind(topic)
-    .bind(partition)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get(0)?;
-    let mut next = stored;
+    let mut progress = Vec::with_capacity(batch.len());
     let mut applied = 0u64;
-    for record in records.iter().filter(|r| r.offset >= stored) {
-        match record.value.as_deref().map(RawEnvelope::from_slice) {
-            Some(Ok(envelope)) => {
-                let span = tracing::info_span!("apply", offset = record.offset, event_id = %envelope.event_id, event_type = %envelope.event_type);
-                projection.apply(&mut tx, ctx, envelope).instrument(span).await?;
-                applied += 1;
-            }
-            Some(Err(e)) => {
-                // Not ours: log it and move on rather than stall the partition.
-                tracing::error!(offset = record.offset, error = %e, "skipping a record that is not a Beaver envelope");
-                metrics::counter!("projector_skipped_records_total", "projector" => name).increment(1);
-            }
-            None => tracing::warn!(offset = record.offset, "skipping a record without a value"),
-        }
-        next = record.offset + 1;
-    }
-    if next != stored {
-        sqlx::query("UPDATE projector_offsets SET next_offset = ? WHERE projector = ? AND topic = ? AND partition_id = ?")
-            .bind(next)
+    for ((topic, partition), records) in batch {
+        let partition = *partition;
+        sqlx::query("INSERT IGNORE INTO projector_offsets (projector, topic, partition_id, next_offset) VALUES (?, ?, ?, 0)")
             .bind(name)
             .bind(topic)
             .bind(partition)
             .execute(&mut *tx)
             .await?;
+        let stored: i64 = sqlx::query(
+            "SELECT next_offset FROM projector_offsets WHERE projector = ? AND topic = ? AND partition_id = ? FOR UPDATE",
+        )
+        .bind(name)
+        .bind(topic)
+        .bind(partition)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let mut next = stored;
+        for record in records.iter().filter(|r| r.offset >= stored) {
+            match record.value.as_deref().map(RawEnvelope::from_slice) {
+                Some(Ok(envelope)) => {
+                    let span = tracing::info_span!("apply", partition, offset = record.offset, event_id = %envelope.event_id, event_type = %envelope.event_type);
+                    projection.apply(&mut tx, ctx, envelope).instrument(span).await?;
+                    applied += 1;
+                }
+                Some(Err(e)) => {
+                    // Not ours: log it and move on rather than stall the partition.
+                    tracing::error!(partition, offset = record.offset, error = %e, "skipping a record that is not a Beaver envelope");
+                    metrics::counter!("projector_skipped_records_total", "projector" => name).increment(1);
+                }
+                None => tracing::warn!(partition, offset = record.offset, "skipping a record without a value"),
+            }
+            next = record.offset + 1;
+        }
+        if next != stored {
+            sqlx::query("UPDATE projector_offsets SET next_offset = ? WHERE projector = ? AND topic = ? AND partition_id = ?")
+                .bind(next)
+                .bind(name)
+                .bind(topic)
+                .bind(partition)
+                .execute(&mut *tx)
+                .await?;
+        }
+        progress.push((topic.clone(), partition, next));
     }
     tx.commit().await?;
-    metrics::counter!("projector_events_applied_total", "projector" => name, "topic" => topic.to_owned()).increment(applied);
-    Ok(next)
-}
-
-/// Publishes `projector_lag` (high watermark minus stored next offset) per
-/// assigned partition.
-fn report_lag(consumer: &BaseConsumer<SeekToStoredOffsets>, name: &'static str, pool: &MySqlPool, handle: &Handle) {
-    let Ok(assignment) = consumer.assignment() else { return };
-    for e in assignment.elements() {
-        let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_millis(500)) else { continue };
-        if high < 0 {
-            continue;
-        }
-        if let Ok(next) = handle.block_on(stored_offset(pool, name, e.topic(), e.partition())) {
-            metrics::gauge!("projector_lag", "projector" => name, "topic" => e.topic().to_owned(), "partition" => e.partition().to_string())
-                .set((high - next).max(0) as f64);
-        }
-    }
+    metrics::counter!("projector_events_applied_total", "projector" => name).increment(applied);
+    Ok(progress)
 }

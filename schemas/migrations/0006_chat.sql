@@ -38,7 +38,8 @@ CREATE TABLE messages (
     UNIQUE KEY uq_messages_client (conversation_id, sender_id, client_msg_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
--- Every version of a message's content; edit_no 0 is the original.
+-- Every version of an edited message's content; edit_no 0 is the original,
+-- copied here on the first edit (a never-edited message has no rows).
 CREATE TABLE message_edits (
     message_id CHAR(36)    NOT NULL,
     edit_no    INT         NOT NULL,

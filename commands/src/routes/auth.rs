@@ -105,7 +105,10 @@ async fn login(
         Some((id, hash)) => (Uuid::try_parse(&id).ok(), Some(hash)),
         None => (None, None),
     };
-    let ok = passwords::verify(req.password, stored).await?;
+    let ok = {
+        let _permit = s.hashing.acquire().await.map_err(|e| ApiError::Internal(e.into()))?;
+        passwords::verify(req.password, stored).await?
+    };
     let Some(user_id) = user_id.filter(|_| ok) else {
         let _: () = redis::pipe()
             .incr(&key, 1)

@@ -3,7 +3,7 @@
 //! numbers them (docs/chat.md, "Sequencing"); the handler waits for that
 //! number and answers with it.
 
-use super::friends::{ensure_user, load_pair};
+use super::friends::ensure_user;
 use crate::{
     claims::{self, ClaimError, ClaimKind},
     domain::chat::{self as rules, DirectView, GroupSendView, MessageView},
@@ -24,6 +24,7 @@ use beaver_platform::{
     auth::AuthUser,
     http::{ApiError, ApiJson, ApiPath, CorrelationId},
     readiness::MESSAGES_PROJECTOR,
+    redis_keys,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -98,7 +99,7 @@ async fn sent_answer(pool: &MySqlPool, message_id: Uuid, wait: Duration) -> Resu
         if Instant::now() >= deadline {
             return Ok(None);
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -123,14 +124,13 @@ async fn send(State(s): State<AppState>, Extension(c): Extension<CorrelationId>,
                 return Err(ApiError::Forbidden { kind: "not_a_participant", message: "you are not in this conversation".into() });
             }
             let peer = req.to_user_id.unwrap_or(if a == me { b } else { a });
-            if peer != me {
-                ensure_user(&s.pool, peer).await?;
-            }
             if !req.mentions.is_empty() {
                 return Err(ApiError::invalid("mentions", "mentions are for group messages"));
             }
-            let pair = load_pair(&s.pool, me, peer).await?;
-            let view = DirectView { friends: pair.friends, i_blocked_them: pair.i_blocked_them, they_blocked_me: pair.they_blocked_me };
+            let view = direct_view(&s, me, peer).await?;
+            if peer != me && !view.friends {
+                ensure_user(&s.pool, peer).await?;
+            }
             let hidden = rules::check_direct_send(me, peer, view, s.config.chat_require_friendship)?;
             (direct_conversation_id(me, peer), hidden.then_some(peer))
         }
@@ -209,16 +209,32 @@ async fn send(State(s): State<AppState>, Extension(c): Extension<CorrelationId>,
         reply_to: req.reply_to,
         hidden_from,
     });
-    let appended = s.append(&Envelope::new(event, Actor::User(me), c.0, None)).await;
-    if let Err(e) = appended {
-        let _ = claims::release(&s.pool, message_id).await;
-        return Err(e);
-    }
-    claims::confirm(&s.pool, message_id).await?;
-    match sent_answer(&s.pool, message_id, wait).await? {
+    let position = match s.append(&Envelope::new(event, Actor::User(me), c.0, None)).await {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = claims::release(&s.pool, message_id).await;
+            return Err(e);
+        }
+    };
+    // No confirm: a message claim's takeover is guarded by the message's existence.
+    // Once the sequencer has passed our offset, the message has its seq.
+    s.visible(MESSAGES_PROJECTOR, topics::MESSAGES, position).await?;
+    match sent_answer(&s.pool, message_id, Duration::ZERO).await? {
         Some(answer) => Ok(written(true, answer)),
         None => Ok(written(false, json!({ "message_id": message_id, "conversation_id": conversation_id, "seq": null, "sent_at": null }))),
     }
+}
+
+/// Friendship and blocks between `me` and `peer`, from the Redis sets the
+/// relations projector keeps: one round trip, no database query.
+async fn direct_view(s: &AppState, me: Uuid, peer: Uuid) -> Result<DirectView, ApiError> {
+    let (friends, i_blocked, they_blocked): (bool, bool, bool) = redis::pipe()
+        .sismember(redis_keys::friends(me), peer.to_string())
+        .sismember(redis_keys::blocks(me), peer.to_string())
+        .sismember(redis_keys::blocks(peer), me.to_string())
+        .query_async(&mut s.redis.clone())
+        .await?;
+    Ok(DirectView { friends, i_blocked_them: i_blocked, they_blocked_me: they_blocked })
 }
 
 fn group_conversation_id_of(group: Uuid) -> String {

@@ -48,7 +48,10 @@ async fn register(
         ClaimError::Database(e) => e.into(),
     })?;
     let appended = async {
-        let hash = passwords::hash(account.password.clone()).await?;
+        let hash = {
+            let _permit = s.hashing.acquire().await.map_err(|e| ApiError::Internal(e.into()))?;
+            passwords::hash(account.password.clone()).await?
+        };
         let event = UserEvent::UserRegistered(accounts::decide_register(&account, user_id, hash));
         let envelope = Envelope::new(event, Actor::User(user_id), correlation.0, None);
         s.append(&envelope).await

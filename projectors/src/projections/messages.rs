@@ -70,40 +70,47 @@ async fn seq_of(tx: &mut Tx, message_id: Uuid) -> Result<Option<i64>, sqlx::Erro
     Ok(row.map(|r| r.0))
 }
 
+/// The hot path: 7 round trips per new message (change counter, repeat
+/// check, seq, message, two cursors, one Redis pipeline).
 async fn send(tx: &mut Tx, ctx: &ApplyContext, e: MessageSent, when: PrimitiveDateTime) -> Result<(), ApplyError> {
-    let v = next_change(tx).await?;
     let conv = e.conversation_id.as_str();
     let Some(target) = ConversationRef::parse(conv) else {
         tracing::error!(conversation = conv, "MessageSent for a malformed conversation id; not projected");
         return Ok(());
     };
-    let repeat: Option<(i64,)> = sqlx::query_as("SELECT seq FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?")
-        .bind(conv)
-        .bind(e.sender_id.to_string())
-        .bind(&e.client_msg_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if repeat.is_some() || seq_of(tx, e.message_id).await?.is_some() {
+    let repeat: Option<(i32,)> = sqlx::query_as(
+        "SELECT 1 FROM messages WHERE message_id = ? OR (conversation_id = ? AND sender_id = ? AND client_msg_id = ?) LIMIT 1",
+    )
+    .bind(e.message_id.to_string())
+    .bind(conv)
+    .bind(e.sender_id.to_string())
+    .bind(&e.client_msg_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if repeat.is_some() {
         return Ok(());
     }
+    let v = next_change(tx).await?;
     let (kind, group) = match target {
         ConversationRef::Direct(..) => ("direct", None),
         ConversationRef::Group(g) => ("group", Some(g.to_string())),
     };
-    sqlx::query("INSERT IGNORE INTO conversations (conversation_id, kind, group_id, max_seq, changed_version) VALUES (?, ?, ?, 0, ?)")
+    // The seq: max_seq + 1, taken and stored in one statement.
+    let seq = sqlx::query(
+        "INSERT INTO conversations (conversation_id, kind, group_id, max_seq, last_message_id, last_at, changed_version) \
+         VALUES (?, ?, ?, LAST_INSERT_ID(1), ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE max_seq = LAST_INSERT_ID(max_seq + 1), last_message_id = VALUES(last_message_id), \
+           last_at = VALUES(last_at), changed_version = VALUES(changed_version)",
+    )
     .bind(conv)
     .bind(kind)
     .bind(group)
+    .bind(e.message_id.to_string())
+    .bind(when)
     .bind(v)
     .execute(&mut **tx)
-    .await?;
-    let max: i64 = sqlx::query("SELECT max_seq FROM conversations WHERE conversation_id = ? FOR UPDATE")
-        .bind(conv)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
-    let seq = max + 1;
-    let content = e.content.to_string();
+    .await?
+    .last_insert_id() as i64;
     sqlx::query(
         "INSERT INTO messages (conversation_id, seq, message_id, client_msg_id, sender_id, kind, content, mentions, reply_to, sent_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -114,39 +121,46 @@ async fn send(tx: &mut Tx, ctx: &ApplyContext, e: MessageSent, when: PrimitiveDa
     .bind(&e.client_msg_id)
     .bind(e.sender_id.to_string())
     .bind(&e.kind)
-    .bind(&content)
+    .bind(e.content.to_string())
     .bind(serde_json::to_string(&e.mentions).unwrap_or_else(|_| "[]".into()))
     .bind(e.reply_to.map(|r| r.to_string()))
     .bind(when)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("INSERT INTO message_edits (message_id, edit_no, content, edited_at) VALUES (?, 0, ?, ?)")
-        .bind(e.message_id.to_string())
-        .bind(&content)
-        .bind(when)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("UPDATE conversations SET max_seq = ?, last_message_id = ?, last_at = ?, changed_version = ? WHERE conversation_id = ?")
-    .bind(seq)
-    .bind(e.message_id.to_string())
-    .bind(when)
-    .bind(v)
+    // The sender has read their own message; a new message un-hides the conversation.
+    sqlx::query(
+        "INSERT INTO user_conversations (user_id, conversation_id, read_seq, changed_version) VALUES (?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE read_seq = GREATEST(read_seq, VALUES(read_seq)), hidden = FALSE, changed_version = VALUES(changed_version)",
+    )
+    .bind(e.sender_id.to_string())
     .bind(conv)
+    .bind(seq)
+    .bind(v)
     .execute(&mut **tx)
     .await?;
-    // The sender has read their own message; a new message un-hides the conversation.
-    touch_user(tx, v, e.sender_id, conv, "read_seq = GREATEST(read_seq, ?), hidden = FALSE", Some(seq)).await?;
     if let ConversationRef::Direct(a, b) = target {
         let peer = if a == e.sender_id { b } else { a };
         if e.hidden_from == Some(peer) {
             hide(tx, peer, e.message_id, conv, seq).await?;
         } else {
-            touch_user(tx, v, peer, conv, "hidden = FALSE", None).await?;
+            sqlx::query(
+                "INSERT INTO user_conversations (user_id, conversation_id, changed_version) VALUES (?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE hidden = FALSE, changed_version = VALUES(changed_version)",
+            )
+            .bind(peer.to_string())
+            .bind(conv)
+            .bind(v)
+            .execute(&mut **tx)
+            .await?;
         }
     }
-    let mut redis = ctx.redis.clone();
-    let _: () = redis.set(redis_keys::conversation_max_seq(conv), seq).await?;
-    let _: () = redis.hset(redis_keys::read_cursors(e.sender_id), conv, seq).await?;
+    let _: () = redis::pipe()
+        .set(redis_keys::conversation_max_seq(conv), seq)
+        .ignore()
+        .hset(redis_keys::read_cursors(e.sender_id), conv, seq)
+        .ignore()
+        .query_async(&mut ctx.redis.clone())
+        .await?;
     Ok(())
 }
 
@@ -181,6 +195,14 @@ impl Projection for Messages {
                     .await?;
             }
             MessageEvent::MessageEdited(e) => {
+                // History keeps the original as version 0, copied on the first edit.
+                sqlx::query(
+                    "INSERT IGNORE INTO message_edits (message_id, edit_no, content, edited_at) \
+                     SELECT message_id, 0, content, sent_at FROM messages WHERE message_id = ? AND NOT recalled",
+                )
+                .bind(e.message_id.to_string())
+                .execute(&mut **tx)
+                .await?;
                 let content = e.content.to_string();
                 let done = sqlx::query("UPDATE messages SET content = ?, edited_at = ?, edit_count = edit_count + 1 WHERE message_id = ? AND NOT recalled")
                     .bind(&content)

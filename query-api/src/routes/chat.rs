@@ -142,10 +142,17 @@ async fn edits(State(s): State<AppState>, user: AuthUser, ApiPath(message_id): A
     if !can_read(&s.pool, conversation, user.user_id).await? {
         return Err(ApiError::NotFound("message not found".into()));
     }
-    let rows = sqlx::query("SELECT edit_no, content, edited_at FROM message_edits WHERE message_id = ? ORDER BY edit_no")
-        .bind(message_id.to_string())
-        .fetch_all(&s.pool)
-        .await?;
+    // A message never edited has one version: itself.
+    let rows = sqlx::query(
+        "SELECT edit_no, content, edited_at FROM message_edits WHERE message_id = ? \
+         UNION ALL SELECT 0, content, sent_at FROM messages m WHERE m.message_id = ? AND m.content IS NOT NULL \
+           AND NOT EXISTS (SELECT 1 FROM message_edits e WHERE e.message_id = m.message_id) \
+         ORDER BY 1",
+    )
+    .bind(message_id.to_string())
+    .bind(message_id.to_string())
+    .fetch_all(&s.pool)
+    .await?;
     let versions = rows
         .iter()
         .map(|r| {
