@@ -5,6 +5,7 @@
 use beaver_events::RawEnvelope;
 use sqlx::{MySql, MySqlPool, Transaction};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Shared handles a projection may use while applying.
 #[derive(Clone)]
@@ -36,4 +37,15 @@ pub trait Projection: Send + Sync + 'static {
     /// Applies one event. Must be deterministic in the event (use its
     /// `occurred_at`, never the clock) so that a replay rebuilds the same rows.
     async fn apply(&self, tx: &mut Transaction<'static, MySql>, ctx: &ApplyContext, event: RawEnvelope) -> Result<(), ApplyError>;
+
+    /// Applies one partition's new events, in order. The default applies
+    /// them one by one; a projection may override it with set-based SQL, as
+    /// long as the result is the same as applying them one by one.
+    async fn apply_all(&self, tx: &mut Transaction<'static, MySql>, ctx: &ApplyContext, events: Vec<RawEnvelope>) -> Result<(), ApplyError> {
+        for event in events {
+            let span = tracing::info_span!("apply", event_id = %event.event_id, event_type = %event.event_type);
+            self.apply(tx, ctx, event).instrument(span).await?;
+        }
+        Ok(())
+    }
 }

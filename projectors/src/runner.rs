@@ -40,7 +40,6 @@ use std::{
 };
 use beaver_platform::readiness::{progress_message, PROGRESS_CHANNEL};
 use tokio::runtime::Handle;
-use tracing::Instrument;
 
 /// Tuning for one projection's consumer.
 #[derive(Clone, Debug)]
@@ -281,13 +280,10 @@ async fn apply_batch(
         .await?
         .try_get(0)?;
         let mut next = stored;
+        let mut events = Vec::new();
         for record in records.iter().filter(|r| r.offset >= stored) {
             match record.value.as_deref().map(RawEnvelope::from_slice) {
-                Some(Ok(envelope)) => {
-                    let span = tracing::info_span!("apply", partition, offset = record.offset, event_id = %envelope.event_id, event_type = %envelope.event_type);
-                    projection.apply(&mut tx, ctx, envelope).instrument(span).await?;
-                    applied += 1;
-                }
+                Some(Ok(envelope)) => events.push(envelope),
                 Some(Err(e)) => {
                     // Not ours: log it and move on rather than stall the partition.
                     tracing::error!(partition, offset = record.offset, error = %e, "skipping a record that is not a Beaver envelope");
@@ -297,6 +293,8 @@ async fn apply_batch(
             }
             next = record.offset + 1;
         }
+        applied += events.len() as u64;
+        projection.apply_all(&mut tx, ctx, events).await?;
         if next != stored {
             sqlx::query("UPDATE projector_offsets SET next_offset = ? WHERE projector = ? AND topic = ? AND partition_id = ?")
                 .bind(next)

@@ -17,7 +17,8 @@ use beaver_events::{
 };
 use beaver_platform::{readiness::MESSAGES_PROJECTOR, redis_keys};
 use redis::AsyncCommands;
-use sqlx::{MySql, Row, Transaction};
+use sqlx::{MySql, QueryBuilder, Row, Transaction};
+use std::collections::{HashMap, HashSet};
 use time::PrimitiveDateTime;
 use uuid::Uuid;
 
@@ -70,115 +71,174 @@ async fn seq_of(tx: &mut Tx, message_id: Uuid) -> Result<Option<i64>, sqlx::Erro
     Ok(row.map(|r| r.0))
 }
 
-/// The hot path: 7 round trips per new message (change counter, repeat
-/// check, seq, message, two cursors, one Redis pipeline).
-async fn send(tx: &mut Tx, ctx: &ApplyContext, e: MessageSent, when: PrimitiveDateTime) -> Result<(), ApplyError> {
-    let conv = e.conversation_id.as_str();
-    let Some(target) = ConversationRef::parse(conv) else {
-        tracing::error!(conversation = conv, "MessageSent for a malformed conversation id; not projected");
+/// Sequences and stores a run of consecutive `MessageSent` events with
+/// set-based SQL: about seven statements for the whole run, whatever its
+/// length (repeat check, change counter, one seq upsert per conversation,
+/// multi-row inserts of messages, cursors and hidden rows, one Redis
+/// pipeline). The result is exactly that of applying them one by one: each
+/// conversation's new messages get the next seqs in log order, repeats of a
+/// `(sender, client_msg_id)` or a message id get none.
+async fn send_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSent, PrimitiveDateTime)>) -> Result<(), ApplyError> {
+    let run: Vec<(MessageSent, PrimitiveDateTime, ConversationRef)> = run
+        .into_iter()
+        .filter_map(|(e, when)| match ConversationRef::parse(&e.conversation_id) {
+            Some(target) => Some((e, when, target)),
+            None => {
+                tracing::error!(conversation = e.conversation_id, "MessageSent for a malformed conversation id; not projected");
+                None
+            }
+        })
+        .collect();
+    if run.is_empty() {
         return Ok(());
-    };
-    let repeat: Option<(i32,)> = sqlx::query_as(
-        "SELECT 1 FROM messages WHERE message_id = ? OR (conversation_id = ? AND sender_id = ? AND client_msg_id = ?) LIMIT 1",
-    )
-    .bind(e.message_id.to_string())
-    .bind(conv)
-    .bind(e.sender_id.to_string())
-    .bind(&e.client_msg_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if repeat.is_some() {
+    }
+    // Repeats of what is already stored…
+    let mut q = QueryBuilder::new("SELECT message_id, conversation_id, sender_id, client_msg_id FROM messages WHERE message_id IN (");
+    let mut ids = q.separated(", ");
+    for (e, ..) in &run {
+        ids.push_bind(e.message_id.to_string());
+    }
+    q.push(")");
+    for (e, ..) in &run {
+        q.push(" OR (conversation_id = ").push_bind(e.conversation_id.clone());
+        q.push(" AND sender_id = ").push_bind(e.sender_id.to_string());
+        q.push(" AND client_msg_id = ").push_bind(e.client_msg_id.clone()).push(")");
+    }
+    let mut seen_ids = HashSet::new();
+    let mut seen_keys = HashSet::new();
+    for row in q.build().fetch_all(&mut **tx).await? {
+        seen_ids.insert(row.try_get::<String, _>("message_id")?);
+        seen_keys.insert((row.try_get::<String, _>("conversation_id")?, row.try_get::<String, _>("sender_id")?, row.try_get::<String, _>("client_msg_id")?));
+    }
+    // …and within the run.
+    let fresh: Vec<_> = run
+        .into_iter()
+        .filter(|(e, ..)| {
+            seen_ids.insert(e.message_id.to_string())
+                && seen_keys.insert((e.conversation_id.clone(), e.sender_id.to_string(), e.client_msg_id.clone()))
+        })
+        .collect();
+    if fresh.is_empty() {
         return Ok(());
     }
     let v = next_change(tx).await?;
-    let (kind, group) = match target {
-        ConversationRef::Direct(..) => ("direct", None),
-        ConversationRef::Group(g) => ("group", Some(g.to_string())),
-    };
-    // The seq: max_seq + 1, taken and stored in one statement.
-    let seq = sqlx::query(
-        "INSERT INTO conversations (conversation_id, kind, group_id, max_seq, last_message_id, last_at, changed_version) \
-         VALUES (?, ?, ?, LAST_INSERT_ID(1), ?, ?, ?) \
-         ON DUPLICATE KEY UPDATE max_seq = LAST_INSERT_ID(max_seq + 1), last_message_id = VALUES(last_message_id), \
-           last_at = VALUES(last_at), changed_version = VALUES(changed_version)",
-    )
-    .bind(conv)
-    .bind(kind)
-    .bind(group)
-    .bind(e.message_id.to_string())
-    .bind(when)
-    .bind(v)
-    .execute(&mut **tx)
-    .await?
-    .last_insert_id() as i64;
-    sqlx::query(
-        "INSERT INTO messages (conversation_id, seq, message_id, client_msg_id, sender_id, kind, content, mentions, reply_to, sent_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(conv)
-    .bind(seq)
-    .bind(e.message_id.to_string())
-    .bind(&e.client_msg_id)
-    .bind(e.sender_id.to_string())
-    .bind(&e.kind)
-    .bind(e.content.to_string())
-    .bind(serde_json::to_string(&e.mentions).unwrap_or_else(|_| "[]".into()))
-    .bind(e.reply_to.map(|r| r.to_string()))
-    .bind(when)
-    .execute(&mut **tx)
-    .await?;
+
+    // Seqs: per conversation, one upsert moves max_seq by the number of new messages.
+    let mut order: Vec<&str> = Vec::new();
+    let mut count: HashMap<&str, i64> = HashMap::new();
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, (e, ..)) in fresh.iter().enumerate() {
+        let c = e.conversation_id.as_str();
+        if !count.contains_key(c) {
+            order.push(c);
+        }
+        *count.entry(c).or_insert(0) += 1;
+        last.insert(c, i);
+    }
+    let mut next_seq: HashMap<&str, i64> = HashMap::new();
+    let mut max_seq: HashMap<&str, i64> = HashMap::new();
+    for c in &order {
+        let (k, (e, when, target)) = (count[c], &fresh[last[c]]);
+        let (kind, group) = match target {
+            ConversationRef::Direct(..) => ("direct", None),
+            ConversationRef::Group(g) => ("group", Some(g.to_string())),
+        };
+        let top = sqlx::query(
+            "INSERT INTO conversations (conversation_id, kind, group_id, max_seq, last_message_id, last_at, changed_version) \
+             VALUES (?, ?, ?, LAST_INSERT_ID(?), ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE max_seq = LAST_INSERT_ID(max_seq + ?), last_message_id = VALUES(last_message_id), \
+               last_at = VALUES(last_at), changed_version = VALUES(changed_version)",
+        )
+        .bind(*c)
+        .bind(kind)
+        .bind(group)
+        .bind(k)
+        .bind(e.message_id.to_string())
+        .bind(*when)
+        .bind(v)
+        .bind(k)
+        .execute(&mut **tx)
+        .await?
+        .last_insert_id() as i64;
+        next_seq.insert(c, top - k + 1);
+        max_seq.insert(c, top);
+    }
+    let mut seqs = Vec::with_capacity(fresh.len());
+    for (e, ..) in &fresh {
+        let slot = next_seq.get_mut(e.conversation_id.as_str()).expect("every conversation has a seq range");
+        seqs.push(*slot);
+        *slot += 1;
+    }
+
+    let mut q = QueryBuilder::new(
+        "INSERT INTO messages (conversation_id, seq, message_id, client_msg_id, sender_id, kind, content, mentions, reply_to, sent_at) ",
+    );
+    q.push_values(fresh.iter().zip(&seqs), |mut b, ((e, when, _), seq)| {
+        b.push_bind(e.conversation_id.clone())
+            .push_bind(*seq)
+            .push_bind(e.message_id.to_string())
+            .push_bind(e.client_msg_id.clone())
+            .push_bind(e.sender_id.to_string())
+            .push_bind(e.kind.clone())
+            .push_bind(e.content.to_string())
+            .push_bind(serde_json::to_string(&e.mentions).unwrap_or_else(|_| "[]".into()))
+            .push_bind(e.reply_to.map(|r| r.to_string()))
+            .push_bind(*when);
+    });
+    q.build().execute(&mut **tx).await?;
+
     // The sender has read their own message; a new message un-hides the conversation.
-    sqlx::query(
-        "INSERT INTO user_conversations (user_id, conversation_id, read_seq, changed_version) VALUES (?, ?, ?, ?) \
-         ON DUPLICATE KEY UPDATE read_seq = GREATEST(read_seq, VALUES(read_seq)), hidden = FALSE, changed_version = VALUES(changed_version)",
-    )
-    .bind(e.sender_id.to_string())
-    .bind(conv)
-    .bind(seq)
-    .bind(v)
-    .execute(&mut **tx)
-    .await?;
-    if let ConversationRef::Direct(a, b) = target {
-        let peer = if a == e.sender_id { b } else { a };
-        if e.hidden_from == Some(peer) {
-            hide(tx, peer, e.message_id, conv, seq).await?;
-        } else {
-            sqlx::query(
-                "INSERT INTO user_conversations (user_id, conversation_id, changed_version) VALUES (?, ?, ?) \
-                 ON DUPLICATE KEY UPDATE hidden = FALSE, changed_version = VALUES(changed_version)",
-            )
-            .bind(peer.to_string())
-            .bind(conv)
-            .bind(v)
-            .execute(&mut **tx)
-            .await?;
+    let mut q = QueryBuilder::new("INSERT INTO user_conversations (user_id, conversation_id, read_seq, changed_version) ");
+    q.push_values(fresh.iter().zip(&seqs), |mut b, ((e, ..), seq)| {
+        b.push_bind(e.sender_id.to_string()).push_bind(e.conversation_id.clone()).push_bind(*seq).push_bind(v);
+    });
+    q.push(" ON DUPLICATE KEY UPDATE read_seq = GREATEST(read_seq, VALUES(read_seq)), hidden = FALSE, changed_version = VALUES(changed_version)");
+    q.build().execute(&mut **tx).await?;
+
+    let mut peers = Vec::new();
+    let mut hidden = Vec::new();
+    for ((e, _, target), seq) in fresh.iter().zip(&seqs) {
+        if let ConversationRef::Direct(a, b) = target {
+            let peer = if *a == e.sender_id { *b } else { *a };
+            if e.hidden_from == Some(peer) {
+                hidden.push((peer, e.message_id, e.conversation_id.as_str(), *seq));
+            } else {
+                peers.push((peer, e.conversation_id.as_str()));
+            }
         }
     }
-    let _: () = redis::pipe()
-        .set(redis_keys::conversation_max_seq(conv), seq)
-        .ignore()
-        .hset(redis_keys::read_cursors(e.sender_id), conv, seq)
-        .ignore()
-        .query_async(&mut ctx.redis.clone())
-        .await?;
+    if !peers.is_empty() {
+        let mut q = QueryBuilder::new("INSERT INTO user_conversations (user_id, conversation_id, changed_version) ");
+        q.push_values(&peers, |mut b, (peer, conv)| {
+            b.push_bind(peer.to_string()).push_bind(*conv).push_bind(v);
+        });
+        q.push(" ON DUPLICATE KEY UPDATE hidden = FALSE, changed_version = VALUES(changed_version)");
+        q.build().execute(&mut **tx).await?;
+    }
+    if !hidden.is_empty() {
+        let mut q = QueryBuilder::new("INSERT IGNORE INTO message_hidden (user_id, message_id, conversation_id, seq) ");
+        q.push_values(&hidden, |mut b, (user, message, conv, seq)| {
+            b.push_bind(user.to_string()).push_bind(message.to_string()).push_bind(*conv).push_bind(*seq);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+
+    let mut pipe = redis::pipe();
+    for (c, top) in &max_seq {
+        pipe.set(redis_keys::conversation_max_seq(c), *top).ignore();
+    }
+    for ((e, ..), seq) in fresh.iter().zip(&seqs) {
+        pipe.hset(redis_keys::read_cursors(e.sender_id), &e.conversation_id, *seq).ignore();
+    }
+    let _: () = pipe.query_async(&mut ctx.redis.clone()).await?;
     Ok(())
 }
 
-#[async_trait::async_trait]
-impl Projection for Messages {
-    fn name(&self) -> &'static str {
-        MESSAGES_PROJECTOR
-    }
-
-    fn topics(&self) -> &'static [&'static str] {
-        &[topics::MESSAGES]
-    }
-
-    async fn apply(&self, tx: &mut Tx, ctx: &ApplyContext, env: RawEnvelope) -> Result<(), ApplyError> {
-        let when = utc(env.occurred_at);
-        let event = env.decode::<MessageEvent>()?.payload;
+impl Messages {
+    /// Applies one event (a lone `MessageSent` is a run of one).
+    async fn apply_one(&self, tx: &mut Tx, ctx: &ApplyContext, event: MessageEvent, when: PrimitiveDateTime) -> Result<(), ApplyError> {
         if let MessageEvent::MessageSent(e) = event {
-            return send(tx, ctx, e, when).await;
+            return send_run(tx, ctx, vec![(e, when)]).await;
         }
         let v = next_change(tx).await?;
         match event {
@@ -270,3 +330,37 @@ impl Projection for Messages {
         Ok(())
     }
 }
+
+#[async_trait::async_trait]
+impl Projection for Messages {
+    fn name(&self) -> &'static str {
+        MESSAGES_PROJECTOR
+    }
+
+    fn topics(&self) -> &'static [&'static str] {
+        &[topics::MESSAGES]
+    }
+
+    async fn apply(&self, tx: &mut Tx, ctx: &ApplyContext, env: RawEnvelope) -> Result<(), ApplyError> {
+        let when = utc(env.occurred_at);
+        let event = env.decode::<MessageEvent>()?.payload;
+        self.apply_one(tx, ctx, event, when).await
+    }
+
+    async fn apply_all(&self, tx: &mut Tx, ctx: &ApplyContext, events: Vec<RawEnvelope>) -> Result<(), ApplyError> {
+        let mut run = Vec::new();
+        for env in events {
+            let when = utc(env.occurred_at);
+            match env.decode::<MessageEvent>()?.payload {
+                MessageEvent::MessageSent(e) => run.push((e, when)),
+                other => {
+                    // Keep log order: sequence what came before, then apply this.
+                    send_run(tx, ctx, std::mem::take(&mut run)).await?;
+                    self.apply_one(tx, ctx, other, when).await?;
+                }
+            }
+        }
+        send_run(tx, ctx, run).await
+    }
+}
+
