@@ -15,12 +15,13 @@ use axum::{
 };
 use beaver_events::{
     group::{group_conversation_id, JoinPolicy, Role},
-    topics, GroupEvent,
+    message::MessageSent,
+    topics, Actor, Envelope, GroupEvent, MessageEvent,
 };
 use beaver_platform::{
     auth::AuthUser,
     http::{ApiError, ApiJson, ApiPath, CorrelationId},
-    readiness::GROUPS_PROJECTOR,
+    readiness::{GROUPS_PROJECTOR, MESSAGES_PROJECTOR},
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -46,8 +47,38 @@ pub fn router() -> Router<AppState> {
         .route("/api/group/{group_id}/nickname", put(set_nickname))
 }
 
-fn origin(user: &AuthUser, c: CorrelationId) -> Origin {
-    Origin { actor: user.user_id, correlation: c.0 }
+fn origin(user: &AuthUser, c: &CorrelationId) -> Origin {
+    Origin { actor: user.user_id, correlation: c.0.clone() }
+}
+
+/// The sender of server notices: the nil user id.
+pub const SYSTEM_SENDER: Uuid = Uuid::nil();
+
+/// Posts a system notice into the group's conversation, after the group
+/// change it reports, and waits until it is sequenced — so it precedes
+/// anything members send once the command has answered. Best effort: the
+/// group change is already durable, a lost notice is only logged.
+async fn notice(s: &AppState, group_id: Uuid, c: &CorrelationId, content: serde_json::Value) {
+    let message_id = Uuid::now_v7();
+    let event = MessageEvent::MessageSent(MessageSent {
+        message_id,
+        conversation_id: group_conversation_id(group_id),
+        client_msg_id: format!("sys-{}", message_id.simple()),
+        sender_id: SYSTEM_SENDER,
+        kind: "system".into(),
+        content,
+        mentions: vec![],
+        reply_to: None,
+        hidden_from: None,
+    });
+    match s.append(&Envelope::new(event, Actor::System, c.0.clone(), None)).await {
+        Ok(pos) => {
+            if let Err(e) = s.visible(MESSAGES_PROJECTOR, topics::MESSAGES, pos).await {
+                tracing::warn!(error = %e, "could not wait for a group notice");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, %group_id, "could not post a group notice"),
+    }
 }
 
 async fn load_group(pool: &MySqlPool, group_id: Uuid) -> Result<GroupView, ApiError> {
@@ -129,8 +160,10 @@ async fn create(State(s): State<AppState>, Extension(c): Extension<CorrelationId
     let group_id = Uuid::now_v7();
     let created = rules::decide_create(owner, group_id, req, &friends, s.config.group_max_members)?;
     let member_count = created.member_ids.len() + 1;
+    let content = json!({ "event": "group_created", "actor": owner, "name": created.name, "user_ids": created.member_ids });
     let lock = AggregateLock::acquire(&s, "group", group_id.to_string(), GROUPS_PROJECTOR, topics::GROUPS).await?;
-    let visible = s.append_locked(lock, vec![GroupEvent::GroupCreated(created)], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let visible = s.append_locked(lock, vec![GroupEvent::GroupCreated(created)], &origin(&user, &c), GROUPS_PROJECTOR).await?;
+    notice(&s, group_id, &c, content).await;
     Ok(written(visible, json!({ "group_id": group_id, "conversation_id": group_conversation_id(group_id), "member_count": member_count })))
 }
 
@@ -143,7 +176,12 @@ async fn update(
 ) -> Result<Response, ApiError> {
     let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
     let event = rules::decide_update(user.user_id, role, &group, req)?;
-    let visible = s.append_locked(lock, vec![GroupEvent::GroupUpdated(event)], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let content = json!({ "event": "group_updated", "actor": user.user_id, "name": event.name, "announcement": event.announcement });
+    let shown = event.name.is_some() || event.announcement.is_some();
+    let visible = s.append_locked(lock, vec![GroupEvent::GroupUpdated(event)], &origin(&user, &c), GROUPS_PROJECTOR).await?;
+    if shown {
+        notice(&s, group_id, &c, content).await;
+    }
     let info = beaver_query_api::views::group_info(&s.pool, group_id, user.user_id).await?;
     Ok(written(visible, info.unwrap_or_else(|| json!({ "group_id": group_id }))))
 }
@@ -151,7 +189,7 @@ async fn update(
 async fn dissolve(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(group_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
     let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
     let event = rules::decide_dissolve(user.user_id, role, &group)?;
-    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, &c), GROUPS_PROJECTOR).await?;
     Ok(written(visible, json!({ "group_id": group_id, "dissolved": true })))
 }
 
@@ -190,7 +228,10 @@ async fn invite(
         .collect();
     let outcome = rules::decide_invite(user.user_id, role, &group, &invitees, Uuid::now_v7)?;
     let events = rules::invite_events(user.user_id, group_id, &outcome);
-    let visible = s.append_locked(lock, events, &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let visible = s.append_locked(lock, events, &origin(&user, &c), GROUPS_PROJECTOR).await?;
+    if !outcome.added.is_empty() {
+        notice(&s, group_id, &c, json!({ "event": "members_added", "actor": user.user_id, "user_ids": outcome.added })).await;
+    }
     Ok(written(
         visible,
         json!({
@@ -210,7 +251,8 @@ async fn kick(
     let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
     let target_role = role_of(&s.pool, group_id, target).await?;
     let event = rules::decide_kick(user.user_id, role, &group, target, target_role)?;
-    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, &c), GROUPS_PROJECTOR).await?;
+    notice(&s, group_id, &c, json!({ "event": "member_kicked", "actor": user.user_id, "user_ids": [target] })).await;
     Ok(written(visible, json!({ "user_id": target, "removed": true })))
 }
 
@@ -230,7 +272,11 @@ async fn set_role(
     let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
     let target_role = role_of(&s.pool, group_id, target).await?;
     let events: Vec<GroupEvent> = rules::decide_set_role(user.user_id, role, &group, target, target_role, req.role)?.into_iter().collect();
-    let visible = s.append_locked(lock, events, &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let changed = !events.is_empty();
+    let visible = s.append_locked(lock, events, &origin(&user, &c), GROUPS_PROJECTOR).await?;
+    if changed {
+        notice(&s, group_id, &c, json!({ "event": "role_changed", "actor": user.user_id, "user_ids": [target], "role": req.role })).await;
+    }
     Ok(written(visible, json!({ "user_id": target, "role": req.role })))
 }
 
@@ -255,7 +301,7 @@ async fn mute(
         GroupEvent::GroupMemberMuted(m) => m.until,
         _ => None,
     };
-    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, &c), GROUPS_PROJECTOR).await?;
     let until = until.map(|u| u.format(&time::format_description::well_known::Rfc3339).unwrap_or_default());
     Ok(written(visible, json!({ "user_id": target, "muted_until": until })))
 }
@@ -285,7 +331,11 @@ async fn join(
         GroupEvent::GroupJoinRequested(r) => json!({ "status": "pending", "request_id": r.request_id }),
         _ => json!({ "status": "joined" }),
     };
-    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let joined = data["status"] == "joined";
+    let visible = s.append_locked(lock, vec![event], &origin(&user, &c), GROUPS_PROJECTOR).await?;
+    if joined {
+        notice(&s, group_id, &c, json!({ "event": "members_added", "actor": user.user_id, "user_ids": [user.user_id] })).await;
+    }
     Ok(written(visible, data))
 }
 
@@ -305,7 +355,14 @@ async fn decide_request(s: AppState, c: CorrelationId, user: AuthUser, group_id:
         None => None,
     };
     let event = rules::decide_join_request(user.user_id, role, &group, request, approve)?;
-    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let newcomer = match &event {
+        GroupEvent::GroupJoinRequestApproved(d) if !request.is_some_and(|r| r.user_is_member) => Some(d.user_id),
+        _ => None,
+    };
+    let visible = s.append_locked(lock, vec![event], &origin(&user, &c), GROUPS_PROJECTOR).await?;
+    if let Some(newcomer) = newcomer {
+        notice(&s, group_id, &c, json!({ "event": "members_added", "actor": user.user_id, "user_ids": [newcomer] })).await;
+    }
     Ok(written(visible, json!({ "request_id": request_id, "status": if approve { "approved" } else { "rejected" } })))
 }
 
@@ -320,7 +377,8 @@ async fn reject(State(s): State<AppState>, Extension(c): Extension<CorrelationId
 async fn leave(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(group_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
     let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
     let event = rules::decide_leave(user.user_id, role, &group)?;
-    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, &c), GROUPS_PROJECTOR).await?;
+    notice(&s, group_id, &c, json!({ "event": "member_left", "actor": user.user_id, "user_ids": [user.user_id] })).await;
     Ok(written(visible, json!({ "group_id": group_id, "left": true })))
 }
 
@@ -340,7 +398,8 @@ async fn transfer(
     let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
     let target_role = role_of(&s.pool, group_id, req.user_id).await?;
     let event = rules::decide_transfer(user.user_id, role, &group, req.user_id, target_role)?;
-    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, &c), GROUPS_PROJECTOR).await?;
+    notice(&s, group_id, &c, json!({ "event": "owner_changed", "actor": user.user_id, "user_ids": [req.user_id] })).await;
     Ok(written(visible, json!({ "group_id": group_id, "owner_id": req.user_id })))
 }
 
@@ -359,7 +418,8 @@ async fn mute_all(
 ) -> Result<Response, ApiError> {
     let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
     let event = rules::decide_mute_all(user.user_id, role, &group, req.muted)?;
-    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, &c), GROUPS_PROJECTOR).await?;
+    notice(&s, group_id, &c, json!({ "event": "mute_all_changed", "actor": user.user_id, "muted": req.muted })).await;
     Ok(written(visible, json!({ "group_id": group_id, "mute_all": req.muted })))
 }
 
@@ -382,6 +442,6 @@ async fn set_nickname(
         GroupEvent::GroupMemberNicknameSet(e) => e.nickname.clone(),
         _ => String::new(),
     };
-    let visible = s.append_locked(lock, vec![event], &origin(&user, c), GROUPS_PROJECTOR).await?;
+    let visible = s.append_locked(lock, vec![event], &origin(&user, &c), GROUPS_PROJECTOR).await?;
     Ok(written(visible, json!({ "group_id": group_id, "group_nickname": nickname })))
 }

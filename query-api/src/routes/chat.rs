@@ -204,7 +204,7 @@ async fn conversations(State(s): State<AppState>, user: AuthUser, ApiQuery(q): A
         let cleared_seq: i64 = r.try_get("cleared_seq")?;
         let floor = read_seq.max(cleared_seq);
         let (unread,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM messages m WHERE m.conversation_id = ? AND m.seq > ? AND m.sender_id <> ? \
+            "SELECT COUNT(*) FROM messages m WHERE m.conversation_id = ? AND m.seq > ? AND m.sender_id <> ? AND m.kind <> 'system' \
              AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = ? AND h.message_id = m.message_id)",
         )
         .bind(&conversation_id)

@@ -349,8 +349,9 @@ async fn reading_needs_a_participant_and_a_limit_from_1_to_100() {
     // Group conversations: current members only.
     let (owner, f) = owner_with_friends(&api, "rdg", 2).await;
     let (gid, gconv) = create_group(&api, &owner, &[&f[0], &f[1]]).await;
+    let base = notices_before(&api, &owner, &gconv).await;
     sent(&api, &owner, text_in(&gconv, "members only")).await;
-    assert_eq!(history(&api, &f[0], &gconv).await.len(), 1);
+    assert_eq!(history(&api, &f[0], &gconv).await.len() as i64, base + 1);
     refused(messages(&api, &cid, &gconv, "").await, 403, None, "an outsider reading a group conversation");
     api.post(&format!("/api/group/{gid}/leave"), Some(&f[1].token), json!({})).await.expect(200);
     refused(messages(&api, &f[1], &gconv, "").await, 403, None, "a member who left reading the group conversation");
@@ -365,6 +366,8 @@ async fn fifty_concurrent_sends_into_one_group_get_exactly_the_seqs_1_to_50() {
     let (owner, f) = owner_with_friends(&api, "conc", 10).await;
     let members: Vec<&User> = f.iter().collect();
     let (gid, conv) = create_group(&api, &owner, &members).await;
+    // The server's notice of the group's creation comes first.
+    let base = notices_before(&api, &owner, &conv).await;
     let marker = unique("conc");
 
     let sends = members.iter().enumerate().flat_map(|(i, m)| {
@@ -394,12 +397,14 @@ async fn fifty_concurrent_sends_into_one_group_get_exactly_the_seqs_1_to_50() {
     }
     let mut answered: Vec<i64> = by_seq.keys().copied().collect();
     answered.sort();
-    assert_eq!(answered, (1..=50).collect::<Vec<_>>(), "the answered seqs are exactly 1..50");
+    assert_eq!(answered, (base + 1..=base + 50).collect::<Vec<_>>(), "the answered seqs are exactly the next 50");
     let unique_ids: HashSet<&String> = by_seq.values().map(|(id, _, _)| id).collect();
     assert_eq!(unique_ids.len(), 50, "50 distinct message ids");
 
-    let stored = history(&api, &owner, &conv).await;
-    assert_eq!(seqs(&stored), (1..=50).collect::<Vec<_>>(), "stored seqs are 1..50 in order, no gaps, no duplicates");
+    let all = history(&api, &owner, &conv).await;
+    assert_eq!(seqs(&all), (1..=base + 50).collect::<Vec<_>>(), "stored seqs are 1..N in order, no gaps, no duplicates");
+    let stored: Vec<Value> = all.into_iter().filter(|m| m["type"] != "system").collect();
+    assert_eq!(stored.len(), 50);
     for m in &stored {
         let (id, sender, text) = &by_seq[&seq(m)];
         assert_eq!(&sid(m), id, "the stored message at seq {} is the one answered with it", seq(m));
@@ -409,18 +414,27 @@ async fn fifty_concurrent_sends_into_one_group_get_exactly_the_seqs_1_to_50() {
 
     // A send after all of them were answered comes after all of them.
     let last = sent(&api, &owner, text_in(&conv, "and one more")).await;
-    assert_eq!(seq(&last), 51);
+    assert_eq!(seq(&last), base + 51);
     let (first_page, more) = page(&api, &f[3], &conv, "").await;
     assert_eq!(seqs(&first_page), (1..=50).collect::<Vec<_>>(), "the default limit is 50");
-    assert!(more, "a 51st message remains");
+    assert!(more, "more messages remain");
     let (rest, more) = page(&api, &f[3], &conv, "&after_seq=50").await;
-    assert_eq!(seqs(&rest), vec![51]);
+    assert_eq!(seqs(&rest), (51..=base + 51).collect::<Vec<_>>());
     assert!(!more);
 
     let e = entry(&api, &f[7], &conv).await;
     assert_eq!(e["kind"], "group", "{e}");
     assert_eq!(e["group_id"], gid.as_str(), "{e}");
-    assert_eq!(int(&e, "max_seq"), 51, "{e}");
+    assert_eq!(int(&e, "max_seq"), base + 51, "{e}");
+}
+
+/// How many messages (the server's notices) a group conversation holds
+/// before the test sends anything; asserts they are all system notices.
+async fn notices_before(api: &Api, reader: &User, conv: &str) -> i64 {
+    let existing = history(api, reader, conv).await;
+    assert!(existing.iter().all(|m| m["type"] == "system" && m["sender_id"] == "00000000-0000-0000-0000-000000000000"), "{existing:?}");
+    assert!(!existing.is_empty(), "creating a group posts a notice");
+    existing.len() as i64
 }
 
 #[tokio::test]
@@ -953,20 +967,22 @@ async fn a_group_receipt_counts_the_members_who_read_up_to_a_message() {
     let (owner, f) = owner_with_friends(&api, "grcpt", 3).await;
     let (m1, m2, m3) = (&f[0], &f[1], &f[2]);
     let (_, conv) = create_group(&api, &owner, &[m1, m2, m3]).await;
-    sent(&api, &owner, text_in(&conv, "first")).await;
-    sent(&api, &owner, text_in(&conv, "second")).await;
+    let base = notices_before(&api, &owner, &conv).await;
+    let first = seq(&sent(&api, &owner, text_in(&conv, "first")).await);
+    let second = seq(&sent(&api, &owner, text_in(&conv, "second")).await);
+    assert_eq!((first, second), (base + 1, base + 2));
 
-    let r = receipts(&api, &owner, &conv, 1).await.expect(200);
+    let r = receipts(&api, &owner, &conv, first).await.expect(200);
     assert_eq!(int(r.data(), "read_count"), 0, "nobody read yet; the sender does not count: {}", r.body);
     assert!(ids(&r.data()["readers"], "user_id").is_empty(), "{}", r.body);
 
-    mark_read(&api, m1, &conv, 2).await.expect(200);
-    mark_read(&api, m2, &conv, 1).await.expect(200);
+    mark_read(&api, m1, &conv, second).await.expect(200);
+    mark_read(&api, m2, &conv, first).await.expect(200);
 
-    let r = receipts(&api, &owner, &conv, 2).await.expect(200);
+    let r = receipts(&api, &owner, &conv, second).await.expect(200);
     assert_eq!(int(r.data(), "read_count"), 1, "{}", r.body);
     assert_eq!(ids(&r.data()["readers"], "user_id"), vec![m1.id.clone()], "{}", r.body);
-    let r = receipts(&api, &owner, &conv, 1).await.expect(200);
+    let r = receipts(&api, &owner, &conv, first).await.expect(200);
     assert_eq!(int(r.data(), "read_count"), 2, "{}", r.body);
     assert_eq!(sorted(ids(&r.data()["readers"], "user_id")), sorted(vec![m1.id.clone(), m2.id.clone()]), "the sender is not a reader: {}", r.body);
 }
@@ -1030,7 +1046,10 @@ async fn a_group_admin_may_recall_a_members_message_but_another_member_may_not()
         assert_eq!(t["recalled"], true, "{t}");
         assert!(t["content"].is_null(), "{t}");
     }
-    assert_eq!(seqs(&list), vec![1, 2]);
+    // Tombstones keep their seqs: no gap among the notices and the two messages.
+    let all = seqs(&list);
+    assert_eq!(all, (1..=all.len() as i64).collect::<Vec<_>>());
+    assert_eq!(list.iter().filter(|m| m["type"] != "system").count(), 2);
 }
 
 #[tokio::test]
@@ -1229,4 +1248,29 @@ async fn chat_calls_without_a_token_are_401() {
         assert_eq!(a.status.as_u16(), 401, "{what} without a token: {}", a.body);
         a.expect(401);
     }
+}
+
+#[tokio::test]
+async fn group_changes_post_system_notices_that_members_read_but_are_never_unread() {
+    let api = Api::new();
+    let ((owner, f), extra) = tokio::join!(owner_with_friends(&api, "notice", 2), new_user(&api, "noticex"));
+    befriend(&api, &owner, &extra).await;
+    let (gid, conv) = create_group(&api, &owner, &[&f[0], &f[1]]).await;
+    api.post(&format!("/api/group/{gid}/members"), Some(&owner.token), json!({ "user_ids": [extra.id] })).await.expect(200);
+    set_role(&api, &owner, &gid, &f[0], "admin").await;
+    api.post(&format!("/api/group/{gid}/leave"), Some(&f[1].token), json!({})).await.expect(200);
+
+    let list = history(&api, &extra, &conv).await;
+    let events: Vec<&str> = list.iter().map(|m| m["content"]["event"].as_str().unwrap_or("?")).collect();
+    assert_eq!(events, vec!["group_created", "members_added", "role_changed", "member_left"], "{list:?}");
+    for m in &list {
+        assert_eq!(m["type"], "system", "{m}");
+        assert_eq!(m["sender_id"], "00000000-0000-0000-0000-000000000000", "{m}");
+    }
+    assert_eq!(sorted(ids(&list[0]["content"]["user_ids"], "user_id")), sorted(vec![f[0].id.clone(), f[1].id.clone()]));
+    assert_eq!(ids(&list[1]["content"]["user_ids"], "user_id"), vec![extra.id.clone()]);
+    assert_eq!(list[2]["content"]["role"], "admin");
+    assert_eq!(seqs(&list), vec![1, 2, 3, 4], "notices take seqs like any message");
+    let e = entry(&api, &extra, &conv).await;
+    assert_eq!((int(&e, "max_seq"), int(&e, "unread")), (4, 0), "notices are never unread: {e}");
 }
