@@ -104,7 +104,7 @@ pub fn decide_remark(me: Uuid, them: Uuid, view: &PairView, remark: &str) -> Res
 
 /// Ends a friendship; nothing to do if there is none.
 pub fn decide_remove(me: Uuid, them: Uuid, view: &PairView) -> Option<RelationEvent> {
-    view.friends.then(|| RelationEvent::FriendRemoved(FriendRemoved { user_id: me, friend_id: them }))
+    view.friends.then_some(RelationEvent::FriendRemoved(FriendRemoved { user_id: me, friend_id: them }))
 }
 
 /// Blocks `them`; nothing to do if already blocked.
@@ -112,12 +112,12 @@ pub fn decide_block(me: Uuid, them: Uuid, view: &PairView) -> Result<Option<Rela
     if me == them {
         return Err(DomainError::Invalid("user_id", "you cannot block yourself".into()));
     }
-    Ok((!view.i_blocked_them).then(|| RelationEvent::UserBlocked(BlockChanged { user_id: me, blocked_user_id: them })))
+    Ok((!view.i_blocked_them).then_some(RelationEvent::UserBlocked(BlockChanged { user_id: me, blocked_user_id: them })))
 }
 
 /// Unblocks `them`; nothing to do if not blocked.
 pub fn decide_unblock(me: Uuid, them: Uuid, view: &PairView) -> Option<RelationEvent> {
-    view.i_blocked_them.then(|| RelationEvent::UserUnblocked(BlockChanged { user_id: me, blocked_user_id: them }))
+    view.i_blocked_them.then_some(RelationEvent::UserUnblocked(BlockChanged { user_id: me, blocked_user_id: them }))
 }
 
 #[cfg(test)]

@@ -333,7 +333,7 @@ pub fn decide_set_role(actor: Uuid, role: Option<Role>, group: &GroupView, targe
     if new_role == Role::Owner {
         return Err(DomainError::Invalid("role", "use transfer to make someone the owner".into()));
     }
-    Ok((current != new_role).then(|| GroupEvent::GroupMemberRoleChanged(GroupMemberRoleChanged { group_id: group.group_id, by: actor, user_id: target, role: new_role })))
+    Ok((current != new_role).then_some(GroupEvent::GroupMemberRoleChanged(GroupMemberRoleChanged { group_id: group.group_id, by: actor, user_id: target, role: new_role })))
 }
 
 /// Decides handing the group to another member.

@@ -3,7 +3,7 @@
 //! numbers them (docs/chat.md, "Sequencing"); the handler waits for that
 //! number and answers with it.
 
-use super::friends::ensure_user;
+use super::{friends::ensure_user, groups::standing as role_in};
 use crate::{
     claims::{self, ClaimError, ClaimKind},
     domain::chat::{self as rules, DirectView, GroupSendView, MessageView},
@@ -16,7 +16,6 @@ use axum::{
     Extension, Router,
 };
 use beaver_events::{
-    group::Role,
     message::*,
     topics, Actor, Envelope, MessageEvent,
 };
@@ -43,16 +42,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/chat/messages/{message_id}/reactions/{emoji}", delete(unreact))
         .route("/api/chat/conversations/{conversation_id}/clear", post(clear))
         .route("/api/chat/conversations/{conversation_id}/settings", put(settings))
-}
-
-async fn role_in(pool: &MySqlPool, group: Uuid, user: Uuid) -> Result<Option<(Role, Option<PrimitiveDateTime>)>, ApiError> {
-    let row: Option<(String, Option<PrimitiveDateTime>)> =
-        sqlx::query_as("SELECT role, muted_until FROM group_members WHERE group_id = ? AND user_id = ? AND status = 'active'")
-            .bind(group.to_string())
-            .bind(user.to_string())
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.and_then(|(r, m)| Role::parse(&r).map(|r| (r, m))))
 }
 
 async fn can_read(pool: &MySqlPool, conversation: ConversationRef, user: Uuid) -> Result<bool, ApiError> {

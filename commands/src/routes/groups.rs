@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sqlx::{MySqlPool, QueryBuilder};
 use std::collections::HashSet;
-use time::OffsetDateTime;
+use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
@@ -100,13 +100,19 @@ async fn load_group(pool: &MySqlPool, group_id: Uuid) -> Result<GroupView, ApiEr
     })
 }
 
+/// A member's role and mute, if `user` is an active member of the group.
+pub(super) async fn standing(pool: &MySqlPool, group_id: Uuid, user: Uuid) -> Result<Option<(Role, Option<PrimitiveDateTime>)>, ApiError> {
+    let row: Option<(String, Option<PrimitiveDateTime>)> =
+        sqlx::query_as("SELECT role, muted_until FROM group_members WHERE group_id = ? AND user_id = ? AND status = 'active'")
+            .bind(group_id.to_string())
+            .bind(user.to_string())
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(r, m)| Role::parse(&r).map(|r| (r, m))))
+}
+
 async fn role_of(pool: &MySqlPool, group_id: Uuid, user: Uuid) -> Result<Option<Role>, ApiError> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT role FROM group_members WHERE group_id = ? AND user_id = ? AND status = 'active'")
-        .bind(group_id.to_string())
-        .bind(user.to_string())
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.and_then(|r| Role::parse(&r.0)))
+    Ok(standing(pool, group_id, user).await?.map(|s| s.0))
 }
 
 /// Locks the group and loads it with the actor's role.
