@@ -51,20 +51,12 @@ async fn add_member(tx: &mut Tx, ctx: &ApplyContext, group: Uuid, user: Uuid, ro
 }
 
 async fn remove_member(tx: &mut Tx, ctx: &ApplyContext, group: Uuid, user: Uuid, when: PrimitiveDateTime) -> Result<(), ApplyError> {
-    let (v, uv) = bump_member(tx, group, user).await?;
-    sqlx::query("UPDATE group_members SET status = 'removed', updated_at = ?, version = ?, user_version = ? WHERE group_id = ? AND user_id = ?")
-        .bind(when)
-        .bind(v)
-        .bind(uv)
-        .bind(group.to_string())
-        .bind(user.to_string())
-        .execute(&mut **tx)
-        .await?;
+    update_member(tx, group, user, "status", Some("removed".to_owned()), when).await?;
     let _: () = ctx.redis.clone().srem(redis_keys::group_members(group), user.to_string()).await?;
     Ok(())
 }
 
-/// Changes one member's row (role, mute, nickname) and bumps its versions.
+/// Changes one column of a member's row (status, role, mute, nickname) and bumps its versions.
 async fn update_member(tx: &mut Tx, group: Uuid, user: Uuid, set: &str, value: Option<String>, when: PrimitiveDateTime) -> Result<(), sqlx::Error> {
     let (v, uv) = bump_member(tx, group, user).await?;
     sqlx::query(&format!("UPDATE group_members SET {set} = ?, updated_at = ?, version = ?, user_version = ? WHERE group_id = ? AND user_id = ?"))
