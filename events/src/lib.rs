@@ -17,11 +17,13 @@
 //! - [`relation`]: what is between two users (friend requests, friendship, blocks).
 //! - [`group`]: groups (settings, membership, roles, mutes, join requests).
 //! - [`message`]: conversations: messages, their operations, read cursors, settings.
+//! - [`sequenced`]: the sequencer's derived output, each new message with its seq.
 
 pub mod envelope;
 pub mod group;
 pub mod message;
 pub mod relation;
+pub mod sequenced;
 pub mod session;
 pub mod topics;
 pub mod upcast;
@@ -31,5 +33,6 @@ pub use envelope::{Actor, DecodeError, DomainEvent, Envelope, RawEnvelope};
 pub use group::GroupEvent;
 pub use message::MessageEvent;
 pub use relation::RelationEvent;
+pub use sequenced::SequencedEvent;
 pub use session::SessionEvent;
 pub use user::UserEvent;

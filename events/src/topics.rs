@@ -21,8 +21,12 @@ pub const GROUPS: &str = "beaver.groups.v1";
 /// settings. Key: conversation id.
 pub const MESSAGES: &str = "beaver.messages.v1";
 
+/// Derived: each new message with the seq the sequencer (the messages
+/// projector) gave it, for the push tier. Key: conversation id.
+pub const SEQUENCED: &str = "beaver.sequenced.v1";
+
 /// Every topic Beaver writes, for tooling that needs the full list.
-pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES];
+pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED];
 
 /// Kafka header carrying the envelope's `event_type`.
 pub const HEADER_EVENT_TYPE: &str = "event_type";

@@ -20,6 +20,7 @@ pub fn current_version(event_type: &str) -> Option<u32> {
         | "GroupMemberNicknameSet" | "GroupJoinRequested" | "GroupJoinRequestApproved" | "GroupJoinRequestRejected" => Some(1),
         "MessageSent" | "MessageRecalled" | "MessageEdited" | "MessageDeletedForUser" | "ConversationCleared"
         | "MessageReactionAdded" | "MessageReactionRemoved" | "ConversationRead" | "ConversationSettingsChanged" => Some(1),
+        "MessageSequenced" => Some(1),
         _ => None,
     }
 }

@@ -5,6 +5,7 @@ use beaver_events::{
     group::*,
     message::*,
     relation::*,
+    sequenced::{MessageSequenced, SequencedEvent},
     session::{SessionEndReason, SessionEnded, SessionRefreshed, SessionStarted},
     upcast::current_version,
     user::{Gender, UserProfileUpdated, UserRegistered},
@@ -84,6 +85,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
     .chain(relation_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
     .chain(group_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
     .chain(message_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
+    .chain(std::iter::once(wire(wrap(sequenced_sample(user), Actor::System))))
     .collect()
 }
 
@@ -113,6 +115,23 @@ fn message_samples(user: Uuid) -> Vec<MessageEvent> {
         MessageEvent::ConversationRead(ConversationRead { conversation_id: conversation_id.clone(), user_id: peer, seq: 3 }),
         MessageEvent::ConversationSettingsChanged(ConversationSettingsChanged { conversation_id, user_id: peer, pinned: Some(true), ..Default::default() }),
     ]
+}
+
+fn sequenced_sample(user: Uuid) -> SequencedEvent {
+    let peer = Uuid::now_v7();
+    SequencedEvent::MessageSequenced(MessageSequenced {
+        message_id: Uuid::now_v7(),
+        conversation_id: direct_conversation_id(user, peer),
+        seq: 7,
+        client_msg_id: "c-1".into(),
+        sender_id: user,
+        kind: "text".into(),
+        content: serde_json::json!({ "text": "hi" }),
+        mentions: vec![],
+        reply_to: None,
+        hidden_from: Some(peer),
+        sent_at: OffsetDateTime::now_utc(),
+    })
 }
 
 fn relation_samples(user: Uuid) -> Vec<RelationEvent> {

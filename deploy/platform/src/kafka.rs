@@ -41,6 +41,11 @@ pub struct EventProducer {
 impl EventProducer {
     /// Builds the producer. `linger_ms` trades latency for batching.
     pub fn new(brokers: &str, linger_ms: u32) -> anyhow::Result<Self> {
+        Self::with_client_id(brokers, linger_ms, "beaver-commands")
+    }
+
+    /// Builds the producer with a `client.id` naming its tier in broker logs.
+    pub fn with_client_id(brokers: &str, linger_ms: u32, client_id: &str) -> anyhow::Result<Self> {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("enable.idempotence", "true")
@@ -48,7 +53,7 @@ impl EventProducer {
             .set("linger.ms", linger_ms.to_string())
             .set("compression.type", "lz4")
             .set("message.timeout.ms", "30000")
-            .set("client.id", "beaver-commands")
+            .set("client.id", client_id)
             .create()?;
         Ok(EventProducer { producer })
     }
@@ -78,6 +83,12 @@ impl EventProducer {
             partition: delivered.partition,
             offset: delivered.offset,
         })
+    }
+
+    /// Appends several events at once and waits until the broker acknowledged
+    /// all of them (each partition keeps the slice's order).
+    pub async fn append_all<E: DomainEvent>(&self, envelopes: &[Envelope<E>]) -> Result<Vec<Position>, AppendError> {
+        futures::future::try_join_all(envelopes.iter().map(|e| self.append(e))).await
     }
 
     /// Asks the cluster for metadata; used by health checks.

@@ -8,12 +8,16 @@
 //! A repeated `(sender, client_msg_id)` in a conversation gets no number. The
 //! numbering is therefore a pure function of the log: unique, gap-free,
 //! increasing, and the same on every replay.
+//!
+//! Before the batch commits, each newly numbered message is also appended to
+//! `beaver.sequenced.v1` for the push tier (see [`publish`], docs/push.md).
 
 use super::sync::{bump, utc};
 use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{
     message::{ConversationRef, MessageSent},
-    topics, MessageEvent, RawEnvelope,
+    sequenced::{MessageSequenced, SequencedEvent},
+    topics, Actor, Envelope, MessageEvent, RawEnvelope,
 };
 use beaver_platform::{readiness::MESSAGES_PROJECTOR, redis_keys};
 use redis::AsyncCommands;
@@ -25,6 +29,9 @@ use uuid::Uuid;
 pub struct Messages;
 
 type Tx = Transaction<'static, MySql>;
+
+/// A `MessageSent` of a run, with its time and parsed conversation.
+type Sent = (MessageSent, PrimitiveDateTime, ConversationRef);
 
 /// Takes the next value of the commit-ordered change counter of conversation
 /// lists (see `changed_version` in the migration).
@@ -78,17 +85,21 @@ async fn seq_of(tx: &mut Tx, message_id: Uuid) -> Result<Option<i64>, sqlx::Erro
 /// pipeline). The result is exactly that of applying them one by one: each
 /// conversation's new messages get the next seqs in log order, repeats of a
 /// `(sender, client_msg_id)` or a message id get none.
-async fn send_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSent, PrimitiveDateTime)>) -> Result<(), ApplyError> {
-    let run: Vec<(MessageSent, PrimitiveDateTime, ConversationRef)> = run
+async fn send_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSent, PrimitiveDateTime, Origin)>) -> Result<(), ApplyError> {
+    let (run, origins): (Vec<Sent>, HashMap<Uuid, Origin>) = run
         .into_iter()
-        .filter_map(|(e, when)| match ConversationRef::parse(&e.conversation_id) {
-            Some(target) => Some((e, when, target)),
+        .filter_map(|(e, when, origin)| match ConversationRef::parse(&e.conversation_id) {
+            Some(target) => Some(((e, when, target), origin)),
             None => {
                 tracing::error!(conversation = e.conversation_id, "MessageSent for a malformed conversation id; not projected");
                 None
             }
         })
-        .collect();
+        .map(|(item, origin)| {
+            let id = item.0.message_id;
+            (item, (id, origin))
+        })
+        .unzip();
     if run.is_empty() {
         return Ok(());
     }
@@ -231,14 +242,65 @@ async fn send_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSent, Primit
         pipe.hset(redis_keys::read_cursors(e.sender_id), &e.conversation_id, *seq).ignore();
     }
     let _: () = pipe.query_async(&mut ctx.redis.clone()).await?;
+    publish(ctx, &fresh, &seqs, &origins).await
+}
+
+/// What a `MessageSent` envelope contributes to its `MessageSequenced`.
+struct Origin {
+    event_id: Uuid,
+    correlation_id: String,
+    occurred_at: time::OffsetDateTime,
+}
+
+impl Origin {
+    fn of(env: &RawEnvelope) -> Origin {
+        Origin { event_id: env.event_id, correlation_id: env.correlation_id.clone(), occurred_at: env.occurred_at }
+    }
+}
+
+/// Appends each newly numbered message to `beaver.sequenced.v1` and waits for
+/// the broker, before the caller commits the batch: a crash in between makes
+/// the batch (and this publication, with the same seqs) happen again, so a
+/// number is never stored without having been published. Messages older than
+/// the sink's `max_age` (a rebuild) are not published.
+async fn publish(ctx: &ApplyContext, fresh: &[Sent], seqs: &[i64], origins: &HashMap<Uuid, Origin>) -> Result<(), ApplyError> {
+    let Some(sink) = &ctx.sequenced else { return Ok(()) };
+    let now = time::OffsetDateTime::now_utc();
+    let envelopes: Vec<Envelope<SequencedEvent>> = fresh
+        .iter()
+        .zip(seqs)
+        .filter_map(|((e, ..), seq)| {
+            let origin = origins.get(&e.message_id)?;
+            if now - origin.occurred_at > sink.max_age {
+                return None;
+            }
+            let event = SequencedEvent::MessageSequenced(MessageSequenced {
+                message_id: e.message_id,
+                conversation_id: e.conversation_id.clone(),
+                seq: *seq,
+                client_msg_id: e.client_msg_id.clone(),
+                sender_id: e.sender_id,
+                kind: e.kind.clone(),
+                content: e.content.clone(),
+                mentions: e.mentions.clone(),
+                reply_to: e.reply_to,
+                hidden_from: e.hidden_from,
+                sent_at: origin.occurred_at,
+            });
+            Some(Envelope::new(event, Actor::System, origin.correlation_id.clone(), Some(origin.event_id)))
+        })
+        .collect();
+    if !envelopes.is_empty() {
+        sink.producer.append_all(&envelopes).await?;
+    }
     Ok(())
 }
 
 impl Messages {
     /// Applies one event (a lone `MessageSent` is a run of one).
-    async fn apply_one(&self, tx: &mut Tx, ctx: &ApplyContext, event: MessageEvent, when: PrimitiveDateTime) -> Result<(), ApplyError> {
+    async fn apply_one(&self, tx: &mut Tx, ctx: &ApplyContext, event: MessageEvent, when: PrimitiveDateTime, origin: Origin) -> Result<(), ApplyError> {
         if let MessageEvent::MessageSent(e) = event {
-            return send_run(tx, ctx, vec![(e, when)]).await;
+            return send_run(tx, ctx, vec![(e, when, origin)]).await;
         }
         let v = next_change(tx).await?;
         match event {
@@ -343,20 +405,22 @@ impl Projection for Messages {
 
     async fn apply(&self, tx: &mut Tx, ctx: &ApplyContext, env: RawEnvelope) -> Result<(), ApplyError> {
         let when = utc(env.occurred_at);
+        let origin = Origin::of(&env);
         let event = env.decode::<MessageEvent>()?.payload;
-        self.apply_one(tx, ctx, event, when).await
+        self.apply_one(tx, ctx, event, when, origin).await
     }
 
     async fn apply_all(&self, tx: &mut Tx, ctx: &ApplyContext, events: Vec<RawEnvelope>) -> Result<(), ApplyError> {
         let mut run = Vec::new();
         for env in events {
             let when = utc(env.occurred_at);
+            let origin = Origin::of(&env);
             match env.decode::<MessageEvent>()?.payload {
-                MessageEvent::MessageSent(e) => run.push((e, when)),
+                MessageEvent::MessageSent(e) => run.push((e, when, origin)),
                 other => {
                     // Keep log order: sequence what came before, then apply this.
                     send_run(tx, ctx, std::mem::take(&mut run)).await?;
-                    self.apply_one(tx, ctx, other, when).await?;
+                    self.apply_one(tx, ctx, other, when, origin).await?;
                 }
             }
         }
