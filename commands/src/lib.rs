@@ -66,8 +66,7 @@ pub struct Config {
     pub login_failure_window_secs: u64,
 }
 
-/// The development secret; start-up warns when it is in use.
-pub const DEV_JWT_SECRET: &str = "beaver-dev-secret-change-me";
+pub use beaver_platform::auth::DEV_JWT_SECRET;
 
 impl Default for Config {
     fn default() -> Self {

@@ -33,7 +33,7 @@ impl Default for Config {
             http_addr: "127.0.0.1:21082".into(),
             database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: "beaver-dev-secret-change-me".into(),
+            jwt_secret: beaver_platform::auth::DEV_JWT_SECRET.into(),
             access_token_ttl_secs: 900,
         }
     }

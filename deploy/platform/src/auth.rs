@@ -33,6 +33,9 @@ pub fn revoked_session_key(session_id: &Uuid) -> String {
 }
 
 /// Why a token was refused.
+/// The development secret every tier defaults to; commands warns at start-up when it is in use.
+pub const DEV_JWT_SECRET: &str = "beaver-dev-secret-change-me";
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("missing bearer token")]

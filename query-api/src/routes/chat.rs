@@ -55,10 +55,32 @@ async fn messages(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQue
     if q.after_seq.is_some() && q.before_seq.is_some() {
         return Err(ApiError::invalid("before_seq", "give after_seq or before_seq, not both"));
     }
-    let me = user.user_id.to_string();
-    let (condition, order, bound) = match q.before_seq {
-        Some(before) => ("m.seq < ?", "DESC", before),
-        None => ("m.seq > ?", "ASC", q.after_seq.unwrap_or(0)),
+    let page = match q.before_seq {
+        Some(before) => Page::Before(before),
+        None => Page::After(q.after_seq.unwrap_or(0)),
+    };
+    let (messages, has_more) = history(&s.pool, user.user_id, &q.conversation_id, page, limit).await?;
+    Ok(ok(json!({ "messages": messages, "has_more": has_more })))
+}
+
+/// Which page of a conversation's history.
+#[derive(Clone, Copy, Debug)]
+pub enum Page {
+    /// The oldest messages after this seq, oldest first.
+    After(i64),
+    /// The newest messages before this seq, returned oldest first.
+    Before(i64),
+}
+
+/// One page of what `user` may see of a conversation (cleared, deleted-for-me
+/// and hidden messages left out), oldest first, and whether there is more.
+/// The caller checks that the user may read the conversation. ws-push sends
+/// the same shape for a `sync` and for live messages.
+pub async fn history(pool: &MySqlPool, user: Uuid, conversation_id: &str, page: Page, limit: u32) -> Result<(Vec<Value>, bool), sqlx::Error> {
+    let me = user.to_string();
+    let (condition, order, bound) = match page {
+        Page::Before(before) => ("m.seq < ?", "DESC", before),
+        Page::After(after) => ("m.seq > ?", "ASC", after),
     };
     let sql = format!(
         "SELECT m.* FROM messages m \
@@ -69,19 +91,19 @@ async fn messages(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQue
     );
     let mut rows = sqlx::query(&sql)
         .bind(&me)
-        .bind(&q.conversation_id)
+        .bind(conversation_id)
         .bind(bound)
         .bind(&me)
         .bind(limit + 1)
-        .fetch_all(&s.pool)
+        .fetch_all(pool)
         .await?;
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    if q.before_seq.is_some() {
+    if matches!(page, Page::Before(_)) {
         rows.reverse();
     }
     let ids: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>("message_id")).collect::<Result<_, _>>()?;
-    let reactions = reactions_of(&s.pool, &ids, &me).await?;
+    let reactions = reactions_of(pool, &ids, &me).await?;
     let messages = rows
         .iter()
         .map(|r| {
@@ -104,7 +126,7 @@ async fn messages(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQue
             }))
         })
         .collect::<Result<Vec<Value>, sqlx::Error>>()?;
-    Ok(ok(json!({ "messages": messages, "has_more": has_more })))
+    Ok((messages, has_more))
 }
 
 /// Per message: emoji → count, and the caller's own emoji.

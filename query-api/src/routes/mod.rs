@@ -1,6 +1,6 @@
 //! HTTP routes of the read side, one module per resource.
 
-mod chat;
+pub mod chat;
 mod friends;
 mod groups;
 mod users;

@@ -1,4 +1,4 @@
-//! `GET /api/user/profile`, `GET /api/user/search`.
+//! `GET /api/user/profile`, `GET /api/user/search`, `GET /api/user/online`.
 
 use crate::AppState;
 use axum::{extract::State, response::Response, routing::get, Router};
@@ -16,6 +16,40 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/user/profile", get(profile))
         .route("/api/user/search", get(search))
+        .route("/api/user/online", get(online))
+}
+
+#[derive(Debug, Deserialize)]
+struct OnlineQuery {
+    user_ids: Option<String>,
+}
+
+/// The ids of a comma-separated list: 1 to 100 UUIDs, repeats removed.
+fn user_id_list(raw: Option<&str>) -> Result<Vec<Uuid>, ApiError> {
+    let raw = raw.map(str::trim).filter(|r| !r.is_empty()).ok_or_else(|| ApiError::invalid("user_ids", "user_ids is required"))?;
+    let mut ids = Vec::new();
+    for part in raw.split(',') {
+        let id = Uuid::try_parse(part.trim()).map_err(|_| ApiError::invalid("user_ids", format!("{part:?} is not a user id")))?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.len() > 100 {
+        return Err(ApiError::invalid("user_ids", "at most 100 user ids"));
+    }
+    Ok(ids)
+}
+
+/// Who is connected to ws-push now, from the presence sets it maintains.
+async fn online(State(s): State<AppState>, _user: AuthUser, ApiQuery(q): ApiQuery<OnlineQuery>) -> Result<Response, ApiError> {
+    let ids = user_id_list(q.user_ids.as_deref())?;
+    let platforms = beaver_platform::presence::platforms(&mut s.redis.clone(), &ids).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let users: Vec<Value> = ids
+        .iter()
+        .zip(platforms)
+        .map(|(id, platforms)| json!({ "user_id": id, "online": !platforms.is_empty(), "platforms": platforms }))
+        .collect();
+    Ok(ok(json!({ "users": users })))
 }
 
 const PUBLIC_COLUMNS: &str = "user_id, username, nickname, avatar, signature, gender";
@@ -100,7 +134,17 @@ async fn search(State(s): State<AppState>, _user: AuthUser, ApiQuery(q): ApiQuer
 
 #[cfg(test)]
 mod tests {
-    use super::like_escape;
+    use super::*;
+
+    #[test]
+    fn an_online_query_takes_one_to_a_hundred_distinct_ids() {
+        let a = Uuid::now_v7();
+        assert_eq!(user_id_list(Some(&format!("{a}, {a}"))).unwrap(), vec![a]);
+        assert!(user_id_list(None).is_err());
+        assert!(user_id_list(Some("x")).is_err());
+        let many: Vec<String> = (0..101).map(|_| Uuid::new_v4().to_string()).collect();
+        assert!(user_id_list(Some(&many.join(","))).is_err());
+    }
 
     #[test]
     fn like_wildcards_in_a_search_term_match_only_themselves() {

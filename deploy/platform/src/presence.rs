@@ -1,0 +1,70 @@
+//! Online state, shared by ws-push (which writes it) and query-api (which
+//! reads it). Per user, the sorted set `beaver:online:<user>` holds one member
+//! per live connection, `<connection id>|<platform>|<node>`, scored by the
+//! Unix time in milliseconds at which it expires unless its node refreshes
+//! it. A user is online while any member's score is in the future, so a dead
+//! node's connections go offline on their own (docs/push.md, "Presence").
+
+use redis::AsyncCommands;
+use std::time::{SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
+
+/// The sorted set of a user's connections.
+pub fn key(user: Uuid) -> String {
+    format!("beaver:online:{user}")
+}
+
+/// Pub/sub channel for what nodes tell each other and never store: typing,
+/// presence changes, kicks.
+pub const EPHEMERAL_CHANNEL: &str = "beaver:ws:ephemeral";
+
+/// A set member naming one connection.
+pub fn member(connection: Uuid, platform: &str, node: &str) -> String {
+    format!("{connection}|{platform}|{node}")
+}
+
+/// The platform part of a member.
+pub fn platform_of(member: &str) -> Option<&str> {
+    member.split('|').nth(1)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The platforms (sorted, deduplicated) on which each user is connected now.
+pub async fn platforms(redis: &mut crate::RedisConnection, users: &[Uuid]) -> redis::RedisResult<Vec<Vec<String>>> {
+    let now = now_ms();
+    let mut pipe = redis::pipe();
+    for user in users {
+        pipe.zrangebyscore(key(*user), now, "+inf");
+    }
+    let lists: Vec<Vec<String>> = pipe.query_async(redis).await?;
+    Ok(lists
+        .into_iter()
+        .map(|members| {
+            let mut platforms: Vec<String> = members.iter().filter_map(|m| platform_of(m)).map(str::to_owned).collect();
+            platforms.sort();
+            platforms.dedup();
+            platforms
+        })
+        .collect())
+}
+
+/// How many of a user's connections are live now.
+pub async fn live_connections(redis: &mut crate::RedisConnection, user: Uuid) -> redis::RedisResult<usize> {
+    redis.zcount(key(user), now_ms(), "+inf").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_names_its_platform() {
+        let m = member(Uuid::nil(), "ios", "ws-1");
+        assert_eq!(platform_of(&m), Some("ios"));
+        assert_eq!(platform_of("garbage"), None);
+    }
+}
