@@ -43,6 +43,8 @@ export BEAVER_GATEWAY_PORT="${BEAVER_GATEWAY_PORT:-21080}"
 export BEAVER_COMMANDS_PORT="${BEAVER_COMMANDS_PORT:-21081}"
 export BEAVER_QUERY_PORT="${BEAVER_QUERY_PORT:-21082}"
 export BEAVER_WS_PORT="${BEAVER_WS_PORT:-21083}"
+# ws-push nodes: node n listens on BEAVER_WS_PORT + 100*(n-1) (21083, 21183, ...)
+export BEAVER_WS_NODES="${BEAVER_WS_NODES:-2}"
 export BEAVER_PROJECTORS_PORT="${BEAVER_PROJECTORS_PORT:-21084}"
 
 # ---------------------------------------------------------------------------
@@ -261,4 +263,12 @@ kafka_tool() {
 # kafka_topics ARGS...: TopicCommand against the local broker
 kafka_topics() {
   kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BEAVER_KAFKA_BROKERS" "$@"
+}
+
+# ws_node_ports: the port of every ws-push node, one per line.
+ws_node_ports() {
+  local n
+  for ((n = 1; n <= BEAVER_WS_NODES; n++)); do
+    echo $((BEAVER_WS_PORT + 100 * (n - 1)))
+  done
 }

@@ -1,34 +1,201 @@
-//! Beaver's realtime tier. It will tail the message topics and deliver each
-//! event to the connected WebSocket devices of its recipients (see the push
-//! tier issue); for now it is the running skeleton every tier shares — it
-//! starts, answers `/healthz`, exposes `/metrics` and stops cleanly — so
-//! deployment and monitoring are in place before delivery is.
+//! Beaver's realtime tier. Each ws-push node tails Kafka itself — numbered
+//! messages from `beaver.sequenced.v1` (the sequencer's output), message
+//! operations and read cursors from `beaver.messages.v1`, friend and group
+//! changes, ended sessions — and delivers each event to the WebSocket
+//! connections *it* holds for the event's recipients, resolving group members
+//! through the Redis set the groups projector keeps (no database query per
+//! message). Nodes share nothing but Redis: presence, and a pub/sub channel
+//! for typing notices, presence changes and multi-device kicks. Clients
+//! resume with `sync` (last seq per conversation) and each connection's seq
+//! tracker makes the result gap-free and duplicate-free. Spec: docs/push.md.
 //!
 //! # Layout
-//! - [`run`]: serves the health and metrics endpoints.
+//! - [`protocol`]: frames, the kick rule and the seq tracker (pure).
+//! - [`routing`]: event → frame and audience (pure).
+//! - [`hub`]: this node's connections and their bounded queues.
+//! - [`connection`]: one socket: authentication, heartbeat, sync, sends, delivery.
+//! - [`tail`]: the Kafka consumer and the dispatcher.
+//! - [`ephemeral`]: what nodes tell each other over Redis pub/sub.
+//! - [`presence`]: the online sets in Redis.
 
-use axum::{routing::get, Router};
+pub mod connection;
+pub mod ephemeral;
+pub mod hub;
+pub mod presence;
+pub mod protocol;
+pub mod routing;
+pub mod tail;
+
+use axum::{
+    extract::{ws::WebSocketUpgrade, Query, State},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use beaver_platform::{
+    auth::{AuthError, Authenticator},
+    http::ApiError,
+};
+use hub::{Hub, QueueLimits};
+use protocol::{Credentials, DevicePolicy};
 use serde::{Deserialize, Serialize};
-use std::future::Future;
+use std::{
+    future::Future,
+    sync::{atomic::AtomicBool, Arc},
+    time::Duration,
+};
 
-/// ws-push configuration (`BEAVER_*` variables override).
+/// ws-push configuration (`BEAVER_*` variables override; docs/push.md).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
     pub http_addr: String,
+    /// Shown in `ready` frames and presence; defaults to `ws-<port>`.
+    pub node_id: String,
+    pub kafka_brokers: String,
+    pub database_url: String,
+    pub redis_url: String,
+    /// Must be the commands tier's secret: tokens are verified here too.
+    pub jwt_secret: String,
+    pub access_token_ttl_secs: u64,
+    /// Where `send` frames are forwarded (the commands tier).
+    pub commands_url: String,
+    pub device_policy: DevicePolicy,
+    pub heartbeat_timeout_secs: u64,
+    pub server_ping_secs: u64,
+    pub auth_timeout_secs: u64,
+    /// Per-connection queue bounds; beyond them the connection closes with `resync`.
+    pub queue_max_frames: usize,
+    pub queue_max_bytes: usize,
+    /// SO_SNDBUF of each accepted socket: bounds kernel memory per slow client.
+    pub socket_send_buffer: usize,
+    /// tokio-tungstenite read and write buffer sizes (its default is 128 KiB,
+    /// far too much for many idle connections).
+    pub ws_buffer_bytes: usize,
+    pub max_frame_bytes: usize,
+    pub presence_ttl_secs: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { http_addr: "127.0.0.1:21083".into() }
+        Config {
+            http_addr: "127.0.0.1:21083".into(),
+            node_id: String::new(),
+            kafka_brokers: "127.0.0.1:9092".into(),
+            database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            jwt_secret: beaver_platform::auth::DEV_JWT_SECRET.into(),
+            access_token_ttl_secs: 900,
+            commands_url: "http://127.0.0.1:21081".into(),
+            device_policy: DevicePolicy::PerClass,
+            heartbeat_timeout_secs: 60,
+            server_ping_secs: 25,
+            auth_timeout_secs: 10,
+            queue_max_frames: 512,
+            queue_max_bytes: 256 * 1024,
+            socket_send_buffer: 64 * 1024,
+            ws_buffer_bytes: 4096,
+            max_frame_bytes: 64 * 1024,
+            presence_ttl_secs: 60,
+        }
     }
 }
 
-/// Serves until `shutdown` resolves.
-pub async fn run(_config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let app = Router::new().route(
-        "/healthz",
-        get(|| async { beaver_platform::serve::health_response(vec![]) }),
-    );
-    beaver_platform::serve::serve(listener, app, shutdown).await
+/// What every part of the node shares.
+pub struct Shared {
+    pub config: Config,
+    pub node: String,
+    pub hub: Hub,
+    pub auth: Authenticator,
+    pub pool: sqlx::MySqlPool,
+    pub redis: beaver_platform::RedisConnection,
+    pub http: reqwest::Client,
+    /// Set once the Kafka consumer has its partitions.
+    pub tailing: AtomicBool,
+}
+
+impl Shared {
+    pub fn limits(&self) -> QueueLimits {
+        QueueLimits { max_frames: self.config.queue_max_frames, max_bytes: self.config.queue_max_bytes }
+    }
+}
+
+type AppState = Arc<Shared>;
+
+/// `GET /ws`: with a token in the query the credentials are checked before
+/// the upgrade (401/422 in the envelope); without, the first frame must be `auth`.
+async fn upgrade(State(s): State<AppState>, Query(creds): Query<Credentials>, ws: WebSocketUpgrade) -> Response {
+    let pre = match creds.token.as_deref() {
+        None | Some("") => None,
+        Some(token) => match connection::authenticate(&s, token, creds.device_id.as_deref().unwrap_or_default(), creds.platform.as_deref().unwrap_or_default()).await {
+            Ok(who) => Some(who),
+            Err(connection::AuthFailure::Invalid(e)) => return ApiError::invalid(if e.message.starts_with("device_id") { "device_id" } else { "platform" }, e.message).into_response(),
+            Err(connection::AuthFailure::Token(AuthError::Store(e))) => return ApiError::Unavailable(e.into()).into_response(),
+            Err(connection::AuthFailure::Token(e)) => return ApiError::Unauthorized(e.to_string()).into_response(),
+        },
+    };
+    let c = &s.config;
+    ws.read_buffer_size(c.ws_buffer_bytes)
+        .write_buffer_size(c.ws_buffer_bytes)
+        .max_message_size(c.max_frame_bytes)
+        .max_frame_size(c.max_frame_bytes)
+        .on_upgrade(move |socket| connection::serve(s, socket, pre))
+}
+
+async fn health(State(s): State<AppState>) -> Response {
+    let tailing = s.tailing.load(std::sync::atomic::Ordering::Relaxed);
+    beaver_platform::serve::health_response(vec![
+        ("mysql", beaver_platform::serve::check_mysql(&s.pool).await),
+        ("redis", beaver_platform::serve::check_redis(&s.redis).await),
+        ("kafka", if tailing { Ok(()) } else { Err(anyhow::anyhow!("not tailing Kafka yet")) }),
+    ])
+}
+
+/// Serves until `shutdown` resolves, then closes every socket (1001) and
+/// removes this node's presence entries.
+pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    beaver_platform::telemetry::prometheus();
+    let port = listener.local_addr()?.port();
+    if config.node_id.is_empty() {
+        config.node_id = format!("ws-{port}");
+    }
+    let pool = beaver_platform::connect_mysql(&config.database_url, 8).await?;
+    let redis = beaver_platform::connect_redis(&config.redis_url).await?;
+    let auth = Authenticator::new(&config.jwt_secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
+    let shared = Arc::new(Shared {
+        node: config.node_id.clone(),
+        hub: Hub::default(),
+        auth,
+        pool,
+        redis,
+        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+        tailing: AtomicBool::new(false),
+        config,
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let tail = tokio::spawn(tail::run(shared.clone(), stop_rx.clone()));
+    let listen = tokio::spawn(ephemeral::listen(shared.clone(), stop_rx.clone()));
+    let refresh = tokio::spawn(presence::refresh_loop(shared.clone(), stop_rx.clone()));
+
+    let app = Router::new().route("/ws", get(upgrade)).route("/healthz", get(health)).with_state(shared.clone());
+    let send_buffer = shared.config.socket_send_buffer;
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(move |tcp| {
+        let _ = tcp.set_nodelay(true);
+        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
+    });
+    tracing::info!(addr = %format!("127.0.0.1:{port}"), node = %shared.node, "listening");
+    axum::serve(listener, beaver_platform::serve::with_common_layers(app)).with_graceful_shutdown(shutdown).await?;
+
+    // Upgraded sockets outlive axum's graceful shutdown: close them ourselves.
+    for conn in shared.hub.all() {
+        conn.close(hub::CloseReason::Shutdown);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while !shared.hub.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::join!(tail, listen, refresh);
+    Ok(())
 }

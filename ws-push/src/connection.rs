@@ -1,0 +1,371 @@
+//! One WebSocket connection: authentication (query or first frame), the
+//! `ready` frame, then a single task that reads client frames, writes queued
+//! frames through the seq tracker, pings for proxies and enforces the
+//! heartbeat timeout, until the socket ends or the node asks it to close
+//! (kick, resync, sign-out, shutdown).
+
+use crate::{
+    ephemeral::{self, Ephemeral},
+    hub::{CloseReason, Conn, Outbound},
+    presence,
+    protocol::{self, error_frame, frame, parse_client_frame, Admit, ClientFrame, Device, FrameError, Platform, SeqTracker, SYNC_PAGE},
+    Shared,
+};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use beaver_events::message::ConversationRef;
+use beaver_platform::{auth::AuthError, redis_keys};
+use beaver_query_api::routes::chat::{history, Page};
+use redis::AsyncCommands;
+use serde_json::{json, Map, Value};
+use std::{sync::Arc, time::Duration};
+use tokio::{sync::mpsc, time::Instant};
+use uuid::Uuid;
+
+/// An authenticated client, before its connection is registered.
+pub struct Who {
+    pub user: Uuid,
+    pub session: Uuid,
+    /// Kept to forward `send` frames to the commands tier as this user.
+    pub token: String,
+    pub device_id: String,
+    pub platform: Platform,
+}
+
+pub enum AuthFailure {
+    Invalid(FrameError),
+    Token(AuthError),
+}
+
+/// Checks the device fields, then the token (signature, expiry, revocation).
+pub async fn authenticate(s: &Shared, token: &str, device_id: &str, platform: &str) -> Result<Who, AuthFailure> {
+    protocol::check_device_id(device_id).map_err(AuthFailure::Invalid)?;
+    let platform = protocol::check_platform(platform).map_err(AuthFailure::Invalid)?;
+    let claims = s.auth.verify(token).await.map_err(AuthFailure::Token)?;
+    Ok(Who { user: claims.sub, session: claims.sid, token: token.to_owned(), device_id: device_id.to_owned(), platform })
+}
+
+fn text(f: impl Into<String>) -> Message {
+    Message::Text(f.into().into())
+}
+
+/// Sends an optional last frame and a close frame, giving up after a second
+/// (a stuck client's socket may never take them).
+async fn close_with(socket: &mut WebSocket, last: Option<String>, code: u16, reason: &'static str) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        if let Some(f) = last {
+            socket.send(text(f)).await?;
+        }
+        socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await
+    })
+    .await;
+}
+
+/// Waits for the `auth` frame of a connection opened without a token.
+async fn first_frame(s: &Shared, socket: &mut WebSocket) -> Option<Who> {
+    let deadline = Instant::now() + Duration::from_secs(s.config.auth_timeout_secs);
+    loop {
+        let next = tokio::time::timeout_at(deadline, socket.recv()).await;
+        let msg = match next {
+            Err(_) => {
+                close_with(socket, Some(error_frame(&FrameError::new(401, "unauthorized", "no auth frame in time"), None)), 4401, "unauthorized").await;
+                return None;
+            }
+            Ok(None | Some(Err(_))) => return None,
+            Ok(Some(Ok(m))) => m,
+        };
+        let body = match msg {
+            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Close(_) => return None,
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                close_with(socket, Some(error_frame(&FrameError::new(401, "unauthorized", "the first frame must be auth"), None)), 4401, "unauthorized").await;
+                return None;
+            }
+        };
+        let (id, parsed) = parse_client_frame(body.as_str());
+        let id = id.as_deref();
+        return match parsed {
+            Ok(ClientFrame::Auth { token, device_id, platform }) => match authenticate(s, &token, &device_id, platform.as_str()).await {
+                Ok(who) => Some(who),
+                Err(AuthFailure::Invalid(e)) => {
+                    close_with(socket, Some(error_frame(&e, id)), 4400, "bad device").await;
+                    None
+                }
+                Err(AuthFailure::Token(e)) => {
+                    let e = FrameError::new(401, "unauthorized", e.to_string());
+                    close_with(socket, Some(error_frame(&e, id)), 4401, "unauthorized").await;
+                    None
+                }
+            },
+            Err(e) if e.code == 422 => {
+                close_with(socket, Some(error_frame(&e, id)), 4400, "bad device").await;
+                None
+            }
+            Err(e) if e.code == 401 => {
+                close_with(socket, Some(error_frame(&e, id)), 4401, "unauthorized").await;
+                None
+            }
+            _ => {
+                let e = FrameError::new(401, "unauthorized", "the first frame must be auth");
+                close_with(socket, Some(error_frame(&e, id)), 4401, "unauthorized").await;
+                None
+            }
+        };
+    }
+}
+
+/// Runs one upgraded socket to its end.
+pub async fn serve(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) {
+    let who = match pre {
+        Some(who) => who,
+        None => match first_frame(&s, &mut socket).await {
+            Some(who) => who,
+            None => return,
+        },
+    };
+    let device = Device { connection_id: Uuid::now_v7(), device_id: who.device_id.clone(), platform: who.platform };
+    let (conn, rx) = Conn::new(who.user, who.session, device.clone(), s.limits());
+    s.hub.register(conn.clone(), s.config.device_policy);
+    ephemeral::publish(
+        &s,
+        &Ephemeral::Kick { user: who.user, connection_id: device.connection_id, device_id: device.device_id.clone(), platform: device.platform.as_str().into() },
+    )
+    .await;
+    presence::online(&s, &conn).await;
+    let ready = json!({
+        "user_id": who.user,
+        "device_id": who.device_id,
+        "platform": who.platform.as_str(),
+        "connection_id": device.connection_id,
+        "node": s.node,
+        "heartbeat_timeout_secs": s.config.heartbeat_timeout_secs,
+    });
+    if socket.send(text(frame("ready", ready, None))).await.is_ok() {
+        let mut session = Session { s: s.clone(), conn: conn.clone(), token: who.token, socket, tracker: SeqTracker::default() };
+        session.run(rx).await;
+    }
+    s.hub.unregister(&conn);
+    presence::offline(&s, &conn).await;
+}
+
+struct Session {
+    s: Arc<Shared>,
+    conn: Arc<Conn>,
+    token: String,
+    socket: WebSocket,
+    tracker: SeqTracker,
+}
+
+/// The socket failed; the connection is over.
+struct Gone;
+
+impl Session {
+    async fn send(&mut self, f: impl Into<String>) -> Result<(), Gone> {
+        self.socket.send(text(f)).await.map_err(|_| Gone)
+    }
+
+    async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+        let timeout = Duration::from_secs(self.s.config.heartbeat_timeout_secs);
+        let every = Duration::from_secs(self.s.config.server_ping_secs.max(1));
+        let mut ping = tokio::time::interval_at(Instant::now() + every, every);
+        let idle = tokio::time::sleep(timeout);
+        tokio::pin!(idle);
+        let conn = self.conn.clone();
+        loop {
+            let step = tokio::select! {
+                reason = conn.closed() => {
+                    self.close_for(reason).await;
+                    return;
+                }
+                incoming = self.socket.recv() => match incoming {
+                    None => return,
+                    Some(Err(e)) => {
+                        let e = e.to_string();
+                        if e.contains("too long") || e.contains("Space limit") {
+                            close_with(&mut self.socket, None, 1009, "frame too large").await;
+                        }
+                        return;
+                    }
+                    Some(Ok(msg)) => {
+                        idle.as_mut().reset(Instant::now() + timeout);
+                        self.on_client(msg).await
+                    }
+                },
+                out = rx.recv() => match out {
+                    Some(out) => {
+                        conn.taken(&out);
+                        self.on_out(out).await
+                    }
+                    None => return,
+                },
+                _ = ping.tick() => self.socket.send(Message::Ping(Default::default())).await.map_err(|_| Gone),
+                _ = &mut idle => {
+                    close_with(&mut self.socket, None, 4002, "heartbeat timeout").await;
+                    return;
+                }
+            };
+            if step.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn close_for(&mut self, reason: CloseReason) {
+        match reason {
+            CloseReason::Kicked { reason, by_platform } => {
+                let last = frame("kick", json!({ "reason": reason, "by_platform": by_platform }), None);
+                close_with(&mut self.socket, Some(last), 4001, "kicked").await;
+            }
+            CloseReason::SignedOut => {
+                close_with(&mut self.socket, Some(frame("kick", json!({ "reason": "signed_out" }), None)), 4001, "kicked").await;
+            }
+            CloseReason::Resync => close_with(&mut self.socket, None, 4008, "resync").await,
+            CloseReason::Shutdown => close_with(&mut self.socket, None, 1001, "going away").await,
+        }
+    }
+
+    async fn on_client(&mut self, msg: Message) -> Result<(), Gone> {
+        let body = match msg {
+            Message::Text(t) => t,
+            Message::Binary(_) => return self.send(error_frame(&FrameError::new(400, "bad_frame", "frames are JSON text"), None)).await,
+            Message::Close(_) => return Err(Gone),
+            Message::Ping(_) | Message::Pong(_) => return Ok(()), // the library answers pings
+        };
+        let (id, parsed) = parse_client_frame(body.as_str());
+        let frame_id = id.as_deref();
+        match parsed {
+            Err(e) => self.send(error_frame(&e, frame_id)).await,
+            Ok(ClientFrame::Ping) => self.send(frame("pong", json!({}), frame_id)).await,
+            Ok(ClientFrame::Auth { .. }) => {
+                self.send(error_frame(&FrameError::new(409, "already_authenticated", "this connection is already authenticated"), frame_id)).await
+            }
+            Ok(ClientFrame::Send(body)) => {
+                // Off the socket's task: the answer comes back through the queue.
+                let (s, conn, token) = (self.s.clone(), self.conn.clone(), self.token.clone());
+                tokio::spawn(async move {
+                    let answer = forward_send(&s, &token, body, id.as_deref()).await;
+                    conn.offer(Outbound::Frame(answer.into()));
+                });
+                Ok(())
+            }
+            Ok(ClientFrame::Typing { conversation_id }) => match self.typing(&conversation_id).await {
+                Ok(()) => Ok(()),
+                Err(e) => self.send(error_frame(&e, frame_id)).await,
+            },
+            Ok(ClientFrame::Sync { conversations }) => self.sync(frame_id, conversations).await,
+        }
+    }
+
+    /// Tells the conversation's other participants, on every node.
+    async fn typing(&mut self, conversation_id: &str) -> Result<(), FrameError> {
+        let me = self.conn.user;
+        let not_in = || FrameError::new(403, "not_a_participant", "you are not in this conversation");
+        let to: Vec<Uuid> = match ConversationRef::parse(conversation_id) {
+            None => return Err(FrameError::new(422, "validation", "not a conversation id")),
+            Some(ConversationRef::Direct(a, b)) if me == a || me == b => [a, b].into_iter().filter(|u| *u != me).collect(),
+            Some(ConversationRef::Direct(..)) => return Err(not_in()),
+            Some(ConversationRef::Group(g)) => {
+                let members: Vec<String> = self.s.redis.clone().smembers(redis_keys::group_members(g)).await.map_err(|_| FrameError::new(503, "unavailable", "try again"))?;
+                let members: Vec<Uuid> = members.iter().filter_map(|m| Uuid::try_parse(m).ok()).collect();
+                if !members.contains(&me) {
+                    return Err(not_in());
+                }
+                members.into_iter().filter(|u| *u != me).collect()
+            }
+        };
+        let f = frame("typing", json!({ "conversation_id": conversation_id, "user_id": me }), None);
+        ephemeral::publish(&self.s, &Ephemeral::Deliver { to, frame: f }).await;
+        Ok(())
+    }
+
+    /// Sends what the client misses after each listed seq, then `sync.done`.
+    async fn sync(&mut self, id: Option<&str>, conversations: Vec<(String, i64)>) -> Result<(), Gone> {
+        let me = self.conn.user;
+        let mut done = Map::new();
+        let mut forbidden = Vec::new();
+        for (conversation_id, last) in conversations {
+            let readable = match ConversationRef::parse(&conversation_id) {
+                Some(c) => beaver_query_api::views::can_read(&self.s.pool, c, me).await,
+                None => Ok(false),
+            };
+            let page = match readable {
+                Ok(false) => {
+                    forbidden.push(conversation_id);
+                    continue;
+                }
+                Ok(true) => history(&self.s.pool, me, &conversation_id, Page::After(last), SYNC_PAGE).await,
+                Err(e) => Err(e),
+            };
+            let Ok((messages, has_more)) = page else {
+                return self.send(error_frame(&FrameError::new(503, "unavailable", "the message store is not answering; retry"), id)).await;
+            };
+            let mut top = last;
+            for m in messages {
+                top = top.max(m["seq"].as_i64().unwrap_or(top));
+                self.send(frame("message", m, None)).await?;
+            }
+            self.tracker.synced(&conversation_id, top, has_more);
+            done.insert(conversation_id, json!({ "last_seq": top, "has_more": has_more }));
+        }
+        self.send(frame("sync.done", json!({ "conversations": done, "forbidden": forbidden }), id)).await
+    }
+
+    async fn on_out(&mut self, out: Outbound) -> Result<(), Gone> {
+        match out {
+            Outbound::Frame(f) => self.send(f.as_ref()).await,
+            Outbound::Skip { conversation, seq } => {
+                if self.tracker.admit(&conversation, seq) == Admit::Deliver {
+                    self.tracker.delivered(&conversation, seq);
+                }
+                Ok(())
+            }
+            Outbound::Message { conversation, seq, frame: f } => match self.tracker.admit(&conversation, seq) {
+                Admit::Drop => Ok(()),
+                Admit::Deliver => {
+                    self.tracker.delivered(&conversation, seq);
+                    self.send(f.as_ref()).await
+                }
+                Admit::Fill { after } => {
+                    let limit = (seq - after - 1).clamp(1, SYNC_PAGE as i64) as u32;
+                    if let Ok((missing, _)) = history(&self.s.pool, self.conn.user, &conversation, Page::After(after), limit).await {
+                        metrics::counter!("ws_gap_fills_total").increment(1);
+                        for m in missing.into_iter().filter(|m| m["seq"].as_i64().is_some_and(|s| s < seq)) {
+                            self.send(frame("message", m, None)).await?;
+                        }
+                    }
+                    self.tracker.delivered(&conversation, seq);
+                    self.send(f.as_ref()).await
+                }
+                Admit::SyncRequired { last } => {
+                    self.tracker.hold(&conversation);
+                    self.send(frame("sync.required", json!({ "conversation_id": conversation.as_ref(), "last_seq": last }), None)).await
+                }
+            },
+        }
+    }
+}
+
+/// Posts a `send` frame's data to the commands tier as this user and turns
+/// the answer into an `ack` or `error` frame.
+async fn forward_send(s: &Shared, token: &str, body: Value, id: Option<&str>) -> String {
+    let url = format!("{}/api/chat/send", s.config.commands_url.trim_end_matches('/'));
+    let answer = async {
+        let response = s.http.post(url).bearer_auth(token).json(&body).send().await?;
+        let status = response.status().as_u16();
+        let envelope: Value = response.json().await?;
+        Ok::<_, reqwest::Error>((status, envelope))
+    }
+    .await;
+    match answer {
+        Ok((200 | 202, envelope)) => frame("ack", envelope["data"].clone(), id),
+        Ok((status, envelope)) => frame(
+            "error",
+            json!({ "code": status, "kind": envelope["data"]["error"], "message": envelope["message"], "field": envelope["data"]["field"] }),
+            id,
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "forwarding a send failed");
+            error_frame(&FrameError::new(503, "unavailable", "the command service is not answering; retry with the same client_msg_id"), id)
+        }
+    }
+}

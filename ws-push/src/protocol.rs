@@ -1,0 +1,365 @@
+//! The socket protocol as pure functions: parsing client frames, building
+//! server frames, the multi-device kick rule and the per-connection seq
+//! tracker that turns "sync, then live" into gap-free, duplicate-free
+//! delivery (docs/push.md). No I/O here; everything is unit-tested.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Most conversations one `sync` frame may list.
+pub const SYNC_MAX_CONVERSATIONS: usize = 200;
+/// Most messages sent per conversation per `sync`, and the largest gap filled from the database.
+pub const SYNC_PAGE: u32 = 500;
+
+/// The device families of the multi-device policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    Ios,
+    Android,
+    Web,
+    Desktop,
+}
+
+impl Platform {
+    pub fn parse(s: &str) -> Option<Platform> {
+        match s {
+            "ios" => Some(Platform::Ios),
+            "android" => Some(Platform::Android),
+            "web" => Some(Platform::Web),
+            "desktop" => Some(Platform::Desktop),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Ios => "ios",
+            Platform::Android => "android",
+            Platform::Web => "web",
+            Platform::Desktop => "desktop",
+        }
+    }
+
+    /// Phones and tablets share one class.
+    pub fn class(self) -> &'static str {
+        match self {
+            Platform::Ios | Platform::Android => "mobile",
+            Platform::Web => "web",
+            Platform::Desktop => "desktop",
+        }
+    }
+}
+
+/// How many connections a user may hold at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DevicePolicy {
+    /// One per platform class (mobile, web, desktop).
+    PerClass,
+    /// One in all.
+    Single,
+    /// No limit (a repeated device id still replaces its older connection).
+    Unlimited,
+}
+
+/// What a connection is, for the kick rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// UUIDv7: later connections have larger ids.
+    pub connection_id: Uuid,
+    pub device_id: String,
+    pub platform: Platform,
+}
+
+/// Why `old` must give way to the newer `new` of the same user, if it must.
+pub fn kick_reason(policy: DevicePolicy, old: &Device, new: &Device) -> Option<&'static str> {
+    if old.connection_id >= new.connection_id {
+        return None;
+    }
+    if old.device_id == new.device_id {
+        return Some("replaced");
+    }
+    let conflict = match policy {
+        DevicePolicy::PerClass => old.platform.class() == new.platform.class(),
+        DevicePolicy::Single => true,
+        DevicePolicy::Unlimited => false,
+    };
+    conflict.then_some("signed_in_elsewhere")
+}
+
+/// A refusal, sent as an `error` frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameError {
+    pub code: u16,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl FrameError {
+    pub fn new(code: u16, kind: &'static str, message: impl Into<String>) -> Self {
+        FrameError { code, kind, message: message.into() }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        FrameError::new(422, "validation", message)
+    }
+}
+
+/// Checks a device id: 1–64 of `A-Z a-z 0-9 . _ -`.
+pub fn check_device_id(id: &str) -> Result<(), FrameError> {
+    let ok = (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    ok.then_some(()).ok_or_else(|| FrameError::invalid("device_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -"))
+}
+
+pub fn check_platform(p: &str) -> Result<Platform, FrameError> {
+    Platform::parse(p).ok_or_else(|| FrameError::invalid("platform must be ios, android, web or desktop"))
+}
+
+/// The `auth` frame's data, also the query parameters of `/ws`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Credentials {
+    pub token: Option<String>,
+    pub device_id: Option<String>,
+    pub platform: Option<String>,
+}
+
+/// A parsed client frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientFrame {
+    Auth { token: String, device_id: String, platform: Platform },
+    Ping,
+    /// The body of `POST /api/chat/send`, forwarded as is.
+    Send(Value),
+    Typing { conversation_id: String },
+    Sync { conversations: Vec<(String, i64)> },
+}
+
+/// Parses one text frame into its `id` (echoed in the answer) and content.
+pub fn parse_client_frame(text: &str) -> (Option<String>, Result<ClientFrame, FrameError>) {
+    let Ok(Value::Object(mut frame)) = serde_json::from_str::<Value>(text) else {
+        return (None, Err(FrameError::new(400, "bad_frame", "a frame must be a JSON object {\"type\", \"data\"}")));
+    };
+    let id = match frame.remove("id") {
+        Some(Value::String(id)) if id.len() <= 64 => Some(id),
+        None | Some(Value::Null) => None,
+        Some(_) => return (None, Err(FrameError::new(400, "bad_frame", "id must be a string of at most 64 characters"))),
+    };
+    let Some(Value::String(kind)) = frame.remove("type") else {
+        return (id, Err(FrameError::new(400, "bad_frame", "a frame needs a string \"type\"")));
+    };
+    let data = frame.remove("data").unwrap_or(Value::Object(Map::new()));
+    (id, parse_data(&kind, data))
+}
+
+fn parse_data(kind: &str, data: Value) -> Result<ClientFrame, FrameError> {
+    let object = |data: Value| match data {
+        Value::Object(map) => Ok(map),
+        _ => Err(FrameError::invalid("data must be an object")),
+    };
+    match kind {
+        "ping" => Ok(ClientFrame::Ping),
+        "auth" => {
+            let creds: Credentials = serde_json::from_value(Value::Object(object(data)?)).map_err(|e| FrameError::invalid(e.to_string()))?;
+            let token = creds.token.filter(|t| !t.is_empty()).ok_or_else(|| FrameError::new(401, "unauthorized", "token is required"))?;
+            let device_id = creds.device_id.unwrap_or_default();
+            check_device_id(&device_id)?;
+            let platform = check_platform(creds.platform.as_deref().unwrap_or_default())?;
+            Ok(ClientFrame::Auth { token, device_id, platform })
+        }
+        "send" => Ok(ClientFrame::Send(Value::Object(object(data)?))),
+        "typing" => match object(data)?.remove("conversation_id") {
+            Some(Value::String(conversation_id)) if !conversation_id.is_empty() => Ok(ClientFrame::Typing { conversation_id }),
+            _ => Err(FrameError::invalid("typing needs data.conversation_id")),
+        },
+        "sync" => {
+            let Some(Value::Object(listed)) = object(data)?.remove("conversations") else {
+                return Err(FrameError::invalid("sync needs data.conversations: {conversation_id: last_seq}"));
+            };
+            if listed.is_empty() || listed.len() > SYNC_MAX_CONVERSATIONS {
+                return Err(FrameError::invalid(format!("sync lists 1 to {SYNC_MAX_CONVERSATIONS} conversations")));
+            }
+            let conversations = listed
+                .into_iter()
+                .map(|(c, seq)| match seq.as_i64() {
+                    Some(seq) if seq >= 0 => Ok((c, seq)),
+                    _ => Err(FrameError::invalid(format!("the last seq of {c} must be an integer >= 0"))),
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(ClientFrame::Sync { conversations })
+        }
+        other => Err(FrameError::new(400, "unknown_type", format!("unknown frame type {other:?}"))),
+    }
+}
+
+/// `{"type": …, "data": …}`, with `id` when answering a client frame.
+pub fn frame(kind: &str, data: Value, id: Option<&str>) -> String {
+    let mut f = json!({ "type": kind, "data": data });
+    if let Some(id) = id {
+        f["id"] = json!(id);
+    }
+    f.to_string()
+}
+
+pub fn error_frame(e: &FrameError, id: Option<&str>) -> String {
+    frame("error", json!({ "code": e.code, "kind": e.kind, "message": e.message }), id)
+}
+
+/// What to do with a live message for one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// Send it.
+    Deliver,
+    /// Already delivered (or held back until the client syncs): drop it.
+    Drop,
+    /// Fetch the seqs after `after` and before this one first, then send it.
+    Fill { after: i64 },
+    /// Too far behind to fill: tell the client to sync; hold the conversation back.
+    SyncRequired { last: i64 },
+}
+
+/// Per connection: the last seq delivered in each conversation, and the
+/// conversations held back until the client syncs them.
+#[derive(Debug, Default)]
+pub struct SeqTracker {
+    last: HashMap<String, i64>,
+    held: HashSet<String>,
+}
+
+impl SeqTracker {
+    /// Decides about live message `seq` of `conversation` (see [`Admit`]).
+    pub fn admit(&self, conversation: &str, seq: i64) -> Admit {
+        if self.held.contains(conversation) {
+            return Admit::Drop;
+        }
+        match self.last.get(conversation) {
+            None => Admit::Deliver,
+            Some(&last) if seq <= last => Admit::Drop,
+            Some(&last) if seq == last + 1 => Admit::Deliver,
+            Some(&last) if seq - last - 1 > SYNC_PAGE as i64 => Admit::SyncRequired { last },
+            Some(&last) => Admit::Fill { after: last },
+        }
+    }
+
+    /// Records that everything up to `seq` of `conversation` was delivered (or skipped).
+    pub fn delivered(&mut self, conversation: &str, seq: i64) {
+        match self.last.get_mut(conversation) {
+            Some(last) => *last = (*last).max(seq),
+            None => {
+                self.last.insert(conversation.to_owned(), seq);
+            }
+        }
+    }
+
+    /// Holds a conversation back until the client syncs it.
+    pub fn hold(&mut self, conversation: &str) {
+        self.held.insert(conversation.to_owned());
+    }
+
+    /// After a sync page: up to `seq` delivered; held while the client has more to fetch.
+    pub fn synced(&mut self, conversation: &str, seq: i64, has_more: bool) {
+        self.delivered(conversation, seq);
+        if has_more {
+            self.hold(conversation);
+        } else {
+            self.held.remove(conversation);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(platform: Platform, device_id: &str) -> Device {
+        Device { connection_id: Uuid::now_v7(), device_id: device_id.into(), platform }
+    }
+
+    #[test]
+    fn per_class_policy_kicks_the_older_connection_of_the_same_class_only() {
+        let old = device(Platform::Ios, "a");
+        let same_class = device(Platform::Android, "b");
+        let other_class = device(Platform::Web, "c");
+        assert_eq!(kick_reason(DevicePolicy::PerClass, &old, &same_class), Some("signed_in_elsewhere"));
+        assert_eq!(kick_reason(DevicePolicy::PerClass, &old, &other_class), None);
+        // Never the newer one.
+        assert_eq!(kick_reason(DevicePolicy::PerClass, &same_class, &old), None);
+    }
+
+    #[test]
+    fn a_repeated_device_id_replaces_the_older_connection_under_every_policy() {
+        let old = device(Platform::Web, "laptop");
+        let new = device(Platform::Desktop, "laptop");
+        for policy in [DevicePolicy::PerClass, DevicePolicy::Single, DevicePolicy::Unlimited] {
+            assert_eq!(kick_reason(policy, &old, &new), Some("replaced"));
+        }
+    }
+
+    #[test]
+    fn single_policy_kicks_everything_older_and_unlimited_nothing() {
+        let old = device(Platform::Web, "a");
+        let new = device(Platform::Ios, "b");
+        assert_eq!(kick_reason(DevicePolicy::Single, &old, &new), Some("signed_in_elsewhere"));
+        assert_eq!(kick_reason(DevicePolicy::Unlimited, &old, &new), None);
+    }
+
+    #[test]
+    fn device_ids_and_platforms_are_checked() {
+        assert!(check_device_id("phone-1.a_B").is_ok());
+        assert!(check_device_id("").is_err());
+        assert!(check_device_id("has space").is_err());
+        assert!(check_device_id(&"x".repeat(65)).is_err());
+        assert_eq!(check_platform("android"), Ok(Platform::Android));
+        assert_eq!(check_platform("windows").unwrap_err().code, 422);
+    }
+
+    #[test]
+    fn client_frames_parse_with_their_id() {
+        let (id, f) = parse_client_frame(r#"{"type":"ping","id":"p1"}"#);
+        assert_eq!((id.as_deref(), f), (Some("p1"), Ok(ClientFrame::Ping)));
+        let (_, f) = parse_client_frame(r#"{"type":"sync","data":{"conversations":{"group:x":3}}}"#);
+        assert_eq!(f, Ok(ClientFrame::Sync { conversations: vec![("group:x".into(), 3)] }));
+        let (_, f) = parse_client_frame(r#"{"type":"typing","data":{"conversation_id":"direct:a:b"}}"#);
+        assert_eq!(f, Ok(ClientFrame::Typing { conversation_id: "direct:a:b".into() }));
+        let (_, f) = parse_client_frame(r#"{"type":"auth","data":{"token":"t","device_id":"d","platform":"web"}}"#);
+        assert_eq!(f, Ok(ClientFrame::Auth { token: "t".into(), device_id: "d".into(), platform: Platform::Web }));
+    }
+
+    #[test]
+    fn bad_client_frames_get_the_documented_error_kinds() {
+        let kind = |text: &str| parse_client_frame(text).1.unwrap_err().kind;
+        assert_eq!(kind("not json"), "bad_frame");
+        assert_eq!(kind("[1,2]"), "bad_frame");
+        assert_eq!(kind(r#"{"data":{}}"#), "bad_frame");
+        assert_eq!(kind(r#"{"type":"dance"}"#), "unknown_type");
+        assert_eq!(kind(r#"{"type":"sync","data":{"conversations":{}}}"#), "validation");
+        assert_eq!(kind(r#"{"type":"sync","data":{"conversations":{"c":-1}}}"#), "validation");
+        assert_eq!(kind(r#"{"type":"typing","data":{}}"#), "validation");
+        assert_eq!(kind(r#"{"type":"send","data":"hi"}"#), "validation");
+        assert_eq!(kind(r#"{"type":"auth","data":{"device_id":"d","platform":"web"}}"#), "unauthorized");
+    }
+
+    #[test]
+    fn live_messages_are_delivered_once_in_order_and_gaps_are_filled_first() {
+        let mut t = SeqTracker::default();
+        // Unknown conversation: the first live message sets the baseline.
+        assert_eq!(t.admit("c", 5), Admit::Deliver);
+        t.delivered("c", 5);
+        assert_eq!(t.admit("c", 5), Admit::Drop);
+        assert_eq!(t.admit("c", 4), Admit::Drop);
+        assert_eq!(t.admit("c", 6), Admit::Deliver);
+        assert_eq!(t.admit("c", 9), Admit::Fill { after: 5 });
+        assert_eq!(t.admit("c", 5 + SYNC_PAGE as i64 + 2), Admit::SyncRequired { last: 5 });
+    }
+
+    #[test]
+    fn a_sync_with_more_to_fetch_holds_live_messages_back_until_the_last_page() {
+        let mut t = SeqTracker::default();
+        t.synced("c", 500, true);
+        assert_eq!(t.admit("c", 501), Admit::Drop);
+        t.synced("c", 700, false);
+        assert_eq!(t.admit("c", 701), Admit::Deliver);
+        assert_eq!(t.admit("c", 650), Admit::Drop);
+    }
+}

@@ -1,0 +1,272 @@
+//! Who gets what: each event a node reads from Kafka becomes at most one
+//! frame and the audience that should receive it (docs/push.md,
+//! "Recipients"). Pure: the audience names users, conversations and groups;
+//! the hub resolves groups through the Redis membership cache.
+
+use crate::protocol::frame;
+use beaver_events::{
+    message::ConversationRef, topics, GroupEvent, MessageEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
+};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// A set of recipients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience {
+    User(Uuid),
+    /// Both users of a 1:1 conversation, or a group's members.
+    Conversation(ConversationRef),
+    /// The owner and admins of a group.
+    GroupAdmins(Uuid),
+}
+
+/// A frame to deliver.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Push {
+    pub audience: Vec<Audience>,
+    /// A user of the audience who must not get it (blocked the sender); for
+    /// a message, their connections only advance past its seq.
+    pub except: Option<Uuid>,
+    pub frame: String,
+    /// `(conversation_id, seq)` of a message frame, for the seq tracker.
+    pub seq: Option<(String, i64)>,
+}
+
+/// What a node does with one event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Routed {
+    Push(Push),
+    /// Close the connections authenticated by this session.
+    EndSession(Uuid),
+    Nothing,
+}
+
+fn push(audience: Vec<Audience>, kind: &str, data: Value) -> Routed {
+    Routed::Push(Push { audience, except: None, frame: frame(kind, data, None), seq: None })
+}
+
+/// `{"event": <event_type>, …payload}` of a social frame.
+fn tagged(event_type: &str, payload: Value) -> Value {
+    let mut data = json!({ "event": event_type });
+    if let Value::Object(fields) = payload {
+        for (k, v) in fields {
+            if k != "type" {
+                data[k] = v;
+            }
+        }
+    }
+    data
+}
+
+/// The `message` frame's data: the shape of `GET /api/chat/messages`.
+pub fn message_data(m: &beaver_events::sequenced::MessageSequenced) -> Value {
+    // Stored with microseconds: print what the history endpoint prints.
+    let at = m.sent_at.to_offset(time::UtcOffset::UTC);
+    let at = at.replace_nanosecond(at.nanosecond() / 1000 * 1000).unwrap_or(at);
+    json!({
+        "message_id": m.message_id,
+        "conversation_id": m.conversation_id,
+        "seq": m.seq,
+        "sender_id": m.sender_id,
+        "type": m.kind,
+        "content": m.content,
+        "mentions": m.mentions,
+        "reply_to": m.reply_to,
+        "sent_at": beaver_query_api::views::rfc3339(time::PrimitiveDateTime::new(at.date(), at.time())),
+        "edited_at": null,
+        "recalled": false,
+        "reactions": {},
+        "my_reactions": [],
+        "client_msg_id": m.client_msg_id,
+    })
+}
+
+/// Routes one record of `topic`. Undecodable records route nowhere.
+pub fn route(topic: &str, env: RawEnvelope) -> Routed {
+    let event_type = env.event_type.clone();
+    match topic {
+        topics::SEQUENCED => match env.decode::<SequencedEvent>().map(|e| e.payload) {
+            Ok(SequencedEvent::MessageSequenced(m)) => match ConversationRef::parse(&m.conversation_id) {
+                Some(conversation) => Routed::Push(Push {
+                    audience: vec![Audience::Conversation(conversation)],
+                    except: m.hidden_from,
+                    frame: frame("message", message_data(&m), None),
+                    seq: Some((m.conversation_id.clone(), m.seq)),
+                }),
+                None => Routed::Nothing,
+            },
+            Err(_) => Routed::Nothing,
+        },
+        topics::MESSAGES => {
+            let Ok(event) = env.decode::<MessageEvent>().map(|e| e.payload) else { return Routed::Nothing };
+            let Some(conversation) = ConversationRef::parse(event.conversation_id()) else { return Routed::Nothing };
+            let everyone = vec![Audience::Conversation(conversation)];
+            let data = serde_json::to_value(&event).map(|v| tagged("", v)).unwrap_or_default();
+            let mut data = data;
+            if let Value::Object(m) = &mut data {
+                m.remove("event");
+            }
+            match &event {
+                MessageEvent::MessageSent(_) => Routed::Nothing, // delivered from beaver.sequenced.v1, with its seq
+                MessageEvent::MessageRecalled(_) => push(everyone, "message.recalled", data),
+                MessageEvent::MessageEdited(_) => push(everyone, "message.edited", data),
+                MessageEvent::MessageReactionAdded(_) => push(everyone, "reaction.added", data),
+                MessageEvent::MessageReactionRemoved(_) => push(everyone, "reaction.removed", data),
+                MessageEvent::MessageDeletedForUser(e) => push(vec![Audience::User(e.user_id)], "message.deleted", data),
+                MessageEvent::ConversationCleared(e) => push(vec![Audience::User(e.user_id)], "conversation.cleared", data),
+                MessageEvent::ConversationSettingsChanged(e) => push(vec![Audience::User(e.user_id)], "conversation.settings", data),
+                MessageEvent::ConversationRead(e) => match conversation {
+                    // A read receipt for the peer.
+                    ConversationRef::Direct(..) => push(everyone, "conversation.read", data),
+                    ConversationRef::Group(_) => push(vec![Audience::User(e.user_id)], "conversation.read", data),
+                },
+            }
+        }
+        topics::RELATIONS => {
+            let Ok(event) = env.decode::<RelationEvent>().map(|e| e.payload) else { return Routed::Nothing };
+            let data = tagged(&event_type, serde_json::to_value(&event).unwrap_or_default());
+            let (audience, except) = match &event {
+                RelationEvent::FriendRequestSent(e) => {
+                    (vec![Audience::User(e.from_user_id), Audience::User(e.to_user_id)], e.hidden_from_recipient.then_some(e.to_user_id))
+                }
+                RelationEvent::FriendRequestAccepted(e) | RelationEvent::FriendRequestRejected(e) => {
+                    (vec![Audience::User(e.from_user_id), Audience::User(e.to_user_id)], None)
+                }
+                RelationEvent::FriendRemoved(e) => (vec![Audience::User(e.user_id)], None),
+                RelationEvent::FriendRemarkSet(e) => (vec![Audience::User(e.user_id)], None),
+                RelationEvent::UserBlocked(e) | RelationEvent::UserUnblocked(e) => (vec![Audience::User(e.user_id)], None),
+            };
+            Routed::Push(Push { audience, except, frame: frame("friend", data, None), seq: None })
+        }
+        topics::GROUPS => {
+            let Ok(event) = env.decode::<GroupEvent>().map(|e| e.payload) else { return Routed::Nothing };
+            let data = tagged(&event_type, serde_json::to_value(&event).unwrap_or_default());
+            let members = |g: Uuid| Audience::Conversation(ConversationRef::Group(g));
+            let audience = match &event {
+                GroupEvent::GroupCreated(e) => {
+                    let mut a = vec![Audience::User(e.owner_id)];
+                    a.extend(e.member_ids.iter().map(|u| Audience::User(*u)));
+                    a
+                }
+                GroupEvent::GroupMembersAdded(e) => {
+                    let mut a = vec![members(e.group_id)];
+                    a.extend(e.user_ids.iter().map(|u| Audience::User(*u)));
+                    a
+                }
+                GroupEvent::GroupMemberLeft(e) | GroupEvent::GroupMemberKicked(e) => vec![members(e.group_id), Audience::User(e.user_id)],
+                GroupEvent::GroupJoinRequested(e) => vec![Audience::GroupAdmins(e.group_id), Audience::User(e.user_id)],
+                GroupEvent::GroupJoinRequestApproved(e) | GroupEvent::GroupJoinRequestRejected(e) => {
+                    vec![Audience::GroupAdmins(e.group_id), Audience::User(e.user_id)]
+                }
+                GroupEvent::GroupUpdated(e) => vec![members(e.group_id)],
+                GroupEvent::GroupDissolved(e) => vec![members(e.group_id), Audience::User(e.by)],
+                GroupEvent::GroupMemberRoleChanged(e) => vec![members(e.group_id), Audience::User(e.user_id)],
+                GroupEvent::GroupOwnershipTransferred(e) => vec![members(e.group_id)],
+                GroupEvent::GroupMemberMuted(e) => vec![members(e.group_id), Audience::User(e.user_id)],
+                GroupEvent::GroupMuteAllChanged(e) => vec![members(e.group_id)],
+                GroupEvent::GroupMemberNicknameSet(e) => vec![members(e.group_id)],
+            };
+            push(audience, "group", data)
+        }
+        topics::SESSIONS => match env.decode::<SessionEvent>().map(|e| e.payload) {
+            Ok(SessionEvent::SessionEnded(e)) => Routed::EndSession(e.session_id),
+            _ => Routed::Nothing,
+        },
+        _ => Routed::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use beaver_events::{message::*, relation::*, sequenced::MessageSequenced, Actor, DomainEvent, Envelope};
+
+    fn raw<E: DomainEvent>(e: E) -> RawEnvelope {
+        let bytes = serde_json::to_vec(&Envelope::new(e, Actor::System, "c", None)).unwrap();
+        RawEnvelope::from_slice(&bytes).unwrap()
+    }
+
+    fn data_of(frame: &str) -> (String, Value) {
+        let v: Value = serde_json::from_str(frame).unwrap();
+        (v["type"].as_str().unwrap().to_owned(), v["data"].clone())
+    }
+
+    #[test]
+    fn a_sequenced_message_goes_to_its_conversation_with_its_seq_except_a_blocker() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let conversation_id = direct_conversation_id(a, b);
+        let m = MessageSequenced {
+            message_id: Uuid::now_v7(),
+            conversation_id: conversation_id.clone(),
+            seq: 4,
+            client_msg_id: "c1".into(),
+            sender_id: a,
+            kind: "text".into(),
+            content: json!({ "text": "hi" }),
+            mentions: vec![],
+            reply_to: None,
+            hidden_from: Some(b),
+            sent_at: time::macros::datetime!(2026-11-24 10:00:00.123456789 UTC),
+        };
+        let Routed::Push(p) = route(topics::SEQUENCED, raw(SequencedEvent::MessageSequenced(m))) else { panic!("not pushed") };
+        assert_eq!(p.audience, vec![Audience::Conversation(ConversationRef::parse(&conversation_id).unwrap())]);
+        assert_eq!(p.except, Some(b));
+        assert_eq!(p.seq, Some((conversation_id.clone(), 4)));
+        let (kind, data) = data_of(&p.frame);
+        assert_eq!(kind, "message");
+        assert_eq!(data["seq"], 4);
+        assert_eq!(data["type"], "text");
+        assert_eq!(data["content"]["text"], "hi");
+        assert_eq!(data["sent_at"], "2026-11-24T10:00:00.123456Z");
+    }
+
+    #[test]
+    fn a_message_sent_is_not_pushed_from_the_messages_topic() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let sent = MessageEvent::MessageSent(MessageSent {
+            message_id: Uuid::now_v7(),
+            conversation_id: direct_conversation_id(a, b),
+            client_msg_id: "c".into(),
+            sender_id: a,
+            kind: "text".into(),
+            content: json!({ "text": "x" }),
+            mentions: vec![],
+            reply_to: None,
+            hidden_from: None,
+        });
+        assert_eq!(route(topics::MESSAGES, raw(sent)), Routed::Nothing);
+    }
+
+    #[test]
+    fn personal_message_operations_go_to_the_acting_user_only() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let conversation_id = direct_conversation_id(a, b);
+        let cleared = MessageEvent::ConversationCleared(ConversationCleared { conversation_id: conversation_id.clone(), user_id: a, up_to_seq: 3 });
+        let Routed::Push(p) = route(topics::MESSAGES, raw(cleared)) else { panic!() };
+        assert_eq!(p.audience, vec![Audience::User(a)]);
+        let (kind, data) = data_of(&p.frame);
+        assert_eq!((kind.as_str(), data["up_to_seq"].as_i64()), ("conversation.cleared", Some(3)));
+        assert!(data.get("type").is_none());
+        // A 1:1 read receipt reaches the peer.
+        let read = MessageEvent::ConversationRead(ConversationRead { conversation_id: conversation_id.clone(), user_id: a, seq: 3 });
+        let Routed::Push(p) = route(topics::MESSAGES, raw(read)) else { panic!() };
+        assert_eq!(p.audience, vec![Audience::Conversation(ConversationRef::Direct(a.min(b), a.max(b)))]);
+    }
+
+    #[test]
+    fn a_hidden_friend_request_reaches_only_its_sender() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let sent = RelationEvent::FriendRequestSent(FriendRequestSent {
+            request_id: Uuid::now_v7(),
+            from_user_id: a,
+            to_user_id: b,
+            message: "hi".into(),
+            hidden_from_recipient: true,
+        });
+        let Routed::Push(p) = route(topics::RELATIONS, raw(sent)) else { panic!() };
+        assert_eq!(p.except, Some(b));
+        let (kind, data) = data_of(&p.frame);
+        assert_eq!((kind.as_str(), data["event"].as_str()), ("friend", Some("FriendRequestSent")));
+        assert_eq!(data["message"], "hi");
+    }
+}

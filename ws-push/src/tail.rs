@@ -1,0 +1,166 @@
+//! The node's Kafka consumer: every partition of the topics ws-push reads,
+//! assigned directly (no consumer group coordination: each node reads
+//! everything and keeps what its own connections need), starting at the end —
+//! a client that was away resumes with `sync`, not from this node's offsets.
+
+use crate::{
+    hub::Outbound,
+    routing::{route, Audience, Push, Routed},
+    Shared,
+};
+use beaver_events::{message::ConversationRef, topics, RawEnvelope};
+use beaver_platform::redis_keys;
+use rdkafka::{
+    config::ClientConfig,
+    consumer::{Consumer, StreamConsumer},
+    Message, Offset, TopicPartitionList,
+};
+use redis::AsyncCommands;
+use std::{collections::HashSet, sync::Arc, time::Duration};
+use uuid::Uuid;
+
+/// What ws-push reads.
+pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::MESSAGES, topics::RELATIONS, topics::GROUPS, topics::SESSIONS];
+
+fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &s.config.kafka_brokers)
+        .set("group.id", format!("beaver-ws-push-{}", s.node))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("fetch.wait.max.ms", "50")
+        .set("client.id", format!("beaver-ws-push-{}", s.node))
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for topic in TOPICS {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        for t in metadata.topics() {
+            if t.partitions().is_empty() {
+                anyhow::bail!("topic {topic} has no partitions (run deploy/infra-up)");
+            }
+            for p in t.partitions() {
+                tpl.add_partition_offset(t.name(), p.id(), Offset::End)?;
+            }
+        }
+    }
+    consumer.assign(&tpl)?;
+    Ok(consumer)
+}
+
+/// Consumes until `stop`, retrying the set-up while Kafka is unreachable.
+pub async fn run(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let consumer = loop {
+        let made = {
+            let s = s.clone();
+            tokio::task::spawn_blocking(move || consumer(&s)).await
+        };
+        match made {
+            Ok(Ok(c)) => break c,
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot tail Kafka yet"),
+            Err(e) => tracing::error!(error = %e, "consumer set-up panicked"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    };
+    s.tailing.store(true, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(topics = ?TOPICS, "tailing Kafka");
+    loop {
+        let record = tokio::select! {
+            _ = stop.changed() => return,
+            r = consumer.recv() => r,
+        };
+        let (topic, envelope) = match record {
+            Ok(m) => match m.payload().map(RawEnvelope::from_slice) {
+                Some(Ok(env)) => (m.topic().to_owned(), env),
+                _ => {
+                    tracing::warn!(topic = m.topic(), offset = m.offset(), "undecodable record skipped");
+                    continue;
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "Kafka consumer error");
+                continue;
+            }
+        };
+        if topic == topics::SEQUENCED {
+            let lag = time::OffsetDateTime::now_utc() - envelope.occurred_at;
+            metrics::histogram!("ws_sequenced_lag_seconds").record(lag.as_seconds_f64().max(0.0));
+        }
+        dispatch(&s, route(&topic, envelope)).await;
+    }
+}
+
+/// Delivers one routed event to this node's connections.
+pub async fn dispatch(s: &Shared, routed: Routed) {
+    match routed {
+        Routed::Nothing => {}
+        Routed::EndSession(session) => s.hub.end_session(session),
+        Routed::Push(push) => {
+            if s.hub.is_empty() {
+                return;
+            }
+            let users = match recipients(s, &push).await {
+                Ok(users) => users,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not resolve recipients; frame not delivered live");
+                    return;
+                }
+            };
+            let Push { except, frame, seq, .. } = push;
+            let frame: Arc<str> = frame.into();
+            let (out, skip) = match seq {
+                Some((conversation, seq)) => {
+                    let conversation: Arc<str> = conversation.into();
+                    (
+                        Outbound::Message { conversation: conversation.clone(), seq, frame },
+                        Some(Outbound::Skip { conversation, seq }),
+                    )
+                }
+                None => (Outbound::Frame(frame), None),
+            };
+            let mut delivered = 0;
+            for user in users {
+                if Some(user) == except {
+                    if let Some(skip) = &skip {
+                        s.hub.deliver(user, skip);
+                    }
+                } else {
+                    delivered += s.hub.deliver(user, &out);
+                }
+            }
+            metrics::counter!("ws_frames_queued_total").increment(delivered as u64);
+        }
+    }
+}
+
+/// The users of an audience who have a connection on this node.
+async fn recipients(s: &Shared, push: &Push) -> anyhow::Result<Vec<Uuid>> {
+    let mut users = HashSet::new();
+    for audience in &push.audience {
+        match audience {
+            Audience::User(u) => {
+                users.insert(*u);
+            }
+            Audience::Conversation(ConversationRef::Direct(a, b)) => {
+                users.insert(*a);
+                users.insert(*b);
+            }
+            Audience::Conversation(ConversationRef::Group(g)) => {
+                let members: Vec<String> = s.redis.clone().smembers(redis_keys::group_members(*g)).await?;
+                users.extend(members.iter().filter_map(|m| Uuid::try_parse(m).ok()));
+            }
+            Audience::GroupAdmins(g) => {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT user_id FROM group_members WHERE group_id = ? AND status = 'active' AND role IN ('owner', 'admin')",
+                )
+                .bind(g.to_string())
+                .fetch_all(&s.pool)
+                .await?;
+                users.extend(rows.iter().filter_map(|r| Uuid::try_parse(&r.0).ok()));
+            }
+        }
+    }
+    Ok(users.into_iter().filter(|u| s.hub.has(*u)).collect())
+}
