@@ -229,7 +229,9 @@ impl Session {
             Message::Text(t) => t,
             Message::Binary(_) => return self.send(error_frame(&FrameError::new(400, "bad_frame", "frames are JSON text"), None)).await,
             Message::Close(_) => return Err(Gone),
-            Message::Ping(_) | Message::Pong(_) => return Ok(()), // the library answers pings
+            // The library queues the pong; flush it now rather than with the next frame.
+            Message::Ping(_) => return futures::SinkExt::flush(&mut self.socket).await.map_err(|_| Gone),
+            Message::Pong(_) => return Ok(()),
         };
         let (id, parsed) = parse_client_frame(body.as_str());
         let frame_id = id.as_deref();

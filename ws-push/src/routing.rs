@@ -124,7 +124,11 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
         }
         topics::RELATIONS => {
             let Ok(event) = env.decode::<RelationEvent>().map(|e| e.payload) else { return Routed::Nothing };
-            let data = tagged(&event_type, serde_json::to_value(&event).unwrap_or_default());
+            let mut data = tagged(&event_type, serde_json::to_value(&event).unwrap_or_default());
+            if let Value::Object(fields) = &mut data {
+                // Whether the recipient blocked the sender is not the sender's to know.
+                fields.remove("hidden_from_recipient");
+            }
             let (audience, except) = match &event {
                 RelationEvent::FriendRequestSent(e) => {
                     (vec![Audience::User(e.from_user_id), Audience::User(e.to_user_id)], e.hidden_from_recipient.then_some(e.to_user_id))
@@ -268,5 +272,6 @@ mod tests {
         let (kind, data) = data_of(&p.frame);
         assert_eq!((kind.as_str(), data["event"].as_str()), ("friend", Some("FriendRequestSent")));
         assert_eq!(data["message"], "hi");
+        assert!(data.get("hidden_from_recipient").is_none(), "the frame must not reveal the block");
     }
 }
