@@ -11,4 +11,7 @@ mod friends;
 mod groups;
 mod helpers;
 mod operability;
+mod push;
+mod push_node;
 mod replay;
+mod ws;
