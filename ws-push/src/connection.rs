@@ -217,7 +217,7 @@ impl Session {
                 close_with(&mut self.socket, Some(last), 4001, "kicked").await;
             }
             CloseReason::SignedOut => {
-                close_with(&mut self.socket, Some(frame("kick", json!({ "reason": "signed_out" }), None)), 4001, "kicked").await;
+                close_with(&mut self.socket, Some(frame("kick", json!({ "reason": "signed_out", "by_platform": null }), None)), 4001, "kicked").await;
             }
             CloseReason::Resync => close_with(&mut self.socket, None, 4008, "resync").await,
             CloseReason::Shutdown => close_with(&mut self.socket, None, 1001, "going away").await,
@@ -264,7 +264,15 @@ impl Session {
         let not_in = || FrameError::new(403, "not_a_participant", "you are not in this conversation");
         let to: Vec<Uuid> = match ConversationRef::parse(conversation_id) {
             None => return Err(FrameError::new(422, "validation", "not a conversation id")),
-            Some(ConversationRef::Direct(a, b)) if me == a || me == b => [a, b].into_iter().filter(|u| *u != me).collect(),
+            Some(ConversationRef::Direct(a, b)) if me == a || me == b => {
+                let peer = if me == a { b } else { a };
+                // Someone who blocked you does not see you typing.
+                let blocked: bool = self.s.redis.clone().sismember(redis_keys::blocks(peer), me.to_string()).await.unwrap_or(false);
+                if peer == me || blocked {
+                    return Ok(());
+                }
+                vec![peer]
+            }
             Some(ConversationRef::Direct(..)) => return Err(not_in()),
             Some(ConversationRef::Group(g)) => {
                 let members: Vec<String> = self.s.redis.clone().smembers(redis_keys::group_members(g)).await.map_err(|_| FrameError::new(503, "unavailable", "try again"))?;

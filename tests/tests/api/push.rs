@@ -1110,6 +1110,21 @@ async fn typing_over_the_socket_reaches_the_peer_on_the_other_node() {
 }
 
 #[tokio::test]
+async fn typing_never_reaches_a_peer_who_blocked_the_typist() {
+    let api = Api::new();
+    let (ann, bob) = friends_pair(&api, "wstypeblk").await;
+    let conv = direct_id(&ann, &bob);
+    api.post("/api/friend/blocks", Some(&bob.token), json!({ "user_id": ann.id })).await.expect(200);
+    let mut ann_ws = dial(1, &ann, "web").await;
+    let mut bob_ws = dial(2, &bob, "web").await;
+    // Bob, who blocked nobody's typing, still reaches Ann.
+    bob_ws.send_json(json!({ "type": "typing", "data": { "conversation_id": conv } })).await;
+    ann_ws.expect("typing", WAIT).await;
+    ann_ws.send_json(json!({ "type": "typing", "data": { "conversation_id": conv } })).await;
+    bob_ws.assert_no("typing", |_| true, Duration::from_secs(1), "a blocked user's typing reached the blocker").await;
+}
+
+#[tokio::test]
 async fn typing_in_a_group_reaches_the_other_members() {
     let api = Api::new();
     let (owner, f) = owner_with_friends(&api, "wsgtype", 2).await;
