@@ -228,7 +228,11 @@ impl Session {
         let body = match msg {
             Message::Text(t) => t,
             Message::Binary(_) => return self.send(error_frame(&FrameError::new(400, "bad_frame", "frames are JSON text"), None)).await,
-            Message::Close(_) => return Err(Gone),
+            Message::Close(_) => {
+                // Complete the closing handshake: the library queued our reply.
+                let _ = tokio::time::timeout(Duration::from_secs(1), futures::SinkExt::flush(&mut self.socket)).await;
+                return Err(Gone);
+            }
             // The library queues the pong; flush it now rather than with the next frame.
             Message::Ping(_) => return futures::SinkExt::flush(&mut self.socket).await.map_err(|_| Gone),
             Message::Pong(_) => return Ok(()),
