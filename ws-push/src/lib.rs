@@ -94,7 +94,7 @@ impl Default for Config {
             queue_max_frames: 512,
             queue_max_bytes: 256 * 1024,
             socket_send_buffer: 64 * 1024,
-            ws_buffer_bytes: 4096,
+            ws_buffer_bytes: 1024,
             max_frame_bytes: 64 * 1024,
             presence_ttl_secs: 60,
         }
