@@ -14,24 +14,24 @@ use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 // Helpers.
 
 /// A fresh client message id (`[A-Za-z0-9_-]`, well under 64 characters).
-fn cmid() -> String {
+pub(crate) fn cmid() -> String {
     unique("cm")
 }
 
 /// The 1:1 conversation id of two users: `direct:<smaller id>:<larger id>`.
 /// Lower-case hyphenated UUID strings sort like the UUIDs themselves.
-fn direct_id(a: &User, b: &User) -> String {
+pub(crate) fn direct_id(a: &User, b: &User) -> String {
     let (lo, hi) = if a.id < b.id { (&a.id, &b.id) } else { (&b.id, &a.id) };
     format!("direct:{lo}:{hi}")
 }
 
 /// A text message to a user, with a fresh client message id.
-fn text_to(to: &User, text: &str) -> Value {
+pub(crate) fn text_to(to: &User, text: &str) -> Value {
     json!({ "to_user_id": to.id, "client_msg_id": cmid(), "type": "text", "content": { "text": text } })
 }
 
 /// A text message into a conversation, with a fresh client message id.
-fn text_in(conversation: &str, text: &str) -> Value {
+pub(crate) fn text_in(conversation: &str, text: &str) -> Value {
     json!({ "conversation_id": conversation, "client_msg_id": cmid(), "type": "text", "content": { "text": text } })
 }
 

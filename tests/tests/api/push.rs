@@ -19,31 +19,14 @@ use std::time::{Duration, Instant};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::chat::{cmid, direct_id, text_in, text_to};
+
 // ---------------------------------------------------------------------------
 // Helpers.
-
-/// A fresh client message id.
-fn cmid() -> String {
-    unique("cm")
-}
 
 /// A fresh device id (`[A-Za-z0-9._-]`, 16 characters).
 fn device() -> String {
     unique("dev")
-}
-
-/// `direct:<smaller user id>:<larger user id>`.
-fn direct_id(a: &User, b: &User) -> String {
-    let (lo, hi) = if a.id < b.id { (&a.id, &b.id) } else { (&b.id, &a.id) };
-    format!("direct:{lo}:{hi}")
-}
-
-fn text_to(to: &User, text: &str) -> Value {
-    json!({ "to_user_id": to.id, "client_msg_id": cmid(), "type": "text", "content": { "text": text } })
-}
-
-fn text_in(conversation: &str, text: &str) -> Value {
-    json!({ "conversation_id": conversation, "client_msg_id": cmid(), "type": "text", "content": { "text": text } })
 }
 
 /// Sends over HTTP, expects 200; returns the answer's data.
