@@ -1,0 +1,138 @@
+//! What every scenario shares: the HTTP client, fresh users and friends, CPU
+//! and memory readings from /proc, and how figures are printed.
+
+use anyhow::{bail, Context, Result};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use std::{path::PathBuf, sync::Arc};
+
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+}
+
+impl Client {
+    pub(crate) async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Result<Value> {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{path}: {status} {body}");
+        }
+        Ok(body["data"].clone())
+    }
+}
+
+/// Registers and logs in a fresh user; returns (id, token).
+pub(crate) async fn user(c: &Client, run: &str, i: usize) -> Result<(String, String)> {
+    let name = format!("b{run}_{i}");
+    let password = "bench-password";
+    let id = c.post("/api/user/register", None, json!({ "username": name, "password": password })).await?["user_id"]
+        .as_str()
+        .context("no user_id")?
+        .to_owned();
+    let token = c.post("/api/user/login", None, json!({ "username": name, "password": password })).await?["access_token"]
+        .as_str()
+        .context("no token")?
+        .to_owned();
+    Ok((id, token))
+}
+
+/// Two fresh users who are friends: the first sends, the second receives.
+pub(crate) struct Pair {
+    pub(crate) sender_token: String,
+    pub(crate) recipient_id: String,
+    /// For the recipient's WebSocket connection.
+    pub(crate) recipient_token: String,
+}
+
+/// Registers `2 × n` users and makes each pair friends.
+pub(crate) async fn pairs(c: &Arc<Client>, n: usize) -> Result<Vec<Pair>> {
+    let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let users = futures::future::try_join_all((0..2 * n).map(|i| {
+        let c = c.clone();
+        let run = run.to_owned();
+        async move { user(&c, &run, i).await }
+    }))
+    .await?;
+    let mut out = Vec::new();
+    for pair in users.chunks(2) {
+        let ((a, ta), (b, tb)) = (&pair[0], &pair[1]);
+        let req = c.post("/api/friend/requests", Some(ta), json!({ "to_user_id": b })).await?;
+        let rid = req["request_id"].as_str().context("no request_id")?;
+        c.post(&format!("/api/friend/requests/{rid}/accept"), Some(tb), json!({})).await?;
+        let _ = a;
+        out.push(Pair { sender_token: ta.clone(), recipient_id: b.clone(), recipient_token: tb.clone() });
+    }
+    Ok(out)
+}
+
+/// Total CPU seconds of the processes named by pid files (USER_HZ = 100).
+pub(crate) fn server_cpu_seconds(dir: &PathBuf) -> f64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0.0 };
+    entries
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .filter_map(|pid| cpu_seconds_of(pid.trim()))
+        .sum()
+}
+
+/// CPU seconds (user + system) of one process, from /proc/<pid>/stat.
+pub(crate) fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
+}
+
+pub(crate) fn own_cpu_seconds() -> f64 {
+    cpu_seconds_of(&std::process::id().to_string()).unwrap_or(0.0)
+}
+
+pub(crate) fn percentiles(h: &Histogram<u64>) -> String {
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    format!("p50 {:.1}  p95 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}", ms(0.5), ms(0.95), ms(0.99), ms(0.999), h.max() as f64 / 1000.0)
+}
+
+/// The exact command line, with a secret given on it blanked.
+pub(crate) fn command_line() -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut secret_next = false;
+    for arg in std::env::args() {
+        if std::mem::take(&mut secret_next) {
+            out.push("***".into());
+        } else if arg == "--jwt-secret" {
+            secret_next = true;
+            out.push(arg);
+        } else if arg.starts_with("--jwt-secret=") {
+            out.push("--jwt-secret=***".into());
+        } else {
+            out.push(arg);
+        }
+    }
+    out.join(" ")
+}
+
+/// Raises this process's soft open-file limit to the hard one; returns the limit in force.
+pub(crate) fn raise_open_files() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid resource and a pointer to a live rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
+// ---------------------------------------------------------------------------
+// Server processes: memory, CPU, connection gauges.
+
