@@ -19,9 +19,11 @@
 
 
 mod common;
+mod fanout;
 mod idle;
 mod latency;
 mod procs;
+mod rebuild;
 mod send;
 mod ws;
 
@@ -67,6 +69,10 @@ enum Scenario {
     Idle(idle::IdleArgs),
     /// End-to-end latency of 1:1 messages: HTTP send → the recipient's WebSocket frame.
     Latency(latency::LatencyArgs),
+    /// Group messages delivered to every online member: deliveries per second at which p99 stays under a bound.
+    Fanout(fanout::FanoutArgs),
+    /// Replays message events from offset 0 into a fresh read model: events per second.
+    Rebuild(rebuild::RebuildArgs),
 }
 
 
@@ -79,5 +85,7 @@ async fn main() -> Result<()> {
         Scenario::Send { pairs, concurrency, rate, seconds, size } => send::send_scenario(client, cli.pids, pairs, concurrency, rate, seconds, size).await,
         Scenario::Idle(args) => idle::idle_scenario(client, cli.pids, args).await,
         Scenario::Latency(args) => latency::latency_scenario(client, cli.pids, args).await,
+        Scenario::Fanout(args) => fanout::fanout_scenario(client, cli.pids, args).await,
+        Scenario::Rebuild(args) => rebuild::rebuild_scenario(client, cli.pids, args).await,
     }
 }
