@@ -174,10 +174,12 @@ async fn run_step(c: &Arc<Client>, pid_dir: &PathBuf, shared: &Arc<Shared>, pair
     let total = warmup + Duration::from_secs(seconds);
     let start = Instant::now();
     let cpu0 = Arc::new(Mutex::new(None::<(f64, f64, Instant)>));
+    let by_process0 = Arc::new(Mutex::new(Default::default()));
     {
-        let (cpu0, pid_dir) = (cpu0.clone(), pid_dir.clone());
+        let (cpu0, by_process0, pid_dir) = (cpu0.clone(), by_process0.clone(), pid_dir.clone());
         tokio::spawn(async move {
             tokio::time::sleep(warmup).await;
+            *by_process0.lock().unwrap() = cpu_by_process(&pid_dir);
             *cpu0.lock().unwrap() = Some((server_cpu_seconds(&pid_dir), own_cpu_seconds(), Instant::now()));
         });
     }
@@ -203,6 +205,7 @@ async fn run_step(c: &Arc<Client>, pid_dir: &PathBuf, shared: &Arc<Shared>, pair
     let (cpu_start, own_start, measured_from) = cpu0.lock().unwrap().context("warm-up never ended")?;
     let measured_secs = schedule_end.saturating_duration_since(measured_from).as_secs_f64();
     let (server_cpu, own_cpu) = (server_cpu_seconds(pid_dir) - cpu_start, own_cpu_seconds() - own_start);
+    let by_process = cpu_breakdown(&by_process0.lock().unwrap(), &cpu_by_process(pid_dir), measured_secs);
 
     // Accepted messages have 5 s more to arrive.
     let of_step = |m: &InFlight| Arc::ptr_eq(&m.step, &step);
@@ -236,6 +239,7 @@ async fn run_step(c: &Arc<Client>, pid_dir: &PathBuf, shared: &Arc<Shared>, pair
     println!("latency (scheduled send → recipient's message frame) ms: {}", percentiles(&e2e));
     println!("latency (scheduled send → HTTP answer with seq) ms:      {}", percentiles(&step.http.lock().unwrap()));
     println!("cpu (measured window): servers {server_cpu:.1} s ({:.2} cores), load generator {own_cpu:.1} s", server_cpu / measured_secs);
+    println!("cores by server: {by_process}");
     Ok(Outcome {
         rate: step.rate,
         accepted_per_sec: measured_accepted as f64 / measured_secs,

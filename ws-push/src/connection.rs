@@ -115,22 +115,34 @@ async fn first_frame(s: &Shared, socket: &mut WebSocket) -> Option<Who> {
 }
 
 /// Runs one upgraded socket to its end.
-pub async fn serve(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) {
+///
+/// The connection's task keeps this future for the connection's whole life,
+/// so it is kept small: opening and closing are boxed and freed once done,
+/// and an idle connection holds only the session and its wait loop (not
+/// even the arguments: an `async fn` would keep their space for its whole life).
+pub fn serve(s: Arc<Shared>, socket: WebSocket, pre: Option<Who>) -> impl std::future::Future<Output = ()> + Send {
+    let opening = Box::pin(open(s, socket, pre));
+    async move {
+        let Some((mut session, rx)) = opening.await else { return };
+        session.run(rx).await;
+        let (s, conn) = (session.s, session.conn);
+        s.hub.unregister(&conn);
+        Box::pin(presence::offline(&s, &conn)).await;
+    }
+}
+
+/// Authenticates (unless done before the upgrade), registers the connection
+/// and sends `ready`; `None` when the connection ended before that.
+async fn open(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) -> Option<(Session, mpsc::UnboundedReceiver<Outbound>)> {
     let who = match pre {
         Some(who) => who,
-        None => match first_frame(&s, &mut socket).await {
-            Some(who) => who,
-            None => return,
-        },
+        None => first_frame(&s, &mut socket).await?,
     };
     let device = Device { connection_id: Uuid::now_v7(), device_id: who.device_id.clone(), platform: who.platform };
     let (conn, rx) = Conn::new(who.user, who.session, device.clone(), s.limits());
     s.hub.register(conn.clone(), s.config.device_policy);
-    ephemeral::publish(
-        &s,
-        &Ephemeral::Kick { user: who.user, connection_id: device.connection_id, device_id: device.device_id.clone(), platform: device.platform.as_str().into() },
-    )
-    .await;
+    let kick = Ephemeral::Kick { user: who.user, connection_id: device.connection_id, device_id: device.device_id.clone(), platform: device.platform.as_str().into() };
+    ephemeral::publish(&s, &kick).await;
     presence::online(&s, &conn).await;
     let ready = json!({
         "user_id": who.user,
@@ -140,12 +152,12 @@ pub async fn serve(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) {
         "node": s.node,
         "heartbeat_timeout_secs": s.config.heartbeat_timeout_secs,
     });
-    if socket.send(text(frame("ready", ready, None))).await.is_ok() {
-        let mut session = Session { s: s.clone(), conn: conn.clone(), token: who.token, socket, tracker: SeqTracker::default() };
-        session.run(rx).await;
+    if socket.send(text(frame("ready", ready, None))).await.is_err() {
+        s.hub.unregister(&conn);
+        presence::offline(&s, &conn).await;
+        return None;
     }
-    s.hub.unregister(&conn);
-    presence::offline(&s, &conn).await;
+    Some((Session { s, conn, token: who.token, socket, tracker: SeqTracker::default() }, rx))
 }
 
 struct Session {
@@ -174,7 +186,7 @@ impl Session {
         loop {
             let step = tokio::select! {
                 reason = conn.closed() => {
-                    self.close_for(reason).await;
+                    Box::pin(self.close_for(reason)).await;
                     return;
                 }
                 incoming = self.socket.recv() => match incoming {
@@ -188,7 +200,7 @@ impl Session {
                     }
                     Some(Ok(msg)) => {
                         idle.as_mut().reset(Instant::now() + timeout);
-                        self.on_client(msg).await
+                        Box::pin(self.on_client(msg)).await
                     }
                 },
                 out = rx.recv() => match out {
@@ -340,13 +352,7 @@ impl Session {
                     self.send(f.as_ref()).await
                 }
                 Admit::Fill { after } => {
-                    let limit = (seq - after - 1).clamp(1, SYNC_PAGE as i64) as u32;
-                    if let Ok((missing, _)) = history(&self.s.pool, self.conn.user, &conversation, Page::After(after), limit).await {
-                        metrics::counter!("ws_gap_fills_total").increment(1);
-                        for m in missing.into_iter().filter(|m| m["seq"].as_i64().is_some_and(|s| s < seq)) {
-                            self.send(frame("message", m, None)).await?;
-                        }
-                    }
+                    Box::pin(self.fill_gap(&conversation, after, seq)).await?;
                     self.tracker.delivered(&conversation, seq);
                     self.send(f.as_ref()).await
                 }
@@ -356,6 +362,21 @@ impl Session {
                 }
             },
         }
+    }
+}
+
+impl Session {
+    /// Sends what is stored between `after` and `seq` (exclusive) before the
+    /// frame that revealed the gap.
+    async fn fill_gap(&mut self, conversation: &str, after: i64, seq: i64) -> Result<(), Gone> {
+        let limit = (seq - after - 1).clamp(1, SYNC_PAGE as i64) as u32;
+        if let Ok((missing, _)) = history(&self.s.pool, self.conn.user, conversation, Page::After(after), limit).await {
+            metrics::counter!("ws_gap_fills_total").increment(1);
+            for m in missing.into_iter().filter(|m| m["seq"].as_i64().is_some_and(|s| s < seq)) {
+                self.send(frame("message", m, None)).await?;
+            }
+        }
+        Ok(())
     }
 }
 
