@@ -71,6 +71,14 @@ pub(crate) async fn pairs(c: &Arc<Client>, n: usize) -> Result<Vec<Pair>> {
     Ok(out)
 }
 
+/// Makes two existing users friends: `a` asks, `b` accepts.
+pub(crate) async fn befriend(c: &Client, a_token: &str, b_id: &str, b_token: &str) -> Result<()> {
+    let req = c.post("/api/friend/requests", Some(a_token), json!({ "to_user_id": b_id })).await?;
+    let rid = req["request_id"].as_str().context("no request_id")?;
+    c.post(&format!("/api/friend/requests/{rid}/accept"), Some(b_token), json!({})).await?;
+    Ok(())
+}
+
 /// Total CPU seconds of the processes named by pid files (USER_HZ = 100).
 pub(crate) fn server_cpu_seconds(dir: &PathBuf) -> f64 {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0.0 };
@@ -78,6 +86,34 @@ pub(crate) fn server_cpu_seconds(dir: &PathBuf) -> f64 {
         .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
         .filter_map(|pid| cpu_seconds_of(pid.trim()))
         .sum()
+}
+
+/// CPU seconds of each process named by a pid file, by the file's name
+/// (`kafka`, `mariadb`, `ws-push-1`, …).
+pub(crate) fn cpu_by_process(dir: &PathBuf) -> std::collections::BTreeMap<String, f64> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Default::default() };
+    entries
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let name = path.file_name()?.to_str()?.strip_suffix(".pid")?.to_owned();
+            let pid = std::fs::read_to_string(&path).ok()?;
+            Some((name, cpu_seconds_of(pid.trim())?))
+        })
+        .collect()
+}
+
+/// Cores each server used between two `cpu_by_process` readings, busiest
+/// first; the ws-push nodes are summed into one entry.
+pub(crate) fn cpu_breakdown(before: &std::collections::BTreeMap<String, f64>, after: &std::collections::BTreeMap<String, f64>, secs: f64) -> String {
+    let mut by: std::collections::BTreeMap<String, f64> = Default::default();
+    for (name, end) in after {
+        let used = end - before.get(name).copied().unwrap_or(*end);
+        let key = if name.starts_with("ws-push") { "ws-push (all nodes)".to_owned() } else { name.clone() };
+        *by.entry(key).or_default() += used / secs;
+    }
+    let mut by: Vec<_> = by.into_iter().collect();
+    by.sort_by(|a, b| b.1.total_cmp(&a.1));
+    by.iter().map(|(n, c)| format!("{n} {c:.2}")).collect::<Vec<_>>().join(", ")
 }
 
 /// CPU seconds (user + system) of one process, from /proc/<pid>/stat.
@@ -136,3 +172,9 @@ pub(crate) fn raise_open_files() -> u64 {
 // ---------------------------------------------------------------------------
 // Server processes: memory, CPU, connection gauges.
 
+/// Peak resident set size in KiB (`VmHWM`, the high-water mark since the
+/// process started), from /proc/<pid>/status.
+pub(crate) fn peak_rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().strip_suffix("kB")?.trim().parse().ok()
+}
