@@ -55,6 +55,11 @@ pub struct Config {
     /// Messages older than this are not published (a rebuild of the live
     /// read model does not re-push history to connected clients).
     pub sequenced_max_age_secs: u64,
+    /// Prepended to every topic a projection consumes (`bench.` reads
+    /// `bench.beaver.messages.v1`), so benchmarks and tests can replay a
+    /// synthetic log without touching the live topics. Empty in production.
+    /// Only consumption is prefixed: pair it with `publish_sequenced = false`.
+    pub topic_prefix: String,
 }
 
 impl Default for Config {
@@ -71,6 +76,7 @@ impl Default for Config {
             access_token_ttl_secs: 900,
             publish_sequenced: true,
             sequenced_max_age_secs: 300,
+            topic_prefix: String::new(),
         }
     }
 }
@@ -168,6 +174,7 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
     let runner_config = runner::RunnerConfig {
         brokers: config.kafka_brokers.clone(),
         group_prefix: config.group_prefix.clone(),
+        topic_prefix: config.topic_prefix.clone(),
         batch_size: config.batch_size.max(1),
         batch_window: Duration::from_millis(config.batch_window_ms),
     };

@@ -46,6 +46,8 @@ use tokio::runtime::Handle;
 pub struct RunnerConfig {
     pub brokers: String,
     pub group_prefix: String,
+    /// Prepended to the projection's topic names (see `Config::topic_prefix`).
+    pub topic_prefix: String,
     /// Most records applied in one transaction.
     pub batch_size: usize,
     /// How long to keep filling a batch once the first record arrived.
@@ -163,8 +165,9 @@ pub fn run_projection(
         // Only bounds an empty fetch: the broker answers as soon as data arrives.
         .set("fetch.wait.max.ms", "100")
         .create_with_context(context)?;
-    consumer.subscribe(projection.topics())?;
-    tracing::info!(projector = name, topics = ?projection.topics(), "projection started");
+    let topics: Vec<String> = projection.topics().iter().map(|t| format!("{}{t}", config.topic_prefix)).collect();
+    consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
+    tracing::info!(projector = name, ?topics, "projection started");
 
     while !stop.load(Ordering::Relaxed) {
         let batch = match next_batch(&consumer, &config) {
