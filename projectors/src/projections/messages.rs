@@ -79,8 +79,8 @@ async fn seq_of(tx: &mut Tx, message_id: Uuid) -> Result<Option<i64>, sqlx::Erro
 }
 
 /// Sequences and stores a run of consecutive `MessageSent` events with
-/// set-based SQL: about seven statements for the whole run, whatever its
-/// length (repeat check, change counter, one seq upsert per conversation,
+/// set-based SQL: about eight statements for the whole run, whatever its
+/// length (repeat check, change counter, the conversations' tops read and moved,
 /// multi-row inserts of messages, cursors and hidden rows, one Redis
 /// pipeline). The result is exactly that of applying them one by one: each
 /// conversation's new messages get the next seqs in log order, repeats of a
@@ -103,18 +103,25 @@ async fn send_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSent, Primit
     if run.is_empty() {
         return Ok(());
     }
-    // Repeats of what is already stored…
+    // Repeats of what is already stored: two index lookups. (One `WHERE id IN
+    // (…) OR (…) OR …` made MariaDB scan the whole table past ~100 ORs.)
     let mut q = QueryBuilder::new("SELECT message_id, conversation_id, sender_id, client_msg_id FROM messages WHERE message_id IN (");
     let mut ids = q.separated(", ");
     for (e, ..) in &run {
         ids.push_bind(e.message_id.to_string());
     }
-    q.push(")");
+    q.push(") UNION ALL SELECT message_id, conversation_id, sender_id, client_msg_id FROM messages WHERE (conversation_id, sender_id, client_msg_id) IN (");
+    let mut keys = q.separated(", ");
     for (e, ..) in &run {
-        q.push(" OR (conversation_id = ").push_bind(e.conversation_id.clone());
-        q.push(" AND sender_id = ").push_bind(e.sender_id.to_string());
-        q.push(" AND client_msg_id = ").push_bind(e.client_msg_id.clone()).push(")");
+        keys.push("(")
+            .push_bind_unseparated(e.conversation_id.clone())
+            .push_unseparated(", ")
+            .push_bind_unseparated(e.sender_id.to_string())
+            .push_unseparated(", ")
+            .push_bind_unseparated(e.client_msg_id.clone())
+            .push_unseparated(")");
     }
+    q.push(")");
     let mut seen_ids = HashSet::new();
     let mut seen_keys = HashSet::new();
     for row in q.build().fetch_all(&mut **tx).await? {
@@ -146,34 +153,39 @@ async fn send_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSent, Primit
         *count.entry(c).or_insert(0) += 1;
         last.insert(c, i);
     }
+    // The conversations' current tops, locked; then one multi-row upsert
+    // moves each by its number of new messages.
+    let mut q = QueryBuilder::new("SELECT conversation_id, max_seq FROM conversations WHERE conversation_id IN (");
+    let mut convs = q.separated(", ");
+    for c in &order {
+        convs.push_bind(*c);
+    }
+    q.push(") FOR UPDATE");
+    let mut current: HashMap<String, i64> = HashMap::new();
+    for row in q.build().fetch_all(&mut **tx).await? {
+        current.insert(row.try_get("conversation_id")?, row.try_get("max_seq")?);
+    }
     let mut next_seq: HashMap<&str, i64> = HashMap::new();
     let mut max_seq: HashMap<&str, i64> = HashMap::new();
     for c in &order {
-        let (k, (e, when, target)) = (count[c], &fresh[last[c]]);
+        let top = current.get(*c).copied().unwrap_or(0) + count[c];
+        next_seq.insert(c, top - count[c] + 1);
+        max_seq.insert(c, top);
+    }
+    let mut q = QueryBuilder::new("INSERT INTO conversations (conversation_id, kind, group_id, max_seq, last_message_id, last_at, changed_version) ");
+    q.push_values(&order, |mut b, c| {
+        let (e, when, target) = &fresh[last[c]];
         let (kind, group) = match target {
             ConversationRef::Direct(..) => ("direct", None),
             ConversationRef::Group(g) => ("group", Some(g.to_string())),
         };
-        let top = sqlx::query(
-            "INSERT INTO conversations (conversation_id, kind, group_id, max_seq, last_message_id, last_at, changed_version) \
-             VALUES (?, ?, ?, LAST_INSERT_ID(?), ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE max_seq = LAST_INSERT_ID(max_seq + ?), last_message_id = VALUES(last_message_id), \
-               last_at = VALUES(last_at), changed_version = VALUES(changed_version)",
-        )
-        .bind(*c)
-        .bind(kind)
-        .bind(group)
-        .bind(k)
-        .bind(e.message_id.to_string())
-        .bind(*when)
-        .bind(v)
-        .bind(k)
-        .execute(&mut **tx)
-        .await?
-        .last_insert_id() as i64;
-        next_seq.insert(c, top - k + 1);
-        max_seq.insert(c, top);
-    }
+        b.push_bind(*c).push_bind(kind).push_bind(group).push_bind(max_seq[c]).push_bind(e.message_id.to_string()).push_bind(*when).push_bind(v);
+    });
+    q.push(
+        " ON DUPLICATE KEY UPDATE max_seq = VALUES(max_seq), last_message_id = VALUES(last_message_id), \
+         last_at = VALUES(last_at), changed_version = VALUES(changed_version)",
+    );
+    q.build().execute(&mut **tx).await?;
     let mut seqs = Vec::with_capacity(fresh.len());
     for (e, ..) in &fresh {
         let slot = next_seq.get_mut(e.conversation_id.as_str()).expect("every conversation has a seq range");
