@@ -61,4 +61,15 @@ pub trait Projection: Send + Sync + 'static {
         }
         Ok(())
     }
+
+    /// Applies one poll's new events of several partitions, each list in
+    /// offset order. The default applies partition after partition; a
+    /// projection whose aggregates never span partitions may merge them into
+    /// one set-based pass (fewer statements and round trips per poll).
+    async fn apply_partitions(&self, tx: &mut Transaction<'static, MySql>, ctx: &ApplyContext, partitions: Vec<Vec<RawEnvelope>>) -> Result<(), ApplyError> {
+        for events in partitions {
+            self.apply_all(tx, ctx, events).await?;
+        }
+        Ok(())
+    }
 }

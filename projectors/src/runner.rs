@@ -19,6 +19,7 @@
 //! replay-safe (absolute values), because a crash after them replays the batch.
 
 use crate::projection::{ApplyContext, Projection};
+use anyhow::Context;
 use beaver_events::RawEnvelope;
 use rdkafka::{
     config::ClientConfig,
@@ -29,9 +30,9 @@ use rdkafka::{
     statistics::Statistics,
     ClientContext, Offset, TopicPartitionList,
 };
-use sqlx::{MySqlPool, Row};
+use sqlx::{MySqlPool, QueryBuilder, Row};
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -252,9 +253,11 @@ fn next_batch(
 }
 
 /// Applies one poll's records — every partition's — in ONE transaction, so a
-/// poll costs one commit. Each partition's offset row is locked (in key
-/// order, so two instances cannot deadlock) and records below the stored
-/// offset are skipped. Returns each partition's new next offset.
+/// poll costs one commit. The partitions' offset rows are created if new and
+/// locked with one statement each (in key order, so two instances cannot
+/// deadlock), records below the stored offset are skipped, and the new
+/// offsets are written with one statement. Returns each partition's new next
+/// offset.
 #[tracing::instrument(skip_all, fields(projector = projection.name(), partitions = batch.len()))]
 async fn apply_batch(
     projection: &dyn Projection,
@@ -263,25 +266,29 @@ async fn apply_batch(
 ) -> anyhow::Result<Vec<(String, i32, i64)>> {
     let name = projection.name();
     let mut tx = ctx.pool.begin().await?;
+    let mut q = QueryBuilder::new("INSERT IGNORE INTO projector_offsets (projector, topic, partition_id, next_offset) ");
+    q.push_values(batch.keys(), |mut b, (topic, partition)| {
+        b.push_bind(name).push_bind(topic).push_bind(*partition).push_bind(0i64);
+    });
+    q.build().execute(&mut *tx).await?;
+    let mut q = QueryBuilder::new("SELECT topic, partition_id, next_offset FROM projector_offsets WHERE projector = ");
+    q.push_bind(name).push(" AND (topic, partition_id) IN (");
+    let mut keys = q.separated(", ");
+    for (topic, partition) in batch.keys() {
+        keys.push("(").push_bind_unseparated(topic).push_unseparated(", ").push_bind_unseparated(*partition).push_unseparated(")");
+    }
+    q.push(") ORDER BY topic, partition_id FOR UPDATE");
+    let mut stored: HashMap<(String, i32), i64> = HashMap::new();
+    for row in q.build().fetch_all(&mut *tx).await? {
+        stored.insert((row.try_get("topic")?, row.try_get("partition_id")?), row.try_get("next_offset")?);
+    }
     let mut progress = Vec::with_capacity(batch.len());
+    let mut moved = Vec::new();
+    let mut partitions = Vec::with_capacity(batch.len());
     let mut applied = 0u64;
     for ((topic, partition), records) in batch {
         let partition = *partition;
-        sqlx::query("INSERT IGNORE INTO projector_offsets (projector, topic, partition_id, next_offset) VALUES (?, ?, ?, 0)")
-            .bind(name)
-            .bind(topic)
-            .bind(partition)
-            .execute(&mut *tx)
-            .await?;
-        let stored: i64 = sqlx::query(
-            "SELECT next_offset FROM projector_offsets WHERE projector = ? AND topic = ? AND partition_id = ? FOR UPDATE",
-        )
-        .bind(name)
-        .bind(topic)
-        .bind(partition)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        let stored = stored.get(&(topic.clone(), partition)).copied().context("an offset row vanished inside its transaction")?;
         let mut next = stored;
         let mut events = Vec::new();
         for record in records.iter().filter(|r| r.offset >= stored) {
@@ -297,17 +304,22 @@ async fn apply_batch(
             next = record.offset + 1;
         }
         applied += events.len() as u64;
-        projection.apply_all(&mut tx, ctx, events).await?;
+        if !events.is_empty() {
+            partitions.push(events);
+        }
         if next != stored {
-            sqlx::query("UPDATE projector_offsets SET next_offset = ? WHERE projector = ? AND topic = ? AND partition_id = ?")
-                .bind(next)
-                .bind(name)
-                .bind(topic)
-                .bind(partition)
-                .execute(&mut *tx)
-                .await?;
+            moved.push((topic, partition, next));
         }
         progress.push((topic.clone(), partition, next));
+    }
+    projection.apply_partitions(&mut tx, ctx, partitions).await?;
+    if !moved.is_empty() {
+        let mut q = QueryBuilder::new("INSERT INTO projector_offsets (projector, topic, partition_id, next_offset) ");
+        q.push_values(&moved, |mut b, (topic, partition, next)| {
+            b.push_bind(name).push_bind(*topic).push_bind(*partition).push_bind(*next);
+        });
+        q.push(" ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset)");
+        q.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
     metrics::counter!("projector_events_applied_total", "projector" => name).increment(applied);

@@ -438,5 +438,12 @@ impl Projection for Messages {
         }
         send_run(tx, ctx, run).await
     }
+
+    /// Every message event is keyed by its conversation, so partitions share
+    /// no conversation: their events are sequenced in one pass (one repeat
+    /// check, one seq upsert, one insert and one publication per poll).
+    async fn apply_partitions(&self, tx: &mut Tx, ctx: &ApplyContext, partitions: Vec<Vec<RawEnvelope>>) -> Result<(), ApplyError> {
+        self.apply_all(tx, ctx, partitions.into_iter().flatten().collect()).await
+    }
 }
 
