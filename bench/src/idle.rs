@@ -27,7 +27,8 @@ pub(crate) struct IdleArgs {
     #[arg(long, default_value_t = 10_000)]
     pub(crate) connections: usize,
     /// ws-push nodes, comma-separated; connections are spread round-robin.
-    #[arg(long, value_delimiter = ',', default_value = DEFAULT_NODES)]
+    /// Default: every ws-push node with a pid file under `--pids`.
+    #[arg(long, value_delimiter = ',')]
     pub(crate) nodes: Vec<String>,
     /// Connection attempts per second (open loop; at most 256 handshakes in flight).
     #[arg(long, default_value_t = 2000)]
@@ -326,7 +327,7 @@ enum Openers {
     Children(Vec<ChildFleet>),
 }
 
-pub(crate) async fn idle_scenario(c: Arc<Client>, pid_dir: PathBuf, a: IdleArgs) -> Result<()> {
+pub(crate) async fn idle_scenario(c: Arc<Client>, pid_dir: PathBuf, mut a: IdleArgs) -> Result<()> {
     let n = a.connections;
     let limit = raise_open_files();
     let max = limit.saturating_sub(1000) as usize;
@@ -335,6 +336,9 @@ pub(crate) async fn idle_scenario(c: Arc<Client>, pid_dir: PathBuf, a: IdleArgs)
     }
     if a.child {
         return idle_child(a).await;
+    }
+    if a.nodes.is_empty() {
+        a.nodes = node_urls(&pid_dir);
     }
     let per_process = n.div_ceil(a.processes);
     if per_process > max {

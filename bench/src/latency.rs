@@ -35,7 +35,8 @@ pub(crate) struct LatencyArgs {
     #[arg(long, default_value_t = 100)]
     pub(crate) size: usize,
     /// ws-push nodes, comma-separated; recipients alternate between them.
-    #[arg(long, value_delimiter = ',', default_value = DEFAULT_NODES)]
+    /// Default: every ws-push node with a pid file under `--pids`.
+    #[arg(long, value_delimiter = ',')]
     pub(crate) nodes: Vec<String>,
     /// A ladder step passes while the end-to-end p99 stays under this.
     #[arg(long, default_value_t = 50.0)]
@@ -250,9 +251,12 @@ async fn run_step(c: &Arc<Client>, pid_dir: &PathBuf, shared: &Arc<Shared>, pair
     })
 }
 
-pub(crate) async fn latency_scenario(c: Arc<Client>, pid_dir: PathBuf, a: LatencyArgs) -> Result<()> {
+pub(crate) async fn latency_scenario(c: Arc<Client>, pid_dir: PathBuf, mut a: LatencyArgs) -> Result<()> {
     if a.rate.is_empty() || a.rate.contains(&0) || a.pairs == 0 {
         bail!("--rate and --pairs must be positive");
+    }
+    if a.nodes.is_empty() {
+        a.nodes = crate::procs::node_urls(&pid_dir);
     }
     let nodes = resolve_nodes(&a.nodes).await?;
     println!("command: {}", command_line());

@@ -97,3 +97,14 @@ pub(crate) fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or("?".into(), |v| v.to_string())
 }
 
+
+/// The WebSocket URLs of the running ws-push nodes (from their pid files and
+/// listening addresses), or `deploy/up`'s default two when none is found.
+pub(crate) fn node_urls(dir: &Path) -> Vec<String> {
+    let found: Vec<String> = ws_processes(dir).into_iter().filter_map(|p| Some(format!("ws://{}/ws", p.addr?))).collect();
+    if found.is_empty() {
+        crate::ws::DEFAULT_NODES.split(',').map(str::to_owned).collect()
+    } else {
+        found
+    }
+}
