@@ -201,12 +201,16 @@ async fn run_step(c: &Arc<Client>, pid_dir: &PathBuf, shared: &Arc<Shared>, pair
         }));
         i += 1;
     }
+    // CPU is read when the schedule ends (not when the last answer arrives,
+    // which under overload would stretch the window's CPU over a shorter time).
     let schedule_end = start + total;
+    tokio::time::sleep_until(tokio::time::Instant::from_std(schedule_end)).await;
+    let (cpu_end, own_end, by_process_end) = (server_cpu_seconds(pid_dir), own_cpu_seconds(), cpu_by_process(pid_dir));
     futures::future::join_all(tasks).await;
     let (cpu_start, own_start, measured_from) = cpu0.lock().unwrap().context("warm-up never ended")?;
     let measured_secs = schedule_end.saturating_duration_since(measured_from).as_secs_f64();
-    let (server_cpu, own_cpu) = (server_cpu_seconds(pid_dir) - cpu_start, own_cpu_seconds() - own_start);
-    let by_process = cpu_breakdown(&by_process0.lock().unwrap(), &cpu_by_process(pid_dir), measured_secs);
+    let (server_cpu, own_cpu) = (cpu_end - cpu_start, own_end - own_start);
+    let by_process = cpu_breakdown(&by_process0.lock().unwrap(), &by_process_end, measured_secs);
 
     // Accepted messages have 5 s more to arrive.
     let of_step = |m: &InFlight| Arc::ptr_eq(&m.step, &step);
