@@ -336,7 +336,7 @@ pub(crate) async fn latency_scenario(c: Arc<Client>, pid_dir: PathBuf, mut a: La
                 if *passed { "pass" } else { "FAIL" }
             );
         }
-        match outcomes.iter().filter(|(_, p)| *p).last() {
+        match outcomes.iter().rfind(|(_, p)| *p) {
             Some((o, _)) => println!("highest sustained rate: {}/s ({:.0} msg/s accepted, stored and delivered)", o.rate, o.accepted_per_sec),
             None => println!("highest sustained rate: none of the steps passed"),
         }

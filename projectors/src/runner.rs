@@ -10,11 +10,12 @@
 //!   partition assignment the consumer is positioned at the stored
 //!   `next_offset` (0 when there is none — that is how a rebuild starts).
 //! - A poll's records (of every assigned partition) are applied in ONE
-//!   transaction that first locks each partition's offset row, skips records
+//!   transaction that first locks the partitions' offset rows, skips records
 //!   below it (a zombie instance or a redelivery cannot apply anything twice),
 //!   applies the rest and moves the offsets past them. After the commit the
 //!   new positions are published on Redis for read-your-writes waiters.
 //! - Kafka's own committed offset is written afterwards, for lag dashboards only.
+//!
 //! Redis side effects are written inside `apply` before the commit and must be
 //! replay-safe (absolute values), because a crash after them replays the batch.
 
