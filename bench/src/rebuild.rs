@@ -30,7 +30,6 @@ use rdkafka::{
     config::ClientConfig,
     consumer::{BaseConsumer, Consumer},
     error::{KafkaError, RDKafkaErrorCode},
-    message::{Header, OwnedHeaders},
     producer::{DeliveryFuture, FutureProducer, FutureRecord},
 };
 use serde_json::json;
@@ -250,9 +249,9 @@ async fn create_topic(admin: &AdminClient<DefaultClientContext>, opts: &AdminOpt
 
 /// Produces `--events` `MessageSent` envelopes into `topic`, as the commands
 /// tier appends them: `Envelope::new` with the sender as actor and a UUIDv7
-/// correlation id, the conversation id as key, and the headers of
-/// `beaver_platform::kafka::EventProducer::append` (which cannot be reused:
-/// it always writes to the event's own topic). The producer is idempotent with
+/// correlation id, the conversation id as key, and the tiers' headers
+/// (`beaver_platform::kafka::headers_of`; `EventProducer` itself cannot be
+/// reused: it always writes to the event's own topic). The producer is idempotent with
 /// `acks=all` and lz4 like the tiers', but lingers longer to batch more.
 async fn produce(a: &RebuildArgs, topic: &str) -> Result<()> {
     let producer: FutureProducer = ClientConfig::new()
@@ -299,13 +298,7 @@ async fn produce(a: &RebuildArgs, topic: &str) -> Result<()> {
         let envelope = Envelope::new(event, Actor::User(sender), Uuid::now_v7().to_string(), None);
         let value = serde_json::to_vec(&envelope)?;
         bytes += value.len() as u64;
-        let (version, event_id) = (envelope.schema_version.to_string(), envelope.event_id.to_string());
-        let headers = OwnedHeaders::new()
-            .insert(Header { key: topics::HEADER_EVENT_TYPE, value: Some(envelope.event_type.as_str()) })
-            .insert(Header { key: topics::HEADER_SCHEMA_VERSION, value: Some(version.as_str()) })
-            .insert(Header { key: topics::HEADER_EVENT_ID, value: Some(event_id.as_str()) })
-            .insert(Header { key: topics::HEADER_CORRELATION_ID, value: Some(envelope.correlation_id.as_str()) })
-            .insert(Header { key: topics::HEADER_CONTENT_TYPE, value: Some("application/json") });
+        let headers = beaver_platform::kafka::headers_of(&envelope);
         let mut record = FutureRecord::to(topic).key(envelope.aggregate_id.as_str()).payload(&value).headers(headers);
         loop {
             match producer.send_result(record) {

@@ -38,6 +38,20 @@ pub struct EventProducer {
     producer: FutureProducer,
 }
 
+/// The Kafka headers every Beaver record carries (type, schema version,
+/// event id, correlation id, content type), so that any Kafka client can read
+/// a topic without parsing the value.
+pub fn headers_of<E: DomainEvent>(envelope: &Envelope<E>) -> OwnedHeaders {
+    let version = envelope.schema_version.to_string();
+    let event_id = envelope.event_id.to_string();
+    OwnedHeaders::new()
+        .insert(Header { key: topics::HEADER_EVENT_TYPE, value: Some(envelope.event_type.as_str()) })
+        .insert(Header { key: topics::HEADER_SCHEMA_VERSION, value: Some(version.as_str()) })
+        .insert(Header { key: topics::HEADER_EVENT_ID, value: Some(event_id.as_str()) })
+        .insert(Header { key: topics::HEADER_CORRELATION_ID, value: Some(envelope.correlation_id.as_str()) })
+        .insert(Header { key: topics::HEADER_CONTENT_TYPE, value: Some("application/json") })
+}
+
 impl EventProducer {
     /// Builds the producer. `linger_ms` trades latency for batching.
     pub fn new(brokers: &str, linger_ms: u32) -> anyhow::Result<Self> {
@@ -61,14 +75,7 @@ impl EventProducer {
     /// Appends one event and waits for the broker's acknowledgement.
     pub async fn append<E: DomainEvent>(&self, envelope: &Envelope<E>) -> Result<Position, AppendError> {
         let value = serde_json::to_vec(envelope)?;
-        let version = envelope.schema_version.to_string();
-        let event_id = envelope.event_id.to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header { key: topics::HEADER_EVENT_TYPE, value: Some(envelope.event_type.as_str()) })
-            .insert(Header { key: topics::HEADER_SCHEMA_VERSION, value: Some(version.as_str()) })
-            .insert(Header { key: topics::HEADER_EVENT_ID, value: Some(event_id.as_str()) })
-            .insert(Header { key: topics::HEADER_CORRELATION_ID, value: Some(envelope.correlation_id.as_str()) })
-            .insert(Header { key: topics::HEADER_CONTENT_TYPE, value: Some("application/json") });
+        let headers = headers_of(envelope);
         let record = FutureRecord::to(E::TOPIC)
             .key(envelope.aggregate_id.as_str())
             .payload(&value)
