@@ -49,6 +49,7 @@ export BEAVER_WS_PORT="${BEAVER_WS_PORT:-21083}"
 # ws-push nodes: node n listens on BEAVER_WS_PORT + 100*(n-1) (21083, 21183, ...)
 export BEAVER_WS_NODES="${BEAVER_WS_NODES:-2}"
 export BEAVER_PROJECTORS_PORT="${BEAVER_PROJECTORS_PORT:-21084}"
+export BEAVER_SEQUENCER_PORT="${BEAVER_SEQUENCER_PORT:-21085}"
 
 # ---------------------------------------------------------------------------
 # derived URLs for the Rust tiers

@@ -2,16 +2,16 @@
 //! into a fresh read model.
 //!
 //! The live topics and the live `beaver` database are never touched:
-//! - the log is synthetic, `<prefix>beaver.messages.v1` (default prefix
-//!   `bench.`), holding `MessageSent` events built as the commands tier builds
-//!   them, with the same key and headers; it is produced once and reused by
-//!   later runs;
+//! - the log is synthetic, `<prefix>beaver.sequenced.v1` (default prefix
+//!   `bench.`), holding `MessageSequenced` events as the sequencer writes
+//!   them (seqs 1, 2, … per conversation), with the same key and headers; it
+//!   is produced once and reused by later runs;
 //! - the read model is a scratch database `beaver_rebuild_<hex>` on the
 //!   stack's MariaDB (migrated, dropped afterwards unless `--keep`) and a
 //!   separate Redis logical database (flushed first);
 //! - the projector is the release binary, started as child processes in a
 //!   consumer group of their own with `BEAVER_TOPIC_PREFIX`, exactly as an
-//!   operator would start it, and with sequenced publication off.
+//!   operator would start it.
 //!
 //! Progress is the sum of `next_offset` in the scratch `projector_offsets`,
 //! which the projector writes in the same transaction as the rows.
@@ -19,8 +19,9 @@
 use crate::common::*;
 use anyhow::{bail, Context, Result};
 use beaver_events::{
-    message::{direct_conversation_id, MessageSent},
-    topics, Actor, Envelope, MessageEvent,
+    message::direct_conversation_id,
+    sequenced::{MessageSequenced, SequencedEvent},
+    topics, Actor, Envelope,
 };
 use beaver_projectors::Config as ProjectorsConfig;
 use clap::Args;
@@ -45,7 +46,7 @@ use uuid::Uuid;
 
 #[derive(Args)]
 pub(crate) struct RebuildArgs {
-    /// `MessageSent` events in the synthetic log.
+    /// `MessageSequenced` events in the synthetic log.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
     /// Direct conversations the messages go round-robin over, each between
@@ -126,7 +127,7 @@ pub(crate) async fn rebuild_scenario(_c: Arc<Client>, pid_dir: PathBuf, a: Rebui
     if !a.projectors_bin.is_file() {
         bail!("{} not found: build it with `cargo build --release -p beaver-projectors` (or give --projectors-bin)", a.projectors_bin.display());
     }
-    let topic = format!("{}{}", a.topic_prefix, topics::MESSAGES);
+    let topic = format!("{}{}", a.topic_prefix, topics::SEQUENCED);
     let log = ensure_log(&a, &topic).await?;
 
     let run = Uuid::new_v4().simple().to_string()[..8].to_owned();
@@ -247,8 +248,8 @@ async fn create_topic(admin: &AdminClient<DefaultClientContext>, opts: &AdminOpt
     }
 }
 
-/// Produces `--events` `MessageSent` envelopes into `topic`, as the commands
-/// tier appends them: `Envelope::new` with the sender as actor and a UUIDv7
+/// Produces `--events` `MessageSequenced` envelopes into `topic`, as the
+/// sequencer writes them: `Envelope::new` with the sender as actor and a UUIDv7
 /// correlation id, the conversation id as key, and the tiers' headers
 /// (`beaver_platform::kafka::headers_of`; `EventProducer` itself cannot be
 /// reused: it always writes to the event's own topic). The producer is idempotent with
@@ -268,8 +269,9 @@ async fn produce(a: &RebuildArgs, topic: &str) -> Result<()> {
     let pairs: Vec<(Uuid, Uuid)> = (0..a.conversations).map(|_| (Uuid::new_v4(), Uuid::new_v4())).collect();
     let conversations: Vec<String> = pairs.iter().map(|(x, y)| direct_conversation_id(*x, *y)).collect();
     let content = json!({ "text": "x".repeat(a.size) });
+    let mut seqs = vec![0i64; conversations.len()];
     println!(
-        "log: producing {} MessageSent events ({} B of text each) over {} direct conversations between {} synthetic users; \
+        "log: producing {} MessageSequenced events ({} B of text each) over {} direct conversations between {} synthetic users; \
          producer idempotent, acks=all, lz4, linger.ms=20, ≤ {MAX_IN_FLIGHT} unacknowledged",
         a.events,
         a.size,
@@ -284,9 +286,11 @@ async fn produce(a: &RebuildArgs, topic: &str) -> Result<()> {
         let c = (k % a.conversations) as usize;
         let (x, y) = pairs[c];
         let sender = if (k / a.conversations).is_multiple_of(2) { x } else { y };
-        let event = MessageEvent::MessageSent(MessageSent {
+        seqs[c] += 1;
+        let event = SequencedEvent::MessageSequenced(MessageSequenced {
             message_id: Uuid::now_v7(),
             conversation_id: conversations[c].clone(),
+            seq: seqs[c],
             client_msg_id: Uuid::new_v4().simple().to_string(),
             sender_id: sender,
             kind: "text".into(),
@@ -294,6 +298,7 @@ async fn produce(a: &RebuildArgs, topic: &str) -> Result<()> {
             mentions: Vec::new(),
             reply_to: None,
             hidden_from: None,
+            sent_at: time::OffsetDateTime::now_utc(),
         });
         let envelope = Envelope::new(event, Actor::User(sender), Uuid::now_v7().to_string(), None);
         let value = serde_json::to_vec(&envelope)?;
@@ -546,7 +551,6 @@ async fn replay(a: &RebuildArgs, pid_dir: &Path, topic: &str, log: &LogShape, sc
         ("BEAVER_KAFKA_BROKERS", a.brokers.clone()),
         ("BEAVER_PROJECTIONS", "messages".to_owned()),
         ("BEAVER_GROUP_PREFIX", group_prefix.clone()),
-        ("BEAVER_PUBLISH_SEQUENCED", "false".to_owned()),
         ("BEAVER_TOPIC_PREFIX", a.topic_prefix.clone()),
         ("BEAVER_HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ("BEAVER_BATCH_SIZE", a.batch_size.to_string()),

@@ -16,9 +16,9 @@
 //! its event. Such a claim is taken over by a later claimant only when it is
 //! older than `stale_after` (longer than the producer's delivery timeout, so
 //! its event can no longer be appended) and its owner's result was not
-//! projected: no account with the owner id (usernames, e-mails, phones), no
-//! message with the owner id (chat `client_msg_id`s, which therefore skip
-//! step 3 — one commit less on the send path). The residual risk is a projector lagging by more than
+//! projected: no account with the owner id (usernames, e-mails, phones).
+//! (Chat `client_msg_id`s are not claimed here: the sequencer deduplicates
+//! them on the log, docs/chat.md.) The residual risk is a projector lagging by more than
 //! `stale_after` at that moment; it is logged by the users projector as a
 //! conflict if it ever happens.
 
@@ -33,8 +33,6 @@ pub enum ClaimKind {
     Email,
     Phone,
     RefreshToken,
-    /// `<sender>:<client_msg_id>` of a chat message; the owner is the message id.
-    ClientMessage,
 }
 
 impl ClaimKind {
@@ -44,7 +42,6 @@ impl ClaimKind {
             ClaimKind::Email => "email",
             ClaimKind::Phone => "phone",
             ClaimKind::RefreshToken => "refresh_token",
-            ClaimKind::ClientMessage => "client_msg",
         }
     }
 }
@@ -124,7 +121,6 @@ async fn take_over_stale(
     }
     let result_exists = match kind {
         ClaimKind::Username | ClaimKind::Email | ClaimKind::Phone => "EXISTS (SELECT 1 FROM users u WHERE u.user_id = c.owner_id)",
-        ClaimKind::ClientMessage => "EXISTS (SELECT 1 FROM messages m WHERE m.message_id = c.owner_id)",
         ClaimKind::RefreshToken => "FALSE",
     };
     let taken = sqlx::query(&format!(

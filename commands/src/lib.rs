@@ -31,7 +31,7 @@ use beaver_platform::{
     auth::Authenticator,
     http::{self, ApiError},
     kafka::{EventProducer, Position},
-    readiness,
+    readiness, sequencing,
 };
 use serde::{Deserialize, Serialize};
 use std::{future::Future, sync::Arc, time::Duration};
@@ -51,6 +51,8 @@ pub struct Config {
     pub refresh_token_ttl_secs: u64,
     /// Longest a command waits for its event to become visible to queries.
     pub projection_wait_ms: u64,
+    /// Longest a send waits for the sequencer's answer before answering 202 with `seq: null`.
+    pub sequencer_wait_ms: u64,
     /// Age after which an unconfirmed claim without an account may be taken over.
     pub claim_stale_after_secs: u64,
     /// Producer batching delay; small, because commands wait for the ack.
@@ -79,6 +81,7 @@ impl Default for Config {
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             projection_wait_ms: 5000,
+            sequencer_wait_ms: 5000,
             claim_stale_after_secs: 120,
             producer_linger_ms: 2,
             chat_require_friendship: true,
@@ -102,6 +105,8 @@ pub struct AppState {
     pub watch: readiness::ProjectionWatch,
     /// Bounds concurrent password hashes (each takes ~19 MiB and a core).
     pub hashing: Arc<tokio::sync::Semaphore>,
+    /// The sequencer's answers to this process's sends.
+    pub answers: sequencing::Answers,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -173,7 +178,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     tokio::task::spawn_blocking(passwords::warm_up).await?;
     let watch = readiness::ProjectionWatch::start(pool.clone(), redis::Client::open(config.redis_url.as_str())?);
     let hashing = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_hashes.max(1)));
-    Ok(AppState { config: Arc::new(config), producer, pool, redis, auth, watch, hashing })
+    let answers = sequencing::Answers::start(redis::Client::open(config.redis_url.as_str())?);
+    Ok(AppState { config: Arc::new(config), producer, pool, redis, auth, watch, hashing, answers })
 }
 
 /// The routes of this tier.

@@ -1,10 +1,10 @@
-//! The sequencer's output: each new message with the seq the messages
-//! projector gave it. Derived data, appended by that projector to
-//! `beaver.sequenced.v1` before it commits the batch that numbered the
-//! messages, so that ws-push can deliver message frames that carry their seq
-//! without a database query (docs/push.md). A projector retry may publish a
-//! message twice, always with the same seq: consumers discard repeats by
-//! `(conversation_id, seq)`.
+//! The sequencer's one event of its own: a new message with the seq the
+//! sequencer (`beaver-sequencer`) gave it. `beaver.sequenced.v1` carries it in
+//! place of the `MessageSent` it was made from, beside the other conversation
+//! events passed through unchanged, all written in Kafka transactions — a
+//! `read_committed` consumer sees each message exactly once, numbered. Its
+//! `event_id` is derived from the `MessageSent`'s, so a rebuilt log is
+//! identical (docs/chat.md, "Sequencing").
 
 use crate::{envelope::DomainEvent, topics};
 use serde::{Deserialize, Serialize};

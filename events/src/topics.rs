@@ -21,9 +21,19 @@ pub const GROUPS: &str = "beaver.groups.v1";
 /// settings. Key: conversation id.
 pub const MESSAGES: &str = "beaver.messages.v1";
 
-/// Derived: each new message with the seq the sequencer (the messages
-/// projector) gave it, for the push tier. Key: conversation id.
+/// The conversations' log in its final order, written by the sequencer
+/// (`beaver-sequencer`) in Kafka transactions: every event of
+/// [`MESSAGES`], in the same order and on the same partition number, with each
+/// new `MessageSent` replaced by its `MessageSequenced` (the message with its
+/// seq) and repeats of a `(sender, client_msg_id)` dropped. Kept forever: the
+/// messages read model is a projection of this topic. Key: conversation id.
 pub const SEQUENCED: &str = "beaver.sequenced.v1";
+
+/// The sequencer's state (each conversation's top seq, the dedup window and a
+/// checkpoint per partition), compacted, written in the same transactions as
+/// [`SEQUENCED`]. Internal to the sequencer, not envelopes, so not in [`ALL`]. Key: `top|<conversation>`,
+/// `sent|<conversation>|<sender>|<client_msg_id>` or `checkpoint`.
+pub const SEQUENCER_STATE: &str = "beaver.sequencer-state.v1";
 
 /// Every topic Beaver writes, for tooling that needs the full list.
 pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED];
@@ -38,3 +48,7 @@ pub const HEADER_EVENT_ID: &str = "event_id";
 pub const HEADER_CORRELATION_ID: &str = "correlation_id";
 /// Kafka header naming the value's encoding (`application/json`).
 pub const HEADER_CONTENT_TYPE: &str = "content-type";
+/// On [`SEQUENCED`] records: the partition of [`MESSAGES`] the record was made from.
+pub const HEADER_SOURCE_PARTITION: &str = "source_partition";
+/// On [`SEQUENCED`] records: the offset in [`MESSAGES`] the record was made from.
+pub const HEADER_SOURCE_OFFSET: &str = "source_offset";

@@ -49,16 +49,9 @@ pub struct Config {
     pub batch_window_ms: u64,
     /// Must match the commands tier: bounds how long revocations are kept.
     pub access_token_ttl_secs: u64,
-    /// Whether the messages projector appends `MessageSequenced` events for
-    /// the push tier; off for rebuilds into a scratch database.
-    pub publish_sequenced: bool,
-    /// Messages older than this are not published (a rebuild of the live
-    /// read model does not re-push history to connected clients).
-    pub sequenced_max_age_secs: u64,
     /// Prepended to every topic a projection consumes (`bench.` reads
-    /// `bench.beaver.messages.v1`), so benchmarks and tests can replay a
+    /// `bench.beaver.sequenced.v1`), so benchmarks and tests can replay a
     /// synthetic log without touching the live topics. Empty in production.
-    /// Only consumption is prefixed: pair it with `publish_sequenced = false`.
     pub topic_prefix: String,
 }
 
@@ -74,8 +67,6 @@ impl Default for Config {
             batch_size: 500,
             batch_window_ms: 5,
             access_token_ttl_secs: 900,
-            publish_sequenced: true,
-            sequenced_max_age_secs: 300,
             topic_prefix: String::new(),
         }
     }
@@ -163,13 +154,6 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
         pool: pool.clone(),
         redis: redis.clone(),
         access_token_ttl: Duration::from_secs(config.access_token_ttl_secs),
-        sequenced: match config.publish_sequenced {
-            true => Some(projection::SequencedSink {
-                producer: beaver_platform::kafka::EventProducer::with_client_id(&config.kafka_brokers, 0, "beaver-sequencer")?,
-                max_age: Duration::from_secs(config.sequenced_max_age_secs),
-            }),
-            false => None,
-        },
     };
     let runner_config = runner::RunnerConfig {
         brokers: config.kafka_brokers.clone(),

@@ -14,17 +14,6 @@ pub struct ApplyContext {
     pub redis: redis::aio::ConnectionManager,
     /// Lifetime of access tokens, to bound how long a revocation must be kept.
     pub access_token_ttl: Duration,
-    /// Where the sequencer publishes numbered messages for the push tier;
-    /// `None` when publishing is off (rebuilds into a scratch database).
-    pub sequenced: Option<SequencedSink>,
-}
-
-/// The producer of `beaver.sequenced.v1` and how old a message may be and
-/// still be published (a rebuild does not re-push history).
-#[derive(Clone)]
-pub struct SequencedSink {
-    pub producer: beaver_platform::kafka::EventProducer,
-    pub max_age: Duration,
 }
 
 /// Why applying an event failed. Any error aborts the batch's transaction and
@@ -35,8 +24,6 @@ pub enum ApplyError {
     Database(#[from] sqlx::Error),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("could not publish sequenced messages: {0}")]
-    Publish(#[from] beaver_platform::kafka::AppendError),
     #[error("undecodable event: {0}")]
     Decode(#[from] beaver_events::DecodeError),
 }

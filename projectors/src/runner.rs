@@ -21,12 +21,12 @@
 
 use crate::projection::{ApplyContext, Projection};
 use anyhow::Context;
-use beaver_events::RawEnvelope;
+use beaver_events::{topics, RawEnvelope};
 use rdkafka::{
     config::ClientConfig,
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext},
     error::KafkaResult,
-    message::{BorrowedMessage, Message},
+    message::{BorrowedMessage, Headers, Message},
     types::RDKafkaRespErr,
     statistics::Statistics,
     ClientContext, Offset, TopicPartitionList,
@@ -138,6 +138,23 @@ async fn stored_offset(pool: &MySqlPool, projector: &str, topic: &str, partition
 struct Record {
     offset: i64,
     value: Option<Vec<u8>>,
+    /// For records of `beaver.sequenced.v1`: the `beaver.messages.v1`
+    /// partition and offset the sequencer made it from.
+    source: Option<(i32, i64)>,
+}
+
+/// The source position headers the sequencer puts on its records.
+fn source_of(m: &BorrowedMessage<'_>) -> Option<(i32, i64)> {
+    let headers = m.headers()?;
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| h.value)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    Some((find(topics::HEADER_SOURCE_PARTITION)? as i32, find(topics::HEADER_SOURCE_OFFSET)?))
 }
 
 /// Runs `projection` until `stop` is set. Blocks the calling thread.
@@ -160,6 +177,8 @@ pub fn run_projection(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // beaver.sequenced.v1 is written in transactions: read only what committed.
+        .set("isolation.level", "read_committed")
         .set("partition.assignment.strategy", "range")
         .set("statistics.interval.ms", "5000")
         .set("session.timeout.ms", "10000")
@@ -183,13 +202,16 @@ pub fn run_projection(
             continue;
         }
         match handle.block_on(apply_batch(projection.as_ref(), &ctx, &batch)) {
-            Ok(progress) => {
+            Ok((progress, sources)) => {
                 let mut tpl = TopicPartitionList::new();
                 let mut redis = ctx.redis.clone();
                 let mut publish = redis::pipe();
                 for (topic, partition, next) in progress {
                     let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(next));
                     publish.cmd("PUBLISH").arg(PROGRESS_CHANNEL).arg(progress_message(name, &topic, partition, next)).ignore();
+                }
+                for (partition, next) in sources {
+                    publish.cmd("PUBLISH").arg(PROGRESS_CHANNEL).arg(progress_message(name, topics::MESSAGES, partition, next)).ignore();
                 }
                 // Wake commands waiting to read their writes (best effort).
                 let published: redis::RedisResult<()> = handle.block_on(publish.query_async(&mut redis));
@@ -232,6 +254,7 @@ fn next_batch(
         batch.entry((m.topic().to_owned(), m.partition())).or_default().push(Record {
             offset: m.offset(),
             value: m.payload().map(<[u8]>::to_vec),
+            source: source_of(&m),
         });
     };
     match consumer.poll(Duration::from_millis(100)) {
@@ -258,13 +281,15 @@ fn next_batch(
 /// locked with one statement each (in key order, so two instances cannot
 /// deadlock), records below the stored offset are skipped, and the new
 /// offsets are written with one statement. Returns each partition's new next
-/// offset.
+/// offset, and the `beaver.messages.v1` progress the applied records carried
+/// (recorded under that topic as well, so a command waiting for its
+/// `beaver.messages.v1` offset sees the sequenced result).
 #[tracing::instrument(skip_all, fields(projector = projection.name(), partitions = batch.len()))]
 async fn apply_batch(
     projection: &dyn Projection,
     ctx: &ApplyContext,
     batch: &BTreeMap<(String, i32), Vec<Record>>,
-) -> anyhow::Result<Vec<(String, i32, i64)>> {
+) -> anyhow::Result<(Vec<(String, i32, i64)>, BTreeMap<i32, i64>)> {
     let name = projection.name();
     let mut tx = ctx.pool.begin().await?;
     let mut q = QueryBuilder::new("INSERT IGNORE INTO projector_offsets (projector, topic, partition_id, next_offset) ");
@@ -287,12 +312,17 @@ async fn apply_batch(
     let mut moved = Vec::new();
     let mut partitions = Vec::with_capacity(batch.len());
     let mut applied = 0u64;
+    let mut sources: BTreeMap<i32, i64> = BTreeMap::new();
     for ((topic, partition), records) in batch {
         let partition = *partition;
         let stored = stored.get(&(topic.clone(), partition)).copied().context("an offset row vanished inside its transaction")?;
         let mut next = stored;
         let mut events = Vec::new();
         for record in records.iter().filter(|r| r.offset >= stored) {
+            if let Some((sp, so)) = record.source {
+                let next = sources.entry(sp).or_insert(0);
+                *next = (*next).max(so + 1);
+            }
             match record.value.as_deref().map(RawEnvelope::from_slice) {
                 Some(Ok(envelope)) => events.push(envelope),
                 Some(Err(e)) => {
@@ -322,7 +352,15 @@ async fn apply_batch(
         q.push(" ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset)");
         q.build().execute(&mut *tx).await?;
     }
+    if !sources.is_empty() {
+        let mut q = QueryBuilder::new("INSERT INTO projector_offsets (projector, topic, partition_id, next_offset) ");
+        q.push_values(&sources, |mut b, (partition, next)| {
+            b.push_bind(name).push_bind(topics::MESSAGES).push_bind(*partition).push_bind(*next);
+        });
+        q.push(" ON DUPLICATE KEY UPDATE next_offset = GREATEST(next_offset, VALUES(next_offset))");
+        q.build().execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     metrics::counter!("projector_events_applied_total", "projector" => name).increment(applied);
-    Ok(progress)
+    Ok((progress, sources))
 }

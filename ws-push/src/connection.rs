@@ -309,6 +309,9 @@ impl Session {
         let me = self.conn.user;
         let mut done = Map::new();
         let mut forbidden = Vec::new();
+        // Read history only once it holds everything already numbered (which
+        // this node may have delivered live from beaver.sequenced.v1).
+        let _ = beaver_platform::sequencing::await_projection(&self.s.redis, &self.s.pool, STORE_BARRIER).await;
         for (conversation_id, last) in conversations {
             let readable = match ConversationRef::parse(&conversation_id) {
                 Some(c) => beaver_query_api::views::can_read(&self.s.pool, c, me).await,
@@ -365,11 +368,16 @@ impl Session {
     }
 }
 
+/// Longest a sync or gap fill waits for the messages projection to store
+/// what the sequencer committed (then it reads what is there).
+const STORE_BARRIER: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Session {
     /// Sends what is stored between `after` and `seq` (exclusive) before the
     /// frame that revealed the gap.
     async fn fill_gap(&mut self, conversation: &str, after: i64, seq: i64) -> Result<(), Gone> {
         let limit = (seq - after - 1).clamp(1, SYNC_PAGE as i64) as u32;
+        let _ = beaver_platform::sequencing::await_projection(&self.s.redis, &self.s.pool, STORE_BARRIER).await;
         if let Ok((missing, _)) = history(&self.s.pool, self.conn.user, conversation, Page::After(after), limit).await {
             metrics::counter!("ws_gap_fills_total").increment(1);
             for m in missing.into_iter().filter(|m| m["seq"].as_i64().is_some_and(|s| s < seq)) {

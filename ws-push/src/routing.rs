@@ -85,7 +85,7 @@ pub fn message_data(m: &beaver_events::sequenced::MessageSequenced) -> Value {
 pub fn route(topic: &str, env: RawEnvelope) -> Routed {
     let event_type = env.event_type.clone();
     match topic {
-        topics::SEQUENCED => match env.decode::<SequencedEvent>().map(|e| e.payload) {
+        topics::SEQUENCED if event_type == "MessageSequenced" => match env.decode::<SequencedEvent>().map(|e| e.payload) {
             Ok(SequencedEvent::MessageSequenced(m)) => match ConversationRef::parse(&m.conversation_id) {
                 Some(conversation) => Routed::Push(Push {
                     audience: vec![Audience::Conversation(conversation)],
@@ -97,7 +97,8 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
             },
             Err(_) => Routed::Nothing,
         },
-        topics::MESSAGES => {
+        // The other conversation events, passed through by the sequencer in log order.
+        topics::SEQUENCED => {
             let Ok(event) = env.decode::<MessageEvent>().map(|e| e.payload) else { return Routed::Nothing };
             let Some(conversation) = ConversationRef::parse(event.conversation_id()) else { return Routed::Nothing };
             let everyone = vec![Audience::Conversation(conversation)];
@@ -107,7 +108,7 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
                 m.remove("event");
             }
             match &event {
-                MessageEvent::MessageSent(_) => Routed::Nothing, // delivered from beaver.sequenced.v1, with its seq
+                MessageEvent::MessageSent(_) => Routed::Nothing, // only ever delivered numbered, as MessageSequenced
                 MessageEvent::MessageRecalled(_) => push(everyone, "message.recalled", data),
                 MessageEvent::MessageEdited(_) => push(everyone, "message.edited", data),
                 MessageEvent::MessageReactionAdded(_) => push(everyone, "reaction.added", data),
@@ -225,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn a_message_sent_is_not_pushed_from_the_messages_topic() {
+    fn an_unsequenced_message_sent_is_never_pushed() {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         let sent = MessageEvent::MessageSent(MessageSent {
             message_id: Uuid::now_v7(),
@@ -238,7 +239,7 @@ mod tests {
             reply_to: None,
             hidden_from: None,
         });
-        assert_eq!(route(topics::MESSAGES, raw(sent)), Routed::Nothing);
+        assert_eq!(route(topics::SEQUENCED, raw(sent)), Routed::Nothing);
     }
 
     #[test]
@@ -246,14 +247,14 @@ mod tests {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         let conversation_id = direct_conversation_id(a, b);
         let cleared = MessageEvent::ConversationCleared(ConversationCleared { conversation_id: conversation_id.clone(), user_id: a, up_to_seq: 3 });
-        let Routed::Push(p) = route(topics::MESSAGES, raw(cleared)) else { panic!() };
+        let Routed::Push(p) = route(topics::SEQUENCED, raw(cleared)) else { panic!() };
         assert_eq!(p.audience, vec![Audience::User(a)]);
         let (kind, data) = data_of(&p.frame);
         assert_eq!((kind.as_str(), data["up_to_seq"].as_i64()), ("conversation.cleared", Some(3)));
         assert!(data.get("type").is_none());
         // A 1:1 read receipt reaches the peer.
         let read = MessageEvent::ConversationRead(ConversationRead { conversation_id: conversation_id.clone(), user_id: a, seq: 3 });
-        let Routed::Push(p) = route(topics::MESSAGES, raw(read)) else { panic!() };
+        let Routed::Push(p) = route(topics::SEQUENCED, raw(read)) else { panic!() };
         assert_eq!(p.audience, vec![Audience::Conversation(ConversationRef::Direct(a.min(b), a.max(b)))]);
     }
 

@@ -20,7 +20,9 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use uuid::Uuid;
 
 /// What ws-push reads.
-pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::MESSAGES, topics::RELATIONS, topics::GROUPS, topics::SESSIONS];
+/// Conversation events come only from the sequencer's output, so every frame
+/// about a conversation is committed and in the conversation's final order.
+pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS];
 
 fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer> {
     let consumer: StreamConsumer = ClientConfig::new()
@@ -29,6 +31,8 @@ fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("fetch.wait.max.ms", "50")
+        // beaver.sequenced.v1 is written in transactions: deliver only what committed.
+        .set("isolation.level", "read_committed")
         .set("client.id", format!("beaver-ws-push-{}", s.node))
         .create()?;
     let mut tpl = TopicPartitionList::new();

@@ -1,11 +1,11 @@
 //! Chat commands: send, read cursor, and message operations. Sends take no
-//! lock: the conversation's partition orders them and the messages projector
-//! numbers them (docs/chat.md, "Sequencing"); the handler waits for that
-//! number and answers with it.
+//! lock and write no database: the handler checks the sender may send (Redis
+//! in the common case), appends `MessageSent`, and answers with the seq the
+//! sequencer gives it, delivered over Redis after the sequencer's Kafka
+//! transaction commits (docs/chat.md, "Sequencing").
 
 use super::{friends::ensure_user, groups::standing as role_in};
 use crate::{
-    claims::{self, ClaimError, ClaimKind},
     domain::chat::{self as rules, DirectView, GroupSendView, MessageView},
     written, AppState,
 };
@@ -28,7 +28,7 @@ use beaver_platform::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::{MySqlPool, Row};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use time::{format_description::well_known::Rfc3339, OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
@@ -46,6 +46,15 @@ pub fn router() -> Router<AppState> {
 
 async fn can_read(pool: &MySqlPool, conversation: ConversationRef, user: Uuid) -> Result<bool, ApiError> {
     Ok(beaver_query_api::views::can_read(pool, conversation, user).await?)
+}
+
+/// Waits until the messages projection has stored everything the sequencer
+/// had committed (bounded), so a command on a message whose send was just
+/// answered finds it.
+async fn caught_up(s: &AppState) -> Result<(), ApiError> {
+    let wait = Duration::from_millis(s.config.projection_wait_ms);
+    beaver_platform::sequencing::await_projection(&s.redis, &s.pool, wait).await?;
+    Ok(())
 }
 
 fn parse_conversation(id: &str) -> Result<ConversationRef, ApiError> {
@@ -71,25 +80,6 @@ struct Send {
     #[serde(default)]
     mentions: Vec<Uuid>,
     reply_to: Option<Uuid>,
-}
-
-/// A stored message's answer to its sender, waiting up to `wait` for it to be sequenced.
-async fn sent_answer(pool: &MySqlPool, message_id: Uuid, wait: Duration) -> Result<Option<Value>, ApiError> {
-    let deadline = Instant::now() + wait;
-    loop {
-        let row: Option<(String, i64, PrimitiveDateTime)> = sqlx::query_as("SELECT conversation_id, seq, sent_at FROM messages WHERE message_id = ?")
-            .bind(message_id.to_string())
-            .fetch_optional(pool)
-            .await?;
-        if let Some((conversation_id, seq, sent_at)) = row {
-            let sent_at = sent_at.assume_utc().format(&Rfc3339).unwrap_or_default();
-            return Ok(Some(json!({ "message_id": message_id, "conversation_id": conversation_id, "seq": seq, "sent_at": sent_at })));
-        }
-        if Instant::now() >= deadline {
-            return Ok(None);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn send(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiJson(req): ApiJson<Send>) -> Result<Response, ApiError> {
@@ -144,6 +134,10 @@ async fn send(State(s): State<AppState>, Extension(c): Extension<CorrelationId>,
             (group_conversation_id_of(group), None)
         }
     };
+    if req.reply_to.is_some() || !refs.forwarded.is_empty() {
+        // These name stored messages: read them once everything answered is stored.
+        caught_up(&s).await?;
+    }
     if let Some(reply_to) = req.reply_to {
         let found: Option<(String,)> = sqlx::query_as("SELECT conversation_id FROM messages WHERE message_id = ?")
             .bind(reply_to.to_string())
@@ -167,26 +161,12 @@ async fn send(State(s): State<AppState>, Extension(c): Extension<CorrelationId>,
         }
     }
 
-    // Idempotency: the first send of (sender, client_msg_id) claims it.
-    let message_id = Uuid::now_v7();
-    let key = format!("{me}:{}", req.client_msg_id);
-    let wait = Duration::from_millis(s.config.projection_wait_ms);
-    let stale = Duration::from_secs(s.config.claim_stale_after_secs);
-    match claims::claim(&s.pool, message_id, &[(ClaimKind::ClientMessage, &key)], stale).await {
-        Ok(()) => {}
-        Err(ClaimError::Taken(_)) => {
-            let original = claims::owner_of(&s.pool, ClaimKind::ClientMessage, &key).await?;
-            let answer = match original {
-                Some(id) => sent_answer(&s.pool, id, wait).await?,
-                None => None,
-            };
-            return answer.map(|a| written(true, a)).ok_or_else(|| ApiError::Conflict {
-                kind: "send_in_progress",
-                message: "a send with this client_msg_id is still in progress; retry".into(),
-            });
-        }
-        Err(ClaimError::Database(e)) => return Err(e.into()),
+    // Idempotency past the sequencer's window: the read model's unique key.
+    // (Within the window the sequencer itself answers a repeat with the original.)
+    if let Some(original) = stored_answer(&s.pool, &conversation_id, me, &req.client_msg_id).await {
+        return Ok(written(true, original));
     }
+    let message_id = Uuid::now_v7();
     let event = MessageEvent::MessageSent(MessageSent {
         message_id,
         conversation_id: conversation_id.clone(),
@@ -198,21 +178,50 @@ async fn send(State(s): State<AppState>, Extension(c): Extension<CorrelationId>,
         reply_to: req.reply_to,
         hidden_from,
     });
-    let position = match s.append(&Envelope::new(event, Actor::User(me), c.0, None)).await {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = claims::release(&s.pool, message_id).await;
-            return Err(e);
-        }
-    };
-    // No confirm: a message claim's takeover is guarded by the message's existence.
-    // Once the sequencer has passed our offset, the message has its seq.
-    s.visible(MESSAGES_PROJECTOR, topics::MESSAGES, position).await?;
-    match sent_answer(&s.pool, message_id, Duration::ZERO).await? {
-        Some(answer) => Ok(written(true, answer)),
+    // Register before appending, so the sequencer's answer cannot be missed.
+    let waiter = s.answers.register(message_id);
+    s.append(&Envelope::new(event, Actor::User(me), c.0, None)).await?;
+    match waiter.wait(Duration::from_millis(s.config.sequencer_wait_ms)).await {
+        Some(a) => Ok(written(true, json!({ "message_id": a.message_id, "conversation_id": a.conversation_id, "seq": a.seq, "sent_at": rfc3339(a.sent_at) }))),
+        // In the log, not yet numbered (or the answer was lost): safe to resend.
         None => Ok(written(false, json!({ "message_id": message_id, "conversation_id": conversation_id, "seq": null, "sent_at": null }))),
     }
 }
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The stored answer to an earlier send of `(sender, client_msg_id)` in a
+/// conversation, from the read model's unique key. Bounded: if MariaDB is
+/// slow or down the send goes on (the sequencer's window still catches
+/// repeats), so MariaDB never blocks the send path.
+async fn stored_answer(pool: &MySqlPool, conversation_id: &str, sender: Uuid, client_msg_id: &str) -> Option<Value> {
+    let lookup = sqlx::query_as::<_, (String, i64, PrimitiveDateTime)>(
+        "SELECT message_id, seq, sent_at FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?",
+    )
+    .bind(conversation_id)
+    .bind(sender.to_string())
+    .bind(client_msg_id)
+    .fetch_optional(pool);
+    match tokio::time::timeout(STORED_ANSWER_BUDGET, lookup).await {
+        Ok(Ok(Some((message_id, seq, sent_at)))) => {
+            Some(json!({ "message_id": message_id, "conversation_id": conversation_id, "seq": seq, "sent_at": rfc3339(sent_at.assume_utc()) }))
+        }
+        Ok(Ok(None)) => None,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "idempotency lookup failed; relying on the sequencer's window");
+            None
+        }
+        Err(_) => {
+            metrics::counter!("send_idempotency_lookup_timeouts_total").increment(1);
+            None
+        }
+    }
+}
+
+/// How long a send waits for the read model's idempotency answer.
+const STORED_ANSWER_BUDGET: Duration = Duration::from_millis(250);
 
 /// Friendship and blocks between `me` and `peer`, from the Redis sets the
 /// relations projector keeps: one round trip, no database query.
@@ -231,7 +240,9 @@ fn group_conversation_id_of(group: Uuid) -> String {
 }
 
 /// A message the caller can read, with what operations need; 404 otherwise.
-async fn readable_message(pool: &MySqlPool, message_id: Uuid, user: Uuid) -> Result<(ConversationRef, String, i64, MessageView), ApiError> {
+async fn readable_message(s: &AppState, message_id: Uuid, user: Uuid) -> Result<(ConversationRef, String, i64, MessageView), ApiError> {
+    caught_up(s).await?;
+    let pool = &s.pool;
     let row = sqlx::query("SELECT conversation_id, seq, sender_id, kind, sent_at, recalled FROM messages WHERE message_id = ?")
         .bind(message_id.to_string())
         .fetch_optional(pool)
@@ -253,7 +264,7 @@ async fn readable_message(pool: &MySqlPool, message_id: Uuid, user: Uuid) -> Res
 }
 
 async fn recall(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(message_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
-    let (conversation, conversation_id, _, m) = readable_message(&s.pool, message_id, user.user_id).await?;
+    let (conversation, conversation_id, _, m) = readable_message(&s, message_id, user.user_id).await?;
     let role = match conversation {
         ConversationRef::Group(g) => role_in(&s.pool, g, user.user_id).await?.map(|r| r.0),
         ConversationRef::Direct(..) => None,
@@ -279,7 +290,7 @@ async fn edit(
     ApiPath(message_id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<Edit>,
 ) -> Result<Response, ApiError> {
-    let (_, conversation_id, _, m) = readable_message(&s.pool, message_id, user.user_id).await?;
+    let (_, conversation_id, _, m) = readable_message(&s, message_id, user.user_id).await?;
     let kind = req.kind.clone().unwrap_or_else(|| m.kind.clone());
     rules::check_edit(user.user_id, &m, &kind, OffsetDateTime::now_utc())?;
     rules::validate_content(&kind, &req.content, (kind == "reply").then_some(message_id))?;
@@ -294,7 +305,7 @@ async fn edit(
 }
 
 async fn delete_for_me(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(message_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
-    let (_, conversation_id, _, _) = readable_message(&s.pool, message_id, user.user_id).await?;
+    let (_, conversation_id, _, _) = readable_message(&s, message_id, user.user_id).await?;
     let event = MessageEvent::MessageDeletedForUser(MessageDeletedForUser { message_id, conversation_id, user_id: user.user_id });
     let visible = append(&s, user.user_id, c.0, event).await?;
     Ok(written(visible, json!({ "message_id": message_id, "deleted": true })))
@@ -332,7 +343,7 @@ async fn react(
     ApiJson(req): ApiJson<React>,
 ) -> Result<Response, ApiError> {
     rules::check_emoji(&req.emoji)?;
-    let (_, conversation_id, _, _) = readable_message(&s.pool, message_id, user.user_id).await?;
+    let (_, conversation_id, _, _) = readable_message(&s, message_id, user.user_id).await?;
     let mut visible = true;
     if !has_reacted(&s.pool, message_id, user.user_id, &req.emoji).await? {
         let event = MessageEvent::MessageReactionAdded(MessageReaction { message_id, conversation_id, user_id: user.user_id, emoji: req.emoji });
@@ -347,7 +358,7 @@ async fn unreact(
     user: AuthUser,
     ApiPath((message_id, emoji)): ApiPath<(Uuid, String)>,
 ) -> Result<Response, ApiError> {
-    let (_, conversation_id, _, _) = readable_message(&s.pool, message_id, user.user_id).await?;
+    let (_, conversation_id, _, _) = readable_message(&s, message_id, user.user_id).await?;
     let mut visible = true;
     if has_reacted(&s.pool, message_id, user.user_id, &emoji).await? {
         let event = MessageEvent::MessageReactionRemoved(MessageReaction { message_id, conversation_id, user_id: user.user_id, emoji });
@@ -357,7 +368,9 @@ async fn unreact(
 }
 
 /// The conversation's max seq and the caller's read cursor, after checking they may read it.
-async fn participant_state(pool: &MySqlPool, conversation_id: &str, user: Uuid) -> Result<(i64, i64), ApiError> {
+async fn participant_state(s: &AppState, conversation_id: &str, user: Uuid) -> Result<(i64, i64), ApiError> {
+    caught_up(s).await?;
+    let pool = &s.pool;
     let conversation = parse_conversation(conversation_id)?;
     if !can_read(pool, conversation, user).await? {
         return Err(ApiError::Forbidden { kind: "forbidden", message: "you are not in this conversation".into() });
@@ -385,7 +398,7 @@ async fn read(State(s): State<AppState>, Extension(c): Extension<CorrelationId>,
     if req.seq < 0 {
         return Err(ApiError::invalid("seq", "seq must not be negative"));
     }
-    let (max_seq, read_seq) = participant_state(&s.pool, &req.conversation_id, user.user_id).await?;
+    let (max_seq, read_seq) = participant_state(&s, &req.conversation_id, user.user_id).await?;
     let target = req.seq.min(max_seq);
     if target <= read_seq {
         return Ok(written(true, json!({ "conversation_id": req.conversation_id, "read_seq": read_seq })));
@@ -396,7 +409,7 @@ async fn read(State(s): State<AppState>, Extension(c): Extension<CorrelationId>,
 }
 
 async fn clear(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(conversation_id): ApiPath<String>) -> Result<Response, ApiError> {
-    let (max_seq, _) = participant_state(&s.pool, &conversation_id, user.user_id).await?;
+    let (max_seq, _) = participant_state(&s, &conversation_id, user.user_id).await?;
     let event = MessageEvent::ConversationCleared(ConversationCleared { conversation_id: conversation_id.clone(), user_id: user.user_id, up_to_seq: max_seq });
     let visible = append(&s, user.user_id, c.0, event).await?;
     Ok(written(visible, json!({ "conversation_id": conversation_id, "cleared_seq": max_seq })))
@@ -417,7 +430,7 @@ async fn settings(
     ApiPath(conversation_id): ApiPath<String>,
     ApiJson(req): ApiJson<Settings>,
 ) -> Result<Response, ApiError> {
-    participant_state(&s.pool, &conversation_id, user.user_id).await?;
+    participant_state(&s, &conversation_id, user.user_id).await?;
     if req.pinned.is_none() && req.muted.is_none() && req.hidden.is_none() {
         return Err(ApiError::invalid("body", "give at least one of pinned, muted, hidden"));
     }

@@ -19,6 +19,7 @@
 //! - [`presence`]: the Redis online state ws-push writes and query-api reads.
 //! - [`readiness`]: waiting until a projector has applied an appended event (read-your-writes).
 //! - [`redis_keys`]: the Redis keys projectors write and the chat path reads.
+//! - [`sequencing`]: the sequencer's answers to senders (Redis channel and waiters).
 //! - [`serve`]: binding, the `/healthz` and `/metrics` routes, graceful shutdown.
 
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod kafka;
 pub mod presence;
 pub mod readiness;
 pub mod redis_keys;
+pub mod sequencing;
 pub mod serve;
 pub mod telemetry;
 

@@ -1,37 +1,33 @@
-//! `beaver.messages.v1` → `conversations`, `messages`, `message_edits`,
+//! `beaver.sequenced.v1` → `conversations`, `messages`, `message_edits`,
 //! `message_reactions`, `message_hidden`, `user_conversations`, and the Redis
 //! values `beaver:conv:<id>:max_seq` and `beaver:read:<user>`.
 //!
-//! This projection is the sequencer: being the single consumer of a
-//! conversation's partition (see the runner), it numbers each conversation's
-//! new messages 1, 2, 3, … in log order, in the transaction that stores them.
-//! A repeated `(sender, client_msg_id)` in a conversation gets no number. The
-//! numbering is therefore a pure function of the log: unique, gap-free,
-//! increasing, and the same on every replay.
-//!
-//! Before the batch commits, each newly numbered message is also appended to
-//! `beaver.sequenced.v1` for the push tier (see [`publish`], docs/push.md).
+//! The sequencer (`beaver-sequencer`) has already numbered every message and
+//! dropped repeats, so this projection only stores: idempotent inserts keyed
+//! by `(conversation, seq)`, off the send path. The other conversation events
+//! (recall, edit, reactions, cursors, settings) arrive in the same log, in
+//! order after the messages they touch. Each record carries the
+//! `beaver.messages.v1` position it was made from; the runner records that
+//! progress too, so commands waiting on their `beaver.messages.v1` offset
+//! still read their writes.
 
 use super::sync::{bump, utc};
 use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{
-    message::{ConversationRef, MessageSent},
+    message::ConversationRef,
     sequenced::{MessageSequenced, SequencedEvent},
-    topics, Actor, Envelope, MessageEvent, RawEnvelope,
+    topics, MessageEvent, RawEnvelope,
 };
 use beaver_platform::{readiness::MESSAGES_PROJECTOR, redis_keys};
 use redis::AsyncCommands;
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use time::PrimitiveDateTime;
 use uuid::Uuid;
 
 pub struct Messages;
 
 type Tx = Transaction<'static, MySql>;
-
-/// A `MessageSent` of a run, with its time and parsed conversation.
-type Sent = (MessageSent, PrimitiveDateTime, ConversationRef);
 
 /// Takes the next value of the commit-ordered change counter of conversation
 /// lists (see `changed_version` in the migration).
@@ -78,127 +74,67 @@ async fn seq_of(tx: &mut Tx, message_id: Uuid) -> Result<Option<i64>, sqlx::Erro
     Ok(row.map(|r| r.0))
 }
 
-/// Sequences and stores a run of consecutive `MessageSent` events with
-/// set-based SQL: about eight statements for the whole run, whatever its
-/// length (repeat check, change counter, the conversations' tops read and moved,
-/// multi-row inserts of messages, cursors and hidden rows, one Redis
-/// pipeline). The result is exactly that of applying them one by one: each
-/// conversation's new messages get the next seqs in log order, repeats of a
-/// `(sender, client_msg_id)` or a message id get none.
-async fn send_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSent, PrimitiveDateTime, Origin)>) -> Result<(), ApplyError> {
-    let (run, origins): (Vec<Sent>, HashMap<Uuid, Origin>) = run
+/// Stores a run of consecutive `MessageSequenced` events with set-based SQL:
+/// about six statements for the whole run, whatever its length (change
+/// counter, the conversations' tops, multi-row inserts of messages, cursors
+/// and hidden rows, one Redis pipeline). Seqs come from the sequencer, so
+/// applying is idempotent: a message already stored is skipped by its key and
+/// a conversation's top only moves up.
+async fn store_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSequenced, PrimitiveDateTime)>) -> Result<(), ApplyError> {
+    let run: Vec<Stored> = run
         .into_iter()
-        .filter_map(|(e, when, origin)| match ConversationRef::parse(&e.conversation_id) {
-            Some(target) => Some(((e, when, target), origin)),
+        .filter_map(|(e, when)| match ConversationRef::parse(&e.conversation_id) {
+            Some(target) => Some((e, when, target)),
             None => {
-                tracing::error!(conversation = e.conversation_id, "MessageSent for a malformed conversation id; not projected");
+                tracing::error!(conversation = e.conversation_id, "MessageSequenced for a malformed conversation id; not projected");
                 None
             }
         })
-        .map(|(item, origin)| {
-            let id = item.0.message_id;
-            (item, (id, origin))
-        })
-        .unzip();
-    if run.is_empty() {
-        return Ok(());
-    }
-    // Repeats of what is already stored: two index lookups. (One `WHERE id IN
-    // (…) OR (…) OR …` made MariaDB scan the whole table past ~100 ORs.)
-    let mut q = QueryBuilder::new("SELECT message_id, conversation_id, sender_id, client_msg_id FROM messages WHERE message_id IN (");
-    let mut ids = q.separated(", ");
-    for (e, ..) in &run {
-        ids.push_bind(e.message_id.to_string());
-    }
-    q.push(") UNION ALL SELECT message_id, conversation_id, sender_id, client_msg_id FROM messages WHERE (conversation_id, sender_id, client_msg_id) IN (");
-    let mut keys = q.separated(", ");
-    for (e, ..) in &run {
-        keys.push("(")
-            .push_bind_unseparated(e.conversation_id.clone())
-            .push_unseparated(", ")
-            .push_bind_unseparated(e.sender_id.to_string())
-            .push_unseparated(", ")
-            .push_bind_unseparated(e.client_msg_id.clone())
-            .push_unseparated(")");
-    }
-    q.push(")");
-    let mut seen_ids = HashSet::new();
-    let mut seen_keys = HashSet::new();
-    for row in q.build().fetch_all(&mut **tx).await? {
-        seen_ids.insert(row.try_get::<String, _>("message_id")?);
-        seen_keys.insert((row.try_get::<String, _>("conversation_id")?, row.try_get::<String, _>("sender_id")?, row.try_get::<String, _>("client_msg_id")?));
-    }
-    // …and within the run.
-    let fresh: Vec<_> = run
-        .into_iter()
-        .filter(|(e, ..)| {
-            seen_ids.insert(e.message_id.to_string())
-                && seen_keys.insert((e.conversation_id.clone(), e.sender_id.to_string(), e.client_msg_id.clone()))
-        })
         .collect();
-    if fresh.is_empty() {
+    if run.is_empty() {
         return Ok(());
     }
     let v = next_change(tx).await?;
 
-    // Seqs: per conversation, one upsert moves max_seq by the number of new messages.
+    // Each conversation's newest message of the run.
     let mut order: Vec<&str> = Vec::new();
-    let mut count: HashMap<&str, i64> = HashMap::new();
     let mut last: HashMap<&str, usize> = HashMap::new();
-    for (i, (e, ..)) in fresh.iter().enumerate() {
+    for (i, (e, ..)) in run.iter().enumerate() {
         let c = e.conversation_id.as_str();
-        if !count.contains_key(c) {
-            order.push(c);
+        match last.get(c) {
+            None => {
+                order.push(c);
+                last.insert(c, i);
+            }
+            Some(&j) if run[j].0.seq < e.seq => {
+                last.insert(c, i);
+            }
+            Some(_) => {}
         }
-        *count.entry(c).or_insert(0) += 1;
-        last.insert(c, i);
-    }
-    // The conversations' current tops, locked; then one multi-row upsert
-    // moves each by its number of new messages.
-    let mut q = QueryBuilder::new("SELECT conversation_id, max_seq FROM conversations WHERE conversation_id IN (");
-    let mut convs = q.separated(", ");
-    for c in &order {
-        convs.push_bind(*c);
-    }
-    q.push(") FOR UPDATE");
-    let mut current: HashMap<String, i64> = HashMap::new();
-    for row in q.build().fetch_all(&mut **tx).await? {
-        current.insert(row.try_get("conversation_id")?, row.try_get("max_seq")?);
-    }
-    let mut next_seq: HashMap<&str, i64> = HashMap::new();
-    let mut max_seq: HashMap<&str, i64> = HashMap::new();
-    for c in &order {
-        let top = current.get(*c).copied().unwrap_or(0) + count[c];
-        next_seq.insert(c, top - count[c] + 1);
-        max_seq.insert(c, top);
     }
     let mut q = QueryBuilder::new("INSERT INTO conversations (conversation_id, kind, group_id, max_seq, last_message_id, last_at, changed_version) ");
     q.push_values(&order, |mut b, c| {
-        let (e, when, target) = &fresh[last[c]];
+        let (e, when, target) = &run[last[c]];
         let (kind, group) = match target {
             ConversationRef::Direct(..) => ("direct", None),
             ConversationRef::Group(g) => ("group", Some(g.to_string())),
         };
-        b.push_bind(*c).push_bind(kind).push_bind(group).push_bind(max_seq[c]).push_bind(e.message_id.to_string()).push_bind(*when).push_bind(v);
+        b.push_bind(*c).push_bind(kind).push_bind(group).push_bind(e.seq).push_bind(e.message_id.to_string()).push_bind(*when).push_bind(v);
     });
+    // Assignments run left to right: max_seq moves last.
     q.push(
-        " ON DUPLICATE KEY UPDATE max_seq = VALUES(max_seq), last_message_id = VALUES(last_message_id), \
-         last_at = VALUES(last_at), changed_version = VALUES(changed_version)",
+        " ON DUPLICATE KEY UPDATE last_message_id = IF(VALUES(max_seq) > max_seq, VALUES(last_message_id), last_message_id), \
+         last_at = IF(VALUES(max_seq) > max_seq, VALUES(last_at), last_at), \
+         changed_version = VALUES(changed_version), max_seq = GREATEST(max_seq, VALUES(max_seq))",
     );
     q.build().execute(&mut **tx).await?;
-    let mut seqs = Vec::with_capacity(fresh.len());
-    for (e, ..) in &fresh {
-        let slot = next_seq.get_mut(e.conversation_id.as_str()).expect("every conversation has a seq range");
-        seqs.push(*slot);
-        *slot += 1;
-    }
 
     let mut q = QueryBuilder::new(
-        "INSERT INTO messages (conversation_id, seq, message_id, client_msg_id, sender_id, kind, content, mentions, reply_to, sent_at) ",
+        "INSERT IGNORE INTO messages (conversation_id, seq, message_id, client_msg_id, sender_id, kind, content, mentions, reply_to, sent_at) ",
     );
-    q.push_values(fresh.iter().zip(&seqs), |mut b, ((e, when, _), seq)| {
+    q.push_values(&run, |mut b, (e, when, _)| {
         b.push_bind(e.conversation_id.clone())
-            .push_bind(*seq)
+            .push_bind(e.seq)
             .push_bind(e.message_id.to_string())
             .push_bind(e.client_msg_id.clone())
             .push_bind(e.sender_id.to_string())
@@ -212,19 +148,19 @@ async fn send_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSent, Primit
 
     // The sender has read their own message; a new message un-hides the conversation.
     let mut q = QueryBuilder::new("INSERT INTO user_conversations (user_id, conversation_id, read_seq, changed_version) ");
-    q.push_values(fresh.iter().zip(&seqs), |mut b, ((e, ..), seq)| {
-        b.push_bind(e.sender_id.to_string()).push_bind(e.conversation_id.clone()).push_bind(*seq).push_bind(v);
+    q.push_values(&run, |mut b, (e, ..)| {
+        b.push_bind(e.sender_id.to_string()).push_bind(e.conversation_id.clone()).push_bind(e.seq).push_bind(v);
     });
     q.push(" ON DUPLICATE KEY UPDATE read_seq = GREATEST(read_seq, VALUES(read_seq)), hidden = FALSE, changed_version = VALUES(changed_version)");
     q.build().execute(&mut **tx).await?;
 
     let mut peers = Vec::new();
     let mut hidden = Vec::new();
-    for ((e, _, target), seq) in fresh.iter().zip(&seqs) {
+    for (e, _, target) in &run {
         if let ConversationRef::Direct(a, b) = target {
             let peer = if *a == e.sender_id { *b } else { *a };
             if e.hidden_from == Some(peer) {
-                hidden.push((peer, e.message_id, e.conversation_id.as_str(), *seq));
+                hidden.push((peer, e.message_id, e.conversation_id.as_str(), e.seq));
             } else {
                 peers.push((peer, e.conversation_id.as_str()));
             }
@@ -247,76 +183,44 @@ async fn send_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSent, Primit
     }
 
     let mut pipe = redis::pipe();
-    for (c, top) in &max_seq {
-        pipe.set(redis_keys::conversation_max_seq(c), *top).ignore();
+    for c in &order {
+        pipe.set(redis_keys::conversation_max_seq(c), run[last[c]].0.seq).ignore();
     }
-    for ((e, ..), seq) in fresh.iter().zip(&seqs) {
-        pipe.hset(redis_keys::read_cursors(e.sender_id), &e.conversation_id, *seq).ignore();
+    for (e, ..) in &run {
+        pipe.hset(redis_keys::read_cursors(e.sender_id), &e.conversation_id, e.seq).ignore();
     }
     let _: () = pipe.query_async(&mut ctx.redis.clone()).await?;
-    publish(ctx, &fresh, &seqs, &origins).await
-}
-
-/// What a `MessageSent` envelope contributes to its `MessageSequenced`.
-struct Origin {
-    event_id: Uuid,
-    correlation_id: String,
-    occurred_at: time::OffsetDateTime,
-}
-
-impl Origin {
-    fn of(env: &RawEnvelope) -> Origin {
-        Origin { event_id: env.event_id, correlation_id: env.correlation_id.clone(), occurred_at: env.occurred_at }
-    }
-}
-
-/// Appends each newly numbered message to `beaver.sequenced.v1` and waits for
-/// the broker, before the caller commits the batch: a crash in between makes
-/// the batch (and this publication, with the same seqs) happen again, so a
-/// number is never stored without having been published. Messages older than
-/// the sink's `max_age` (a rebuild) are not published.
-async fn publish(ctx: &ApplyContext, fresh: &[Sent], seqs: &[i64], origins: &HashMap<Uuid, Origin>) -> Result<(), ApplyError> {
-    let Some(sink) = &ctx.sequenced else { return Ok(()) };
-    let now = time::OffsetDateTime::now_utc();
-    let envelopes: Vec<Envelope<SequencedEvent>> = fresh
-        .iter()
-        .zip(seqs)
-        .filter_map(|((e, ..), seq)| {
-            let origin = origins.get(&e.message_id)?;
-            if now - origin.occurred_at > sink.max_age {
-                return None;
-            }
-            let event = SequencedEvent::MessageSequenced(MessageSequenced {
-                message_id: e.message_id,
-                conversation_id: e.conversation_id.clone(),
-                seq: *seq,
-                client_msg_id: e.client_msg_id.clone(),
-                sender_id: e.sender_id,
-                kind: e.kind.clone(),
-                content: e.content.clone(),
-                mentions: e.mentions.clone(),
-                reply_to: e.reply_to,
-                hidden_from: e.hidden_from,
-                sent_at: origin.occurred_at,
-            });
-            Some(Envelope::new(event, Actor::System, origin.correlation_id.clone(), Some(origin.event_id)))
-        })
-        .collect();
-    if !envelopes.is_empty() {
-        sink.producer.append_all(&envelopes).await?;
-    }
     Ok(())
 }
 
+/// A `MessageSequenced` of a run, with its time and parsed conversation.
+type Stored = (MessageSequenced, PrimitiveDateTime, ConversationRef);
+
+/// One record of `beaver.sequenced.v1`: a numbered message, or another
+/// conversation event passed through by the sequencer.
+enum Record {
+    Sequenced(MessageSequenced),
+    Other(MessageEvent),
+}
+
+fn decode(env: RawEnvelope) -> Result<Record, ApplyError> {
+    if env.event_type == "MessageSequenced" {
+        let SequencedEvent::MessageSequenced(m) = env.decode::<SequencedEvent>()?.payload;
+        Ok(Record::Sequenced(m))
+    } else {
+        Ok(Record::Other(env.decode::<MessageEvent>()?.payload))
+    }
+}
+
 impl Messages {
-    /// Applies one event (a lone `MessageSent` is a run of one).
-    async fn apply_one(&self, tx: &mut Tx, ctx: &ApplyContext, event: MessageEvent, when: PrimitiveDateTime, origin: Origin) -> Result<(), ApplyError> {
-        if let MessageEvent::MessageSent(e) = event {
-            return send_run(tx, ctx, vec![(e, when, origin)]).await;
-        }
+    /// Applies one conversation event other than a numbered message.
+    async fn apply_one(&self, tx: &mut Tx, ctx: &ApplyContext, event: MessageEvent, when: PrimitiveDateTime) -> Result<(), ApplyError> {
         let v = next_change(tx).await?;
         match event {
-            MessageEvent::MessageSent(_) => unreachable!("handled above"),
+            MessageEvent::MessageSent(e) => {
+                // The sequencer never passes one through; a log written by hand might.
+                tracing::error!(message_id = %e.message_id, "an unsequenced MessageSent in beaver.sequenced.v1; not projected");
+            }
             MessageEvent::MessageRecalled(e) => {
                 sqlx::query("UPDATE messages SET recalled = TRUE, content = NULL WHERE message_id = ?")
                     .bind(e.message_id.to_string())
@@ -412,31 +316,30 @@ impl Projection for Messages {
     }
 
     fn topics(&self) -> &'static [&'static str] {
-        &[topics::MESSAGES]
+        &[topics::SEQUENCED]
     }
 
     async fn apply(&self, tx: &mut Tx, ctx: &ApplyContext, env: RawEnvelope) -> Result<(), ApplyError> {
-        let when = utc(env.occurred_at);
-        let origin = Origin::of(&env);
-        let event = env.decode::<MessageEvent>()?.payload;
-        self.apply_one(tx, ctx, event, when, origin).await
+        self.apply_all(tx, ctx, vec![env]).await
     }
 
     async fn apply_all(&self, tx: &mut Tx, ctx: &ApplyContext, events: Vec<RawEnvelope>) -> Result<(), ApplyError> {
         let mut run = Vec::new();
         for env in events {
             let when = utc(env.occurred_at);
-            let origin = Origin::of(&env);
-            match env.decode::<MessageEvent>()?.payload {
-                MessageEvent::MessageSent(e) => run.push((e, when, origin)),
-                other => {
-                    // Keep log order: sequence what came before, then apply this.
-                    send_run(tx, ctx, std::mem::take(&mut run)).await?;
-                    self.apply_one(tx, ctx, other, when, origin).await?;
+            match decode(env)? {
+                Record::Sequenced(m) => {
+                    let sent_at = utc(m.sent_at);
+                    run.push((m, sent_at));
+                }
+                Record::Other(other) => {
+                    // Keep log order: store what came before, then apply this.
+                    store_run(tx, ctx, std::mem::take(&mut run)).await?;
+                    self.apply_one(tx, ctx, other, when).await?;
                 }
             }
         }
-        send_run(tx, ctx, run).await
+        store_run(tx, ctx, run).await
     }
 
     /// Every message event is keyed by its conversation, so partitions share

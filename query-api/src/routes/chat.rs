@@ -46,7 +46,18 @@ fn content_of(row: &MySqlRow) -> Result<Value, sqlx::Error> {
     Ok(row.try_get::<Option<String>, _>("content")?.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or(Value::Null))
 }
 
+/// Every chat read starts after the messages projection has stored what the
+/// sequencer had committed, so a message whose send was answered is there
+/// (bounded: a lagging projection gives a stale read, not a hang).
+async fn caught_up(s: &AppState) -> Result<(), ApiError> {
+    beaver_platform::sequencing::await_projection(&s.redis, &s.pool, READ_BARRIER).await?;
+    Ok(())
+}
+
+const READ_BARRIER: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn messages(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<MessagesQuery>) -> Result<Response, ApiError> {
+    caught_up(&s).await?;
     readable(&s.pool, &q.conversation_id, user.user_id).await?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
@@ -156,6 +167,7 @@ async fn reactions_of(pool: &MySqlPool, ids: &[String], me: &str) -> Result<Hash
 }
 
 async fn edits(State(s): State<AppState>, user: AuthUser, ApiPath(message_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
+    caught_up(&s).await?;
     let row: Option<(String,)> = sqlx::query_as("SELECT conversation_id FROM messages WHERE message_id = ?")
         .bind(message_id.to_string())
         .fetch_optional(&s.pool)
@@ -194,6 +206,7 @@ struct ConversationsQuery {
 }
 
 async fn conversations(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<ConversationsQuery>) -> Result<Response, ApiError> {
+    caught_up(&s).await?;
     let me = user.user_id.to_string();
     let since = q.since_version.unwrap_or(-1);
     let rows = sqlx::query(
@@ -299,6 +312,7 @@ struct ReceiptsQuery {
 }
 
 async fn receipts(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<ReceiptsQuery>) -> Result<Response, ApiError> {
+    caught_up(&s).await?;
     match readable(&s.pool, &q.conversation_id, user.user_id).await? {
         ConversationRef::Direct(a, b) => {
             let peer = if a == user.user_id { b } else { a };

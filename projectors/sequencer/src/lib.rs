@@ -1,0 +1,225 @@
+//! Beaver's sequencer: the one place where a message gets its number. It is a
+//! Kafka stream processor between the commands tier and everything that
+//! reads conversations: it consumes `beaver.messages.v1` (read_committed) and,
+//! in one Kafka transaction per batch, writes every conversation event in log
+//! order to `beaver.sequenced.v1` — each new `MessageSent` as its
+//! `MessageSequenced`, with the conversation's next seq; repeats of a
+//! `(sender, client_msg_id)` within the dedup window dropped; everything else
+//! passed through — together with its state changes (compacted
+//! `beaver.sequencer-state.v1`) and its input offsets. After each commit it
+//! answers the waiting senders over Redis. The messages projector and ws-push
+//! read only its output, so MariaDB is off the send path (docs/chat.md,
+//! "Sequencing").
+//!
+//! # Layout
+//! - [`core`]: the pure rules (seqs, dedup window, state records).
+//! - [`worker`]: sessions of the transactional loop (fencing, restore, batches).
+//! - [`run`]: the worker thread, the answer publisher, `/healthz` and `/metrics`.
+
+pub mod core;
+pub mod worker;
+
+use axum::{extract::State, routing::get, Router};
+use beaver_platform::{
+    sequencing::{SendAnswer, ANSWERS_CHANNEL, SEQUENCED_ENDS_KEY},
+    serve,
+};
+use serde::{Deserialize, Serialize};
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, AtomicI64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+use tokio::sync::mpsc;
+
+/// Sequencer configuration (`BEAVER_*` variables override, e.g. `BEAVER_INSTANCE`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Health and metrics endpoint.
+    pub http_addr: String,
+    pub kafka_brokers: String,
+    pub redis_url: String,
+    /// This process's share: input partitions `p` with `p % instances == instance`.
+    pub instance: u32,
+    pub instances: u32,
+    /// `transactional.id` is `<base>-<instance>`: a restarted instance fences its predecessor.
+    pub transactional_id_base: String,
+    /// Consumer group whose committed offsets are part of each transaction.
+    pub group_id: String,
+    pub output_topic: String,
+    pub state_topic: String,
+    /// How long (log time) a `(sender, client_msg_id)` is remembered.
+    pub window_secs: u64,
+    /// Most input records per transaction.
+    pub batch_max: usize,
+    /// How long a batch keeps filling after its first record.
+    pub linger_ms: u64,
+    /// Longest wait for a first record.
+    pub fetch_wait_max_ms: u64,
+    /// The producer's own batching delay inside a transaction.
+    pub producer_linger_ms: u64,
+    /// Bounds every transactional call and the broker's transaction timeout.
+    pub transaction_timeout_ms: u64,
+    pub restore_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http_addr: "127.0.0.1:21085".into(),
+            kafka_brokers: "127.0.0.1:9092".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            instance: 0,
+            instances: 1,
+            transactional_id_base: "beaver-sequencer".into(),
+            group_id: "beaver-sequencer".into(),
+            output_topic: beaver_events::topics::SEQUENCED.into(),
+            state_topic: beaver_events::topics::SEQUENCER_STATE.into(),
+            window_secs: 600,
+            batch_max: 2000,
+            linger_ms: 2,
+            fetch_wait_max_ms: 100,
+            producer_linger_ms: 1,
+            transaction_timeout_ms: 10_000,
+            restore_timeout_secs: 120,
+        }
+    }
+}
+
+/// What the worker thread reports to `/healthz`.
+#[derive(Default)]
+pub struct Status {
+    pub stop: AtomicBool,
+    ready: AtomicBool,
+    fenced: AtomicBool,
+    /// Unix ms of the worker's last completed step.
+    last_beat_ms: AtomicI64,
+    last_error: Mutex<Option<String>>,
+    partitions: Mutex<Vec<i32>>,
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+impl Status {
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+        if ready {
+            *self.last_error.lock().expect("status lock") = None;
+        }
+    }
+    pub fn beat(&self) {
+        self.last_beat_ms.store(now_ms(), Ordering::Relaxed);
+    }
+    fn set_partitions(&self, partitions: Vec<i32>) {
+        *self.partitions.lock().expect("status lock") = partitions;
+    }
+    fn check(&self, stall: Duration) -> anyhow::Result<()> {
+        if self.fenced.load(Ordering::Relaxed) {
+            anyhow::bail!("fenced by a newer sequencer with the same transactional id");
+        }
+        if !self.ready.load(Ordering::Relaxed) {
+            let error = self.last_error.lock().expect("status lock").clone();
+            anyhow::bail!("not running a session{}", error.map(|e| format!(": {e}")).unwrap_or_default());
+        }
+        let since = now_ms() - self.last_beat_ms.load(Ordering::Relaxed);
+        if since > stall.as_millis() as i64 {
+            anyhow::bail!("no batch step completed for {since} ms");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct Health {
+    status: Arc<Status>,
+    redis: redis::aio::ConnectionManager,
+    stall: Duration,
+}
+
+async fn healthz(State(h): State<Health>) -> axum::response::Response {
+    let partitions = h.status.partitions.lock().expect("status lock").len();
+    let worker = h.status.check(h.stall).map_err(|e| e.context(format!("{partitions} partitions")));
+    serve::health_response(vec![("kafka_transactions", worker), ("redis", serve::check_redis(&h.redis).await)])
+}
+
+/// What one committed transaction tells the rest of the system.
+pub struct Committed {
+    /// One per `MessageSent` read.
+    pub answers: Vec<SendAnswer>,
+    /// (partition, end offset) of the output written.
+    pub ends: Vec<(i32, i64)>,
+}
+
+/// Publishes each committed batch: first the output ends (the read barrier
+/// of `sequencing::await_projection`), then the answers. Best effort: a lost
+/// answer costs its sender a 202 and a resend, never a wrong answer.
+async fn publish_answers(mut rx: mpsc::UnboundedReceiver<Committed>, redis: redis::aio::ConnectionManager) {
+    while let Some(committed) = rx.recv().await {
+        let mut pipe = redis::pipe();
+        if !committed.ends.is_empty() {
+            pipe.hset_multiple(SEQUENCED_ENDS_KEY, &committed.ends).ignore();
+        }
+        if !committed.answers.is_empty() {
+            let payload = serde_json::to_vec(&committed.answers).expect("answers serialise");
+            pipe.cmd("PUBLISH").arg(ANSWERS_CHANNEL).arg(payload).ignore();
+        }
+        let sent: redis::RedisResult<()> = pipe.query_async(&mut redis.clone()).await;
+        if let Err(e) = sent {
+            metrics::counter!("sequencer_answers_lost_total").increment(committed.answers.len() as u64);
+            tracing::warn!(error = %e, lost = committed.answers.len(), "could not publish answers");
+        }
+    }
+}
+
+/// Runs the sequencer until `shutdown` resolves or it is fenced (then it
+/// returns an error: a newer process owns its partitions).
+pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    beaver_platform::telemetry::prometheus();
+    let redis = beaver_platform::connect_redis(&config.redis_url).await?;
+    let status = Arc::new(Status::default());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(publish_answers(rx, redis.clone()));
+
+    let (worker_status, worker_config) = (status.clone(), config.clone());
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<anyhow::Result<()>>();
+    std::thread::Builder::new().name("sequencer".into()).spawn(move || {
+        let mut pause = Duration::from_millis(100);
+        let result = loop {
+            match worker::run_session(&worker_config, &worker_status, &tx) {
+                worker::SessionEnd::Stopped => break Ok(()),
+                worker::SessionEnd::Fenced(e) => {
+                    worker_status.fenced.store(true, Ordering::Relaxed);
+                    tracing::error!(error = ?e, "fenced by a newer sequencer; exiting");
+                    break Err(e.context("fenced"));
+                }
+                worker::SessionEnd::Failed(e) => {
+                    tracing::error!(error = ?e, "session failed; starting a new one");
+                    metrics::counter!("sequencer_session_failures_total").increment(1);
+                    *worker_status.last_error.lock().expect("status lock") = Some(format!("{e:#}"));
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        let _ = done_tx.send(result);
+    })?;
+
+    let stall = Duration::from_millis(config.transaction_timeout_ms * 2 + config.fetch_wait_max_ms + 1000);
+    let health = Health { status: status.clone(), redis, stall };
+    let app = Router::new().route("/healthz", get(healthz)).with_state(health);
+    let server = tokio::spawn(serve::serve(listener, app, shutdown));
+    tokio::select! {
+        served = server => {
+            status.stop.store(true, Ordering::Relaxed);
+            served??;
+            Ok(())
+        }
+        worker = done_rx => worker.unwrap_or_else(|_| Err(anyhow::anyhow!("the sequencer thread died"))),
+    }
+}

@@ -1,0 +1,455 @@
+//! The transactional loop: read `beaver.messages.v1` (read_committed), decide
+//! each record with [`crate::core`], and write the output, the state changes
+//! and the input offsets in ONE Kafka transaction per batch.
+//!
+//! A session owns one transactional producer (`transactional.id` =
+//! `<base>-<instance>`) and one consumer with a static share of the input
+//! partitions (`partition % instances == instance`). It starts with
+//! `init_transactions`, which fences any older process with the same id and
+//! aborts its open transaction; then restores its partitions' state from the
+//! compacted state topic and checks it against the committed input offsets.
+//! Any error ends the session; the next one starts from what was committed,
+//! so nothing is half-applied. A fenced session ends the process.
+
+use crate::{
+    core::{Change, Decision, PartitionState},
+    Committed, Config, Status,
+};
+use beaver_platform::sequencing::SendAnswer;
+use anyhow::{bail, Context};
+use beaver_events::{
+    message::MessageEvent,
+    sequenced::{MessageSequenced, SequencedEvent},
+    topics, Envelope, RawEnvelope,
+};
+use beaver_platform::kafka::headers_of;
+use rdkafka::{
+    config::ClientConfig,
+    consumer::{BaseConsumer, Consumer},
+    error::{KafkaError, RDKafkaErrorCode},
+    message::{Header, Headers, Message, OwnedHeaders},
+    producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer},
+    ClientContext,
+    util::Timeout,
+    Offset, TopicPartitionList,
+};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{atomic::Ordering, Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::sync::mpsc::UnboundedSender;
+use uuid::Uuid;
+
+/// Namespace of the derived `MessageSequenced` event ids.
+const SEQUENCED_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6265_6176_6572_2d73_6571_7565_6e63_6572);
+
+/// Records, per partition of the output topic, the end offset of what was
+/// delivered. `commit_transaction` returns only after every delivery report
+/// was served, so after a commit these are the ends of committed data.
+struct Deliveries {
+    output_topic: String,
+    ends: Mutex<HashMap<i32, i64>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Ok(m) = result {
+            if m.topic() == self.output_topic {
+                let mut ends = self.ends.lock().expect("ends lock");
+                let end = ends.entry(m.partition()).or_insert(0);
+                *end = (*end).max(m.offset() + 1);
+            }
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+pub enum SessionEnd {
+    /// Asked to stop.
+    Stopped,
+    /// A newer process with the same transactional id took over.
+    Fenced(anyhow::Error),
+    /// Anything else: start a new session.
+    Failed(anyhow::Error),
+}
+
+/// One input record, copied out of the consumer's buffer.
+struct Input {
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+fn is_fencing(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| match cause.downcast_ref::<KafkaError>() {
+        Some(KafkaError::Transaction(t)) => {
+            t.is_fatal() || matches!(t.code(), RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
+        }
+        Some(other) => matches!(
+            other.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
+        ),
+        None => false,
+    })
+}
+
+/// Runs one session until it fails, is fenced, or `status.stop` is set.
+pub fn run_session(cfg: &Config, status: &Arc<Status>, answers: &UnboundedSender<Committed>) -> SessionEnd {
+    let mut session = match Session::start(cfg, status) {
+        Ok(s) => s,
+        Err(e) if is_fencing(&e) => return SessionEnd::Fenced(e),
+        Err(e) => return SessionEnd::Failed(e),
+    };
+    status.set_ready(true);
+    let end = loop {
+        if status.stop.load(Ordering::Relaxed) {
+            break SessionEnd::Stopped;
+        }
+        match session.step(answers) {
+            Ok(()) => status.beat(),
+            Err(e) => {
+                let _ = session.producer.abort_transaction(Timeout::After(Duration::from_secs(5)));
+                break if is_fencing(&e) { SessionEnd::Fenced(e) } else { SessionEnd::Failed(e) };
+            }
+        }
+    };
+    status.set_ready(false);
+    end
+}
+
+struct Session<'a> {
+    cfg: &'a Config,
+    producer: ThreadedProducer<Deliveries>,
+    consumer: BaseConsumer,
+    states: BTreeMap<i32, PartitionState>,
+    window_ms: i64,
+}
+
+impl<'a> Session<'a> {
+    fn start(cfg: &'a Config, status: &Status) -> anyhow::Result<Self> {
+        let transactional_id = format!("{}-{}", cfg.transactional_id_base, cfg.instance);
+        let deliveries = Deliveries { output_topic: cfg.output_topic.clone(), ends: Mutex::default() };
+        let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
+            .set("bootstrap.servers", &cfg.kafka_brokers)
+            .set("client.id", "beaver-sequencer")
+            .set("transactional.id", &transactional_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4")
+            .set("linger.ms", cfg.producer_linger_ms.to_string())
+            .set("retry.backoff.ms", "10")
+            .set("transaction.timeout.ms", cfg.transaction_timeout_ms.to_string())
+            .set("message.timeout.ms", cfg.transaction_timeout_ms.to_string())
+            .create_with_context(deliveries)
+            .context("creating the transactional producer")?;
+        // Fences every older process with this id and aborts its open transaction.
+        producer.init_transactions(Timeout::After(Duration::from_secs(30))).context("init_transactions")?;
+        tracing::info!(transactional_id, "transactions initialised");
+
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &cfg.kafka_brokers)
+            .set("group.id", &cfg.group_id)
+            .set("client.id", "beaver-sequencer")
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", cfg.fetch_wait_max_ms.to_string())
+            .create()
+            .context("creating the input consumer")?;
+        let partitions = mine(&consumer, cfg)?;
+        let window_ms = (cfg.window_secs * 1000) as i64;
+        let states = restore(cfg, &partitions, window_ms)?;
+
+        // The state must be exactly as of the committed input offsets (both
+        // are written by the same transactions).
+        let mut wanted = TopicPartitionList::new();
+        for p in &partitions {
+            wanted.add_partition(topics::MESSAGES, *p);
+        }
+        let committed = consumer.committed_offsets(wanted, Timeout::After(Duration::from_secs(30))).context("reading committed offsets")?;
+        let mut assign = TopicPartitionList::new();
+        for e in committed.elements() {
+            let committed = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => 0,
+            };
+            let checkpoint = states[&e.partition()].next_offset;
+            if committed != checkpoint {
+                bail!(
+                    "partition {}: state checkpoint {checkpoint} differs from the committed offset {committed}; \
+                     the state topic {} was changed outside the sequencer (docs/operations: the sequencer refuses to guess)",
+                    e.partition(),
+                    cfg.state_topic
+                );
+            }
+            assign.add_partition_offset(topics::MESSAGES, e.partition(), Offset::Offset(checkpoint))?;
+        }
+        consumer.assign(&assign).context("assigning input partitions")?;
+        let remembered: usize = states.values().map(PartitionState::window_len).sum();
+        tracing::info!(?partitions, remembered, "session started");
+        status.set_partitions(partitions);
+        Ok(Session { cfg, producer, consumer, states, window_ms })
+    }
+
+    /// Reads one batch and commits it in one transaction.
+    fn step(&mut self, answers: &UnboundedSender<Committed>) -> anyhow::Result<()> {
+        let batch = self.next_batch()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.producer.begin_transaction().context("begin_transaction")?;
+        let mut replies = Vec::new();
+        let mut touched = BTreeSet::new();
+        let (mut fresh, mut repeats) = (0u64, 0u64);
+        for input in &batch {
+            let state = self.states.get_mut(&input.partition).context("a record of a partition not ours")?;
+            if input.offset < state.next_offset {
+                continue;
+            }
+            let mut changes = Vec::new();
+            let output = decide(state, input, &mut changes, &mut replies, &mut fresh, &mut repeats);
+            state.next_offset = input.offset + 1;
+            touched.insert(input.partition);
+            if let Some((value, mut headers)) = output {
+                let (p, o) = (input.partition.to_string(), input.offset.to_string());
+                headers = headers
+                    .insert(Header { key: topics::HEADER_SOURCE_PARTITION, value: Some(p.as_str()) })
+                    .insert(Header { key: topics::HEADER_SOURCE_OFFSET, value: Some(o.as_str()) });
+                self.produce(&self.cfg.output_topic, input.partition, input.key.as_deref(), Some(&value), Some(headers))?;
+            }
+            for change in changes {
+                self.produce(&self.cfg.state_topic, input.partition, Some(change.key.as_bytes()), change.value.as_deref(), None)?;
+            }
+        }
+        let mut offsets = TopicPartitionList::new();
+        for p in &touched {
+            let checkpoint: Change = self.states[p].checkpoint();
+            self.produce(&self.cfg.state_topic, *p, Some(checkpoint.key.as_bytes()), checkpoint.value.as_deref(), None)?;
+            offsets.add_partition_offset(topics::MESSAGES, *p, Offset::Offset(self.states[p].next_offset))?;
+        }
+        let metadata = self.consumer.group_metadata().context("consumer has no group metadata")?;
+        let timeout = Timeout::After(Duration::from_millis(self.cfg.transaction_timeout_ms));
+        self.producer.send_offsets_to_transaction(&offsets, &metadata, timeout).context("send_offsets_to_transaction")?;
+        self.producer.commit_transaction(timeout).context("commit_transaction")?;
+        let took = started.elapsed();
+        metrics::histogram!("sequencer_transaction_seconds").record(took.as_secs_f64());
+        metrics::counter!("sequencer_records_total").increment(batch.len() as u64);
+        metrics::counter!("sequencer_messages_sequenced_total").increment(fresh);
+        metrics::counter!("sequencer_repeats_total").increment(repeats);
+        metrics::gauge!("sequencer_window_entries").set(self.states.values().map(PartitionState::window_len).sum::<usize>() as f64);
+        tracing::debug!(records = batch.len(), fresh, repeats, took_ms = took.as_millis() as u64, "batch committed");
+        let ends: Vec<(i32, i64)> = {
+            let ends = self.producer.context().ends.lock().expect("ends lock");
+            touched.iter().filter_map(|p| ends.get(p).map(|end| (*p, *end))).collect()
+        };
+        let _ = answers.send(Committed { answers: replies, ends });
+        let _ = self.window_ms;
+        Ok(())
+    }
+
+    fn produce(&self, topic: &str, partition: i32, key: Option<&[u8]>, value: Option<&[u8]>, headers: Option<OwnedHeaders>) -> anyhow::Result<()> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).partition(partition);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => return Err(e).context("producing in the transaction"),
+            }
+        }
+    }
+
+    /// Waits up to `fetch_wait_max_ms` for a first record, then keeps reading
+    /// for `linger_ms` or until `batch_max` records.
+    fn next_batch(&self) -> anyhow::Result<Vec<Input>> {
+        let mut batch = Vec::new();
+        let first = self.consumer.poll(Duration::from_millis(self.cfg.fetch_wait_max_ms.max(1)));
+        match first {
+            None => return Ok(batch),
+            Some(m) => batch.push(copy(&m.context("consuming")?)),
+        }
+        let deadline = Instant::now() + Duration::from_millis(self.cfg.linger_ms);
+        while batch.len() < self.cfg.batch_max {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.consumer.poll(left) {
+                Some(m) => batch.push(copy(&m.context("consuming")?)),
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+}
+
+fn copy(m: &rdkafka::message::BorrowedMessage<'_>) -> Input {
+    let headers = m
+        .headers()
+        .map(|hs| hs.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
+        .unwrap_or_default();
+    Input { partition: m.partition(), offset: m.offset(), key: m.key().map(<[u8]>::to_vec), value: m.payload().map(<[u8]>::to_vec), headers }
+}
+
+/// What one input record becomes on the output topic (value and headers),
+/// if anything. A new `MessageSent` becomes its `MessageSequenced`; a repeat
+/// becomes nothing (its sender gets the original's answer); every other
+/// record — other conversation events, or anything undecodable — passes
+/// through unchanged, so the output is the whole conversation log in order.
+fn decide(
+    state: &mut PartitionState,
+    input: &Input,
+    changes: &mut Vec<Change>,
+    replies: &mut Vec<SendAnswer>,
+    fresh: &mut u64,
+    repeats: &mut u64,
+) -> Option<(Vec<u8>, OwnedHeaders)> {
+    let pass_through = || {
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in &input.headers {
+            headers = headers.insert(Header { key: k.as_str(), value: v.as_deref() });
+        }
+        input.value.clone().map(|v| (v, headers))
+    };
+    let Some(raw) = input.value.as_deref().and_then(|v| RawEnvelope::from_slice(v).ok()) else {
+        return pass_through();
+    };
+    if raw.event_type != "MessageSent" {
+        return pass_through();
+    }
+    let (source_id, occurred_at, actor, correlation) = (raw.event_id, raw.occurred_at, raw.actor.clone(), raw.correlation_id.clone());
+    let Ok(Envelope { payload: MessageEvent::MessageSent(sent), .. }) = raw.decode::<MessageEvent>() else {
+        return pass_through();
+    };
+    let at_ms = (occurred_at.unix_timestamp_nanos() / 1_000_000) as i64;
+    match state.decide_sent(&sent.conversation_id, sent.sender_id, &sent.client_msg_id, sent.message_id, at_ms, changes) {
+        Decision::Repeat(original) => {
+            *repeats += 1;
+            let sent_at = time::OffsetDateTime::from_unix_timestamp_nanos(original.at_ms as i128 * 1_000_000).unwrap_or(occurred_at);
+            replies.push(SendAnswer { request: sent.message_id, message_id: original.message_id, conversation_id: sent.conversation_id, seq: original.seq, sent_at });
+            None
+        }
+        Decision::Fresh { seq } => {
+            *fresh += 1;
+            replies.push(SendAnswer {
+                request: sent.message_id,
+                message_id: sent.message_id,
+                conversation_id: sent.conversation_id.clone(),
+                seq,
+                sent_at: occurred_at,
+            });
+            let event = SequencedEvent::MessageSequenced(MessageSequenced {
+                message_id: sent.message_id,
+                conversation_id: sent.conversation_id,
+                seq,
+                client_msg_id: sent.client_msg_id,
+                sender_id: sent.sender_id,
+                kind: sent.kind,
+                content: sent.content,
+                mentions: sent.mentions,
+                reply_to: sent.reply_to,
+                hidden_from: sent.hidden_from,
+                sent_at: occurred_at,
+            });
+            let mut envelope = Envelope::new(event, actor, correlation, Some(source_id));
+            // Derived from the log alone, so a rebuilt log is identical.
+            envelope.event_id = Uuid::new_v5(&SEQUENCED_ID_NAMESPACE, source_id.as_bytes());
+            envelope.occurred_at = occurred_at;
+            let value = serde_json::to_vec(&envelope).expect("an envelope serialises");
+            Some((value, headers_of(&envelope)))
+        }
+    }
+}
+
+/// This instance's share of the input partitions.
+fn mine(consumer: &BaseConsumer, cfg: &Config) -> anyhow::Result<Vec<i32>> {
+    let count = |topic: &str| -> anyhow::Result<usize> {
+        let md = consumer.fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(30))).with_context(|| format!("metadata of {topic}"))?;
+        let n = md.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+        if n == 0 {
+            bail!("topic {topic} does not exist (deploy/infra-up creates it)");
+        }
+        Ok(n)
+    };
+    let input = count(topics::MESSAGES)?;
+    for topic in [&cfg.output_topic, &cfg.state_topic] {
+        let n = count(topic)?;
+        if n < input {
+            bail!("{topic} has {n} partitions, fewer than the {input} of {}: each input partition writes to its own number", topics::MESSAGES);
+        }
+    }
+    let instances = cfg.instances.max(1) as i32;
+    Ok((0..input as i32).filter(|p| p % instances == cfg.instance as i32).collect())
+}
+
+/// Reads this instance's state partitions from the beginning to their end
+/// (read_committed, after `init_transactions`: nothing is left open).
+fn restore(cfg: &Config, partitions: &[i32], window_ms: i64) -> anyhow::Result<BTreeMap<i32, PartitionState>> {
+    let started = Instant::now();
+    let mut states: BTreeMap<i32, PartitionState> = partitions.iter().map(|p| (*p, PartitionState::new(window_ms))).collect();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.kafka_brokers)
+        .set("group.id", format!("{}-restore", cfg.group_id))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .context("creating the state reader")?;
+    let mut assign = TopicPartitionList::new();
+    let mut pending = BTreeSet::new();
+    for p in partitions {
+        let (low, high) = consumer.fetch_watermarks(&cfg.state_topic, *p, Timeout::After(Duration::from_secs(30)))?;
+        if high > low {
+            assign.add_partition_offset(&cfg.state_topic, *p, Offset::Beginning)?;
+            pending.insert(*p);
+        }
+    }
+    if pending.is_empty() {
+        return Ok(states);
+    }
+    consumer.assign(&assign)?;
+    let deadline = Instant::now() + Duration::from_secs(cfg.restore_timeout_secs);
+    let mut records = 0u64;
+    while !pending.is_empty() {
+        if Instant::now() > deadline {
+            bail!("restoring the state took longer than {} s", cfg.restore_timeout_secs);
+        }
+        match consumer.poll(Duration::from_millis(500)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                pending.remove(&p);
+            }
+            Some(Err(e)) => return Err(e).context("reading the state topic"),
+            Some(Ok(m)) => {
+                let key = std::str::from_utf8(m.key().unwrap_or_default()).context("a state key is not UTF-8")?;
+                let state = states.get_mut(&m.partition()).context("state of a partition not ours")?;
+                state.restore(key, m.payload()).with_context(|| format!("state record at {}:{}", m.partition(), m.offset()))?;
+                records += 1;
+            }
+        }
+    }
+    for state in states.values_mut() {
+        state.restored();
+    }
+    tracing::info!(records, took_ms = started.elapsed().as_millis() as u64, "state restored");
+    Ok(states)
+}

@@ -1,0 +1,196 @@
+//! The sequencer under failure, against the real stack (docs/chat.md,
+//! "Sequencing"): kill -9 in the middle of a load, and a stale process fenced
+//! by a newer one. These tests stop and start the stack's sequencer, so they
+//! live in their own test binary (cargo runs test binaries one after
+//! another) and take turns.
+
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+use helpers::{eventually, read_topic, unique, Api, PASSWORD};
+use serde_json::{json, Value};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct User {
+    id: String,
+    token: String,
+}
+
+async fn new_user(api: &Api, prefix: &str) -> User {
+    let name = unique(prefix);
+    let id = api.post("/api/user/register", None, json!({ "username": name, "password": PASSWORD })).await.expect(200).data()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = api.login(&name).await["access_token"].as_str().unwrap().to_owned();
+    User { id, token }
+}
+
+async fn friends(api: &Api, prefix: &str) -> (User, User) {
+    let (a, b) = tokio::join!(new_user(api, prefix), new_user(api, prefix));
+    let asked = api.post("/api/friend/requests", Some(&a.token), json!({ "to_user_id": b.id })).await.expect(200);
+    let rid = asked.data()["request_id"].as_str().unwrap().to_owned();
+    api.post(&format!("/api/friend/requests/{rid}/accept"), Some(&b.token), json!({})).await.expect(200);
+    (a, b)
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn state_dir() -> PathBuf {
+    std::env::var("BEAVER_STATE_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join(".state"))
+}
+
+fn sequencer_pid() -> Option<i32> {
+    std::fs::read_to_string(state_dir().join("run/sequencer.pid")).ok()?.trim().parse().ok()
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie still answers kill -0; read its state.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(stat.rsplit(") ").next().and_then(|r| r.split(' ').next()), Some("Z") | Some("X")),
+        Err(_) => false,
+    }
+}
+
+/// Starts whatever of the stack is not running, as an operator would (no build).
+fn deploy_up() {
+    let out = Command::new(root().join("deploy/up")).env("BEAVER_SKIP_BUILD", "1").output().expect("run deploy/up");
+    assert!(out.status.success(), "deploy/up failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// Sends `text` with `cmid` until the answer carries a seq (a 202 or a 5xx
+/// is resent with the same client_msg_id, as a client does).
+async fn send_until_numbered(api: &Api, from: &User, to: &User, cmid: &str, text: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let body = json!({ "to_user_id": to.id, "client_msg_id": cmid, "type": "text", "content": { "text": text } });
+        let a = api.post("/api/chat/send", Some(&from.token), body).await;
+        if a.status.as_u16() == 200 && a.data()["seq"].is_i64() {
+            return a.data().clone();
+        }
+        assert!(matches!(a.status.as_u16(), 202 | 502 | 503 | 504), "only 'not yet' answers while the sequencer restarts: {} {}", a.status, a.body);
+        assert!(Instant::now() < deadline, "no seq for {cmid} after 90 s: last answer {}", a.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn history(api: &Api, user: &User, conv: &str) -> Vec<Value> {
+    let a = api.get(&format!("/api/chat/messages?conversation_id={conv}&limit=100"), Some(&user.token)).await.expect(200);
+    a.data()["messages"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn kill_9_mid_load_loses_nothing_and_numbers_every_message_once_without_gaps() {
+    let _turn = TURN.lock().await;
+    let api = Api::new();
+    const PAIRS: usize = 4;
+    const PER_PAIR: usize = 30;
+    let pairs = futures::future::join_all((0..PAIRS).map(|_| friends(&api, "seqkill"))).await;
+
+    let senders = pairs.iter().map(|(a, b)| {
+        let api = api.clone();
+        async move {
+            let mut answered = Vec::new();
+            for i in 0..PER_PAIR {
+                let cmid = format!("k{i}-{}", unique("c"));
+                let answer = send_until_numbered(&api, a, b, &cmid, &format!("message {i}")).await;
+                answered.push(answer);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            answered
+        }
+    });
+    let killer = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let pid = sequencer_pid().expect("deploy/up records the sequencer's pid");
+        assert!(alive(pid), "the sequencer runs before the kill");
+        Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+        eventually(Duration::from_secs(10), || async { (!alive(pid)).then_some(()) }).await.expect("kill -9 ends the sequencer");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::task::spawn_blocking(deploy_up).await.unwrap();
+        assert_ne!(sequencer_pid(), Some(pid), "a new sequencer process runs");
+    };
+    let (answered, ()) = tokio::join!(futures::future::join_all(senders), killer);
+
+    for ((a, b), answers) in pairs.iter().zip(&answered) {
+        let conv = answers[0]["conversation_id"].as_str().unwrap().to_owned();
+        let stored = eventually(Duration::from_secs(30), || async {
+            let list = history(&api, b, &conv).await;
+            (list.len() >= PER_PAIR).then_some(list)
+        })
+        .await
+        .unwrap_or_else(|| panic!("every answered message reaches history"));
+        let seqs: Vec<i64> = stored.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, (1..=PER_PAIR as i64).collect::<Vec<_>>(), "seqs are 1..N with no gap and no repeat");
+        let by_id: HashMap<&str, i64> = stored.iter().map(|m| (m["message_id"].as_str().unwrap(), m["seq"].as_i64().unwrap())).collect();
+        for answer in answers {
+            let id = answer["message_id"].as_str().unwrap();
+            assert_eq!(by_id.get(id), Some(&answer["seq"].as_i64().unwrap()), "an answered message is stored once with its answered seq: {answer}");
+        }
+        // In the order sent: each sender waited for its answer before the next.
+        let texts: Vec<&str> = stored.iter().map(|m| m["content"]["text"].as_str().unwrap()).collect();
+        assert_eq!(texts, (0..PER_PAIR).map(|i| format!("message {i}")).collect::<Vec<_>>());
+        let _ = a;
+    }
+}
+
+#[tokio::test]
+async fn a_stale_sequencer_is_fenced_and_nothing_it_writes_becomes_visible() {
+    let _turn = TURN.lock().await;
+    let api = Api::new();
+    let (ann, bob) = friends(&api, "seqfence").await;
+    let old = sequencer_pid().expect("deploy/up records the sequencer's pid");
+    assert!(alive(old));
+
+    // A second process with the same instance id: its init_transactions fences the first.
+    let profile = std::env::var("BEAVER_BUILD_PROFILE").unwrap_or_else(|_| "debug".into());
+    let bin = root().join("target").join(if profile == "release" { "release" } else { "debug" }).join("beaver-sequencer");
+    let port = 21000 + (std::process::id() % 900) as u16;
+    let log = std::fs::File::create(state_dir().join("logs/sequencer-fencing-test.log")).unwrap();
+    let mut newer = Command::new(&bin)
+        .env("BEAVER_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(60), || {
+        let http = http.clone();
+        async move { http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
+    })
+    .await
+    .expect("the newer sequencer becomes healthy");
+
+    // Both read the send; only the newer one can commit.
+    let cmid = unique("fenced");
+    let answer = send_until_numbered(&api, &ann, &bob, &cmid, "after the takeover").await;
+    assert_eq!(answer["seq"], 1, "{answer}");
+    eventually(Duration::from_secs(30), || async { (!alive(old)).then_some(()) }).await.expect("the fenced process exits");
+
+    let numbered: Vec<Value> = read_topic(beaver_events::topics::SEQUENCED)
+        .await
+        .into_iter()
+        .filter(|e| e["event_type"] == "MessageSequenced" && e["payload"]["client_msg_id"] == cmid.as_str())
+        .collect();
+    assert_eq!(numbered.len(), 1, "exactly one committed MessageSequenced: {numbered:#?}");
+    let conv = answer["conversation_id"].as_str().unwrap();
+    let list = history(&api, &bob, conv).await;
+    assert_eq!(list.len(), 1, "{list:#?}");
+
+    // Hand the partitions back to the stack's own sequencer.
+    Command::new("kill").args(["-TERM", &newer.id().to_string()]).status().unwrap();
+    let _ = tokio::task::spawn_blocking(move || newer.wait()).await;
+    tokio::task::spawn_blocking(deploy_up).await.unwrap();
+    let again = send_until_numbered(&api, &ann, &bob, &unique("back"), "back to normal").await;
+    assert_eq!(again["seq"], 2, "{again}");
+}
