@@ -16,6 +16,7 @@ use axum::{
     Extension, Router,
 };
 use beaver_events::{
+    group::Role,
     message::*,
     topics, Actor, Envelope, MessageEvent,
 };
@@ -114,22 +115,13 @@ async fn send(State(s): State<AppState>, Extension(c): Extension<CorrelationId>,
             (direct_conversation_id(me, peer), hidden.then_some(peer))
         }
         ConversationRef::Group(group) => {
-            let row: Option<(bool,)> = sqlx::query_as("SELECT mute_all FROM chat_groups WHERE group_id = ? AND status = 'active'")
-                .bind(group.to_string())
-                .fetch_optional(&s.pool)
-                .await?;
-            let (mute_all,) = row.ok_or_else(|| ApiError::NotFound("group not found".into()))?;
-            let standing = role_in(&s.pool, group, me).await?;
-            let view = GroupSendView {
-                role: standing.map(|s| s.0),
-                muted_until: standing.and_then(|s| s.1).map(|m| m.assume_utc()),
-                mute_all,
+            let (view, members) = match group_send_view(&s, group, me, &req.mentions).await? {
+                Some(found) => found,
+                None => group_send_view_from_db(&s, group, me, &req.mentions).await?,
             };
             rules::check_group_send(view, now)?;
-            for m in &req.mentions {
-                if role_in(&s.pool, group, *m).await?.is_none() {
-                    return Err(ApiError::invalid("mentions", format!("{m} is not a member of this group")));
-                }
+            if let Some((m, _)) = req.mentions.iter().zip(&members).find(|(_, member)| !**member) {
+                return Err(ApiError::invalid("mentions", format!("{m} is not a member of this group")));
             }
             (group_conversation_id_of(group), None)
         }
@@ -222,6 +214,41 @@ async fn stored_answer(pool: &MySqlPool, conversation_id: &str, sender: Uuid, cl
 
 /// How long a send waits for the read model's idempotency answer.
 const STORED_ANSWER_BUDGET: Duration = Duration::from_millis(250);
+
+/// What a group send checks, from the hash the groups projector keeps (one
+/// round trip): the sender's standing, mute-all, and whether each mentioned
+/// user is a member. `None` when the hash is absent (a dissolved group, or
+/// one the projector has not written yet): then MariaDB decides.
+async fn group_send_view(s: &AppState, group: Uuid, me: Uuid, mentions: &[Uuid]) -> Result<Option<(GroupSendView, Vec<bool>)>, ApiError> {
+    let mut fields = vec!["mute_all".to_owned(), redis_keys::group_send_member(me)];
+    fields.extend(mentions.iter().map(|m| redis_keys::group_send_member(*m)));
+    let values: Vec<Option<String>> = redis::cmd("HMGET").arg(redis_keys::group_send_state(group)).arg(&fields).query_async(&mut s.redis.clone()).await?;
+    let Some(mute_all) = values.first().cloned().flatten() else { return Ok(None) };
+    let standing = values.get(1).cloned().flatten().and_then(|v| {
+        let (role, until) = v.split_once('|')?;
+        let until: i64 = until.parse().ok()?;
+        let muted_until = (until > 0).then(|| OffsetDateTime::from_unix_timestamp_nanos(until as i128 * 1_000_000).ok()).flatten();
+        Some((Role::parse(role)?, muted_until))
+    });
+    let view = GroupSendView { role: standing.map(|s| s.0), muted_until: standing.and_then(|s| s.1), mute_all: mute_all == "1" };
+    Ok(Some((view, values[2..].iter().map(Option::is_some).collect())))
+}
+
+/// [`group_send_view`] from the read model.
+async fn group_send_view_from_db(s: &AppState, group: Uuid, me: Uuid, mentions: &[Uuid]) -> Result<(GroupSendView, Vec<bool>), ApiError> {
+    let row: Option<(bool,)> = sqlx::query_as("SELECT mute_all FROM chat_groups WHERE group_id = ? AND status = 'active'")
+        .bind(group.to_string())
+        .fetch_optional(&s.pool)
+        .await?;
+    let (mute_all,) = row.ok_or_else(|| ApiError::NotFound("group not found".into()))?;
+    let standing = role_in(&s.pool, group, me).await?;
+    let view = GroupSendView { role: standing.map(|s| s.0), muted_until: standing.and_then(|s| s.1).map(|m| m.assume_utc()), mute_all };
+    let mut members = Vec::with_capacity(mentions.len());
+    for m in mentions {
+        members.push(role_in(&s.pool, group, *m).await?.is_some());
+    }
+    Ok((view, members))
+}
 
 /// Friendship and blocks between `me` and `peer`, from the Redis sets the
 /// relations projector keeps: one round trip, no database query.

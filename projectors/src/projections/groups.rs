@@ -1,6 +1,7 @@
 //! `beaver.groups.v1` → `chat_groups`, `group_members`,
-//! `group_join_requests`, and the Redis set `beaver:group:<id>:members` the
-//! chat path checks. `member_count` is recounted from the member rows after
+//! `group_join_requests`, the Redis set `beaver:group:<id>:members` (ws-push's
+//! fan-out) and the hash `beaver:group:<id>:send` the chat send path checks
+//! (membership, roles, mutes, mute-all). `member_count` is recounted from the member rows after
 //! every membership change, so it cannot drift.
 
 use super::sync::{bump, list, utc};
@@ -102,6 +103,36 @@ async fn decide_join_request(tx: &mut Tx, d: &GroupJoinRequestDecided, status: &
     Ok(())
 }
 
+/// Rewrites the group's send-state hash from its rows (inside the batch's
+/// transaction, so it sees this event's changes), atomically. An absolute
+/// value: a replay converges.
+async fn write_send_state(tx: &mut Tx, ctx: &ApplyContext, group: Uuid) -> Result<(), ApplyError> {
+    let key = redis_keys::group_send_state(group);
+    let row: Option<(String, bool)> = sqlx::query_as("SELECT status, mute_all FROM chat_groups WHERE group_id = ?")
+        .bind(group.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let mut pipe = redis::pipe();
+    pipe.atomic().del(&key).ignore();
+    if let Some((status, mute_all)) = row.filter(|(status, _)| status == "active").map(|r| (r.0, r.1)) {
+        let _ = status;
+        let members: Vec<(String, String, Option<PrimitiveDateTime>)> =
+            sqlx::query_as("SELECT user_id, role, muted_until FROM group_members WHERE group_id = ? AND status = 'active'")
+                .bind(group.to_string())
+                .fetch_all(&mut **tx)
+                .await?;
+        let mut fields: Vec<(String, String)> = Vec::with_capacity(members.len() + 1);
+        fields.push(("mute_all".into(), if mute_all { "1" } else { "0" }.into()));
+        for (user, role, muted_until) in members {
+            let until = muted_until.map(|m| (m.assume_utc().unix_timestamp_nanos() / 1_000_000) as i64).unwrap_or(0);
+            fields.push((format!("m:{user}"), format!("{role}|{until}")));
+        }
+        pipe.hset_multiple(&key, &fields).ignore();
+    }
+    let _: () = pipe.query_async(&mut ctx.redis.clone()).await?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl Projection for Groups {
     fn name(&self) -> &'static str {
@@ -116,6 +147,20 @@ impl Projection for Groups {
         let when = utc(env.occurred_at);
         let event = env.decode::<GroupEvent>()?.payload;
         let group = event.group_id();
+        let changes_sending = !matches!(
+            event,
+            GroupEvent::GroupUpdated(_) | GroupEvent::GroupMemberNicknameSet(_) | GroupEvent::GroupJoinRequested(_) | GroupEvent::GroupJoinRequestRejected(_)
+        );
+        self.apply_event(tx, ctx, group, event, when).await?;
+        if changes_sending {
+            write_send_state(tx, ctx, group).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Groups {
+    async fn apply_event(&self, tx: &mut Tx, ctx: &ApplyContext, group: Uuid, event: GroupEvent, when: PrimitiveDateTime) -> Result<(), ApplyError> {
         match event {
             GroupEvent::GroupCreated(e) => {
                 sqlx::query(
