@@ -1,4 +1,9 @@
-//! `POST /api/user/login`, `/api/auth/refresh`, `/api/auth/verify`, `/api/auth/logout`.
+//! `POST /api/user/login`, `/api/auth/token`, `/api/auth/refresh`, `/api/auth/verify`, `/api/auth/logout`.
+//!
+//! `/api/auth/token` is the OAuth 2 style token endpoint (RFC 6749 §4.3, §6):
+//! its password grant is login and its refresh grant is refresh — the same
+//! functions, so rate limits, the timing equaliser and the rotation rules are
+//! one code path.
 
 use crate::{
     claims::{self, ClaimError, ClaimKind},
@@ -10,8 +15,8 @@ use crate::{
 };
 use axum::{
     body::Bytes,
-    extract::State,
-    http::HeaderMap,
+    extract::{FromRequest, Request, State},
+    http::{header::CONTENT_TYPE, HeaderMap},
     response::Response,
     routing::post,
     Extension, Router,
@@ -22,25 +27,27 @@ use beaver_events::{
 };
 use beaver_platform::{
     auth::{bearer, AuthUser},
-    http::{ApiError, ApiJson, CorrelationId},
+    http::{ApiError, ApiForm, ApiJson, CorrelationId},
     readiness::SESSIONS_PROJECTOR,
 };
 use rand::RngCore;
 use redis::AsyncCommands;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use time::{Duration as TimeDuration, OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/user/login", post(login))
+        .route("/api/auth/token", post(token))
         .route("/api/auth/refresh", post(refresh))
         .route("/api/auth/verify", post(verify))
         .route("/api/auth/logout", post(logout))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Login {
     /// A username, or the account's e-mail address.
@@ -75,14 +82,72 @@ fn token_response(s: &AppState, visible: bool, user_id: Uuid, session_id: Uuid, 
     )
 }
 
-/// Checks the password and starts a session. Unknown users and wrong
-/// passwords get the same answer after the same work; repeated failures for
-/// one login name are answered 429 for a while.
 async fn login(
     State(s): State<AppState>,
     Extension(correlation): Extension<CorrelationId>,
     ApiJson(req): ApiJson<Login>,
 ) -> Result<Response, ApiError> {
+    start_session(&s, correlation, req).await
+}
+
+/// The body of `POST /api/auth/token`, as JSON or form-encoded: the grant
+/// named by `grant_type`, whose other fields are those of login or refresh.
+#[derive(Debug, PartialEq)]
+enum Grant {
+    Password(Login),
+    RefreshToken(Refresh),
+}
+
+impl Grant {
+    fn from_fields(mut fields: Map<String, Value>) -> Result<Self, ApiError> {
+        let grant_type = fields.remove("grant_type");
+        let rest = Value::Object(fields);
+        let unreadable = |e: serde_json::Error| ApiError::invalid("body", e.to_string());
+        match grant_type.as_ref().and_then(Value::as_str) {
+            Some("password") => serde_json::from_value(rest).map(Grant::Password).map_err(unreadable),
+            Some("refresh_token") => serde_json::from_value(rest).map(Grant::RefreshToken).map_err(unreadable),
+            _ => Err(ApiError::Unsupported {
+                kind: "unsupported_grant_type",
+                message: "grant_type must be \"password\" or \"refresh_token\"".into(),
+            }),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Grant {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let form = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        let fields = if form {
+            let ApiForm(f) = ApiForm::<HashMap<String, String>>::from_request(req, state).await?;
+            f.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+        } else {
+            ApiJson::<Map<String, Value>>::from_request(req, state).await?.0
+        };
+        Grant::from_fields(fields)
+    }
+}
+
+async fn token(
+    State(s): State<AppState>,
+    Extension(correlation): Extension<CorrelationId>,
+    grant: Grant,
+) -> Result<Response, ApiError> {
+    match grant {
+        Grant::Password(req) => start_session(&s, correlation, req).await,
+        Grant::RefreshToken(req) => rotate(&s, correlation, req).await,
+    }
+}
+
+/// Checks the password and starts a session. Unknown users and wrong
+/// passwords get the same answer after the same work; repeated failures for
+/// one login name are answered 429 for a while.
+async fn start_session(s: &AppState, correlation: CorrelationId, req: Login) -> Result<Response, ApiError> {
     let login = req.username.trim().to_lowercase();
     if login.is_empty() || req.password.is_empty() {
         return Err(ApiError::invalid("username", "username and password are required"));
@@ -130,10 +195,10 @@ async fn login(
     let position = s.append(&Envelope::new(event, Actor::User(user_id), correlation.0, None)).await?;
     let visible = s.visible(SESSIONS_PROJECTOR, topics::SESSIONS, position).await?;
     tracing::info!(%user_id, %session_id, "session started");
-    Ok(token_response(&s, visible, user_id, session_id, &refresh_token))
+    Ok(token_response(s, visible, user_id, session_id, &refresh_token))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Refresh {
     refresh_token: String,
@@ -157,12 +222,16 @@ async fn load_session(pool: &sqlx::MySqlPool, session_id: Uuid) -> Result<Option
     }))
 }
 
-/// Rotates a refresh token. A token that was already spent ends the session.
 async fn refresh(
     State(s): State<AppState>,
     Extension(correlation): Extension<CorrelationId>,
     ApiJson(req): ApiJson<Refresh>,
 ) -> Result<Response, ApiError> {
+    rotate(&s, correlation, req).await
+}
+
+/// Rotates a refresh token. A token that was already spent ends the session.
+async fn rotate(s: &AppState, correlation: CorrelationId, req: Refresh) -> Result<Response, ApiError> {
     let invalid = || ApiError::Unauthorized("invalid refresh token".into());
     let session_id = sessions::parse_refresh_token(req.refresh_token.trim()).ok_or_else(invalid)?;
     let presented = sessions::token_hash(req.refresh_token.trim());
@@ -215,7 +284,7 @@ async fn refresh(
             };
             claims::confirm(&s.pool, attempt).await?;
             let visible = s.visible(SESSIONS_PROJECTOR, topics::SESSIONS, position).await?;
-            Ok(token_response(&s, visible, state.user_id, session_id, &refresh_token))
+            Ok(token_response(s, visible, state.user_id, session_id, &refresh_token))
         }
     }
 }
@@ -262,4 +331,42 @@ async fn logout(
     let position = s.append(&Envelope::new(event, Actor::User(user.user_id), correlation.0, None)).await?;
     let visible = s.visible(SESSIONS_PROJECTOR, topics::SESSIONS, position).await?;
     Ok(written(visible, json!({ "session_id": user.session_id, "logged_out": true })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(v: Value) -> Result<Grant, ApiError> {
+        Grant::from_fields(v.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn the_password_grant_carries_the_login_fields() {
+        let g = grant(json!({ "grant_type": "password", "username": "ada", "password": "pw" })).unwrap();
+        assert_eq!(g, Grant::Password(Login { username: "ada".into(), password: "pw".into() }));
+    }
+
+    #[test]
+    fn the_refresh_grant_carries_the_refresh_token() {
+        let g = grant(json!({ "grant_type": "refresh_token", "refresh_token": "t" })).unwrap();
+        assert_eq!(g, Grant::RefreshToken(Refresh { refresh_token: "t".into() }));
+    }
+
+    #[test]
+    fn an_unknown_or_missing_grant_type_is_unsupported() {
+        for body in [json!({ "grant_type": "client_credentials" }), json!({ "username": "ada", "password": "pw" }), json!({ "grant_type": 1 })] {
+            assert!(matches!(grant(body), Err(ApiError::Unsupported { kind: "unsupported_grant_type", .. })));
+        }
+    }
+
+    #[test]
+    fn a_grant_with_missing_or_foreign_fields_is_invalid() {
+        for body in [
+            json!({ "grant_type": "password", "username": "ada" }),
+            json!({ "grant_type": "refresh_token", "refresh_token": "t", "password": "pw" }),
+        ] {
+            assert!(matches!(grant(body), Err(ApiError::Invalid { .. })));
+        }
+    }
 }

@@ -7,7 +7,10 @@
 //! opaque; their cause goes to the log.
 
 use axum::{
-    extract::{rejection::JsonRejection, FromRequest, FromRequestParts, MatchedPath, Request},
+    extract::{
+        rejection::{FormRejection, JsonRejection},
+        FromRequest, FromRequestParts, MatchedPath, Request,
+    },
     http::{header::HeaderName, HeaderValue, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -59,6 +62,10 @@ pub enum ApiError {
     /// The request cannot be read (malformed JSON, bad query string, wrong content type).
     #[error("{0}")]
     BadRequest(String),
+    /// Readable, but asks for something this endpoint does not offer; `kind`
+    /// is machine readable, e.g. `unsupported_grant_type`.
+    #[error("{message}")]
+    Unsupported { kind: &'static str, message: String },
     /// The request is readable but a field is not acceptable.
     #[error("{message}")]
     Invalid { field: String, message: String },
@@ -94,6 +101,7 @@ impl ApiError {
     fn status_and_kind(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unsupported { kind, .. } => (StatusCode::BAD_REQUEST, kind),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden { kind, .. } => (StatusCode::FORBIDDEN, kind),
@@ -157,10 +165,24 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+impl From<FormRejection> for ApiError {
+    fn from(r: FormRejection) -> Self {
+        match r {
+            FormRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
 /// `Json<T>` whose rejections are answered in the envelope.
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// `Form<T>` (`application/x-www-form-urlencoded`) whose rejections are answered in the envelope.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Form), rejection(ApiError))]
+pub struct ApiForm<T>(pub T);
 
 /// `Query<T>` whose rejections are answered in the envelope.
 #[derive(Debug, FromRequestParts)]
@@ -258,6 +280,14 @@ mod tests {
         let (status, v) = body(ApiError::Internal(anyhow::anyhow!("password=hunter2")).into_response()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!v.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn unsupported_requests_are_400_with_their_kind() {
+        let (status, v) =
+            body(ApiError::Unsupported { kind: "unsupported_grant_type", message: "no".into() }.into_response()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(v["data"]["error"], "unsupported_grant_type");
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
-//! Sessions: login, refresh-token rotation and reuse, verify, logout.
+//! Sessions: login, refresh-token rotation and reuse, verify, logout, and the
+//! token endpoint (`POST /api/auth/token`, password and refresh grants).
 
-use crate::helpers::{unique, Api, PASSWORD};
+use crate::helpers::{unique, Answer, Api, PASSWORD};
+use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test]
@@ -104,4 +106,121 @@ async fn repeated_login_failures_are_rate_limited_per_name() {
     let other = unique("calm");
     api.register(&other).await;
     api.login(&other).await;
+}
+
+// ---------------------------------------------------------------------------
+// `POST /api/auth/token`: the OAuth 2 style token endpoint, on the login and
+// refresh code paths.
+
+/// A form-encoded `POST /api/auth/token`.
+async fn token_form(api: &Api, fields: &[(&str, &str)]) -> Answer {
+    api.send(api.raw(Method::POST, "/api/auth/token").form(fields)).await
+}
+
+fn assert_token_pair(a: &Answer, user_id: &str) {
+    let d = a.data();
+    assert!(d["access_token"].as_str().is_some_and(|t| t.split('.').count() == 3), "a JWT access token: {}", a.body);
+    assert!(d["refresh_token"].as_str().is_some_and(|t| !t.is_empty()), "a refresh token: {}", a.body);
+    assert_eq!(d["token_type"], "Bearer", "{}", a.body);
+    assert!(d["expires_in"].as_i64().is_some_and(|s| s > 0), "{}", a.body);
+    assert_eq!(d["user_id"], user_id, "{}", a.body);
+}
+
+#[tokio::test]
+async fn the_password_grant_issues_a_token_pair_as_json_and_as_a_form() {
+    let api = Api::new();
+    let name = unique("grant");
+    let user_id = api.register(&name).await;
+    let json_grant =
+        api.post("/api/auth/token", None, json!({ "grant_type": "password", "username": name, "password": PASSWORD })).await.expect(200);
+    assert_token_pair(&json_grant, &user_id);
+    let form_grant = token_form(&api, &[("grant_type", "password"), ("username", &name), ("password", PASSWORD)]).await.expect(200);
+    assert_token_pair(&form_grant, &user_id);
+    assert_ne!(json_grant.data()["session_id"], form_grant.data()["session_id"], "each grant starts its own session");
+    for grant in [&json_grant, &form_grant] {
+        let me = api.get("/api/user/profile", grant.data()["access_token"].as_str()).await.expect(200);
+        assert_eq!(me.data()["user_id"], user_id.as_str());
+    }
+}
+
+#[tokio::test]
+async fn the_refresh_grant_rotates_like_refresh_and_a_reused_token_revokes_the_session() {
+    let api = Api::new();
+    let (user_id, _, first) = api.signed_up(&unique("rgrant")).await;
+    let rotated = token_form(&api, &[("grant_type", "refresh_token"), ("refresh_token", &first)]).await.expect(200);
+    assert_token_pair(&rotated, &user_id);
+    let second = rotated.data()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let access = rotated.data()["access_token"].as_str().unwrap().to_owned();
+    api.get("/api/user/profile", Some(&access)).await.expect(200);
+
+    // The two paths share one spent-token record: the token rotated here is
+    // spent for /api/auth/refresh too, and presenting it again ends the session.
+    let reuse = api.post("/api/auth/refresh", None, json!({ "refresh_token": first })).await.expect(401);
+    assert!(reuse.body["message"].as_str().unwrap().contains("revoked"), "{}", reuse.body);
+    api.post("/api/auth/token", None, json!({ "grant_type": "refresh_token", "refresh_token": second })).await.expect(401);
+    api.get("/api/user/profile", Some(&access)).await.expect(401);
+}
+
+#[tokio::test]
+async fn a_refresh_token_spent_at_refresh_is_reuse_at_the_token_endpoint() {
+    let api = Api::new();
+    let (_, _, first) = api.signed_up(&unique("rgrant2")).await;
+    let rotated = api.post("/api/auth/refresh", None, json!({ "refresh_token": first })).await.expect(200);
+    let access = rotated.data()["access_token"].as_str().unwrap().to_owned();
+    let reuse = api.post("/api/auth/token", None, json!({ "grant_type": "refresh_token", "refresh_token": first })).await.expect(401);
+    assert!(reuse.body["message"].as_str().unwrap().contains("revoked"), "{}", reuse.body);
+    api.get("/api/user/profile", Some(&access)).await.expect(401);
+}
+
+#[tokio::test]
+async fn an_unknown_or_missing_grant_type_is_400_unsupported_grant_type() {
+    let api = Api::new();
+    let name = unique("nogrant");
+    api.register(&name).await;
+    let answers = [
+        api.post("/api/auth/token", None, json!({ "grant_type": "client_credentials" })).await,
+        api.post("/api/auth/token", None, json!({ "username": name, "password": PASSWORD })).await,
+        token_form(&api, &[("grant_type", "implicit"), ("username", &name), ("password", PASSWORD)]).await,
+        token_form(&api, &[("username", &name), ("password", PASSWORD)]).await,
+    ];
+    for a in answers {
+        let a = a.expect(400);
+        assert_eq!(a.error_kind(), "unsupported_grant_type", "{}", a.body);
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_at_the_token_endpoint_gets_the_same_401_as_login() {
+    let api = Api::new();
+    let name = unique("tokpw");
+    api.register(&name).await;
+    let login = api.post("/api/user/login", None, json!({ "username": name, "password": "not the password" })).await.expect(401);
+    let answers = [
+        api.post("/api/auth/token", None, json!({ "grant_type": "password", "username": name, "password": "not the password" })).await,
+        token_form(&api, &[("grant_type", "password"), ("username", &name), ("password", "not the password")]).await,
+        token_form(&api, &[("grant_type", "password"), ("username", &unique("nobody")), ("password", PASSWORD)]).await,
+    ];
+    for a in answers {
+        let a = a.expect(401);
+        assert_eq!(a.body["message"], login.body["message"]);
+        assert_eq!(a.error_kind(), login.error_kind());
+    }
+}
+
+#[tokio::test]
+async fn failures_at_login_and_at_the_token_endpoint_count_toward_one_rate_limit() {
+    let api = Api::new();
+    let name = unique("tokbrute");
+    api.register(&name).await;
+    for i in 0..10 {
+        if i % 2 == 0 {
+            api.post("/api/user/login", None, json!({ "username": name, "password": "guess-guess" })).await.expect(401);
+        } else {
+            token_form(&api, &[("grant_type", "password"), ("username", &name), ("password", "guess-guess")]).await.expect(401);
+        }
+    }
+    let limited = token_form(&api, &[("grant_type", "password"), ("username", &name), ("password", PASSWORD)]).await.expect(429);
+    assert!(limited.data()["retry_after"].as_u64().unwrap() > 0);
+    api.post("/api/user/login", None, json!({ "username": name, "password": PASSWORD })).await.expect(429);
 }

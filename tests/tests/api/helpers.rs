@@ -15,6 +15,21 @@ pub fn gateway() -> String {
     std::env::var("BEAVER_GATEWAY_URL").unwrap_or_else(|_| "http://127.0.0.1:21080".into())
 }
 
+/// The seed's WebSocket address: `/ws` on the gateway's second port
+/// (`BEAVER_GATEWAY_WS_PORT`, default 21040), on the host of `gateway()`.
+pub fn gateway_ws_url() -> String {
+    format!("{}/ws", gateway_ws_origin().replacen("http://", "ws://", 1))
+}
+
+/// `http://<gateway host>:<BEAVER_GATEWAY_WS_PORT>`, for plain HTTP to that port.
+pub fn gateway_ws_origin() -> String {
+    let port = std::env::var("BEAVER_GATEWAY_WS_PORT").unwrap_or_else(|_| "21040".into());
+    let g = gateway();
+    let authority = g.split("://").nth(1).unwrap_or(&g).split('/').next().unwrap_or_default().to_owned();
+    let host = authority.rsplit_once(':').map_or(authority.as_str(), |(h, _)| h);
+    format!("http://{host}:{port}")
+}
+
 pub fn brokers() -> String {
     std::env::var("BEAVER_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }

@@ -21,8 +21,8 @@ pub(crate) const QUIET: Duration = Duration::from_secs(1);
 /// `node_url(GATEWAY)` is the origin's `/ws`.
 pub(crate) const GATEWAY: u16 = 0;
 
-/// The `/ws` URL of ws-push node `n` (1, 2, …: port 21083 + 100·(n−1)), or of
-/// the gateway for `GATEWAY`.
+/// The `/ws` URL of ws-push node `n` (1, 2, …: port `BEAVER_WS_PORT` (21083)
+/// + 100·(n−1)), or of the gateway for `GATEWAY`.
 pub(crate) fn node_url(n: u16) -> String {
     if n == GATEWAY {
         let g = gateway();
@@ -33,7 +33,8 @@ pub(crate) fn node_url(n: u16) -> String {
         };
         format!("{ws}/ws")
     } else {
-        format!("ws://127.0.0.1:{}/ws", 21083 + 100 * (n - 1))
+        let first: u16 = std::env::var("BEAVER_WS_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(21083);
+        format!("ws://127.0.0.1:{}/ws", first + 100 * (n - 1))
     }
 }
 
@@ -46,7 +47,12 @@ pub(crate) fn percent(s: &str) -> String {
 
 /// The query-parameter authentication URL of node `n`.
 pub(crate) fn query_url(n: u16, token: &str, device_id: &str, platform: &str) -> String {
-    format!("{}?token={}&device_id={}&platform={}", node_url(n), percent(token), percent(device_id), percent(platform))
+    query_url_at(&node_url(n), token, device_id, platform)
+}
+
+/// The query-parameter authentication URL of the WebSocket at `url`.
+pub(crate) fn query_url_at(url: &str, token: &str, device_id: &str, platform: &str) -> String {
+    format!("{url}?token={}&device_id={}&platform={}", percent(token), percent(device_id), percent(platform))
 }
 
 /// A TCP connection to the host of a `ws://` URL, with an optional receive
@@ -129,7 +135,12 @@ async fn refused_upgrade_over_http(url: &str) -> Value {
 /// Connects to node `n` with query-parameter authentication and waits for the
 /// `ready` frame, which must be the first frame.
 pub(crate) async fn connect(n: u16, token: &str, device_id: &str, platform: &str) -> Ws {
-    let mut ws = open(&query_url(n, token, device_id, platform)).await;
+    connect_at(&node_url(n), token, device_id, platform).await
+}
+
+/// Like `connect`, to the WebSocket at `url` (e.g. `helpers::gateway_ws_url()`).
+pub(crate) async fn connect_at(url: &str, token: &str, device_id: &str, platform: &str) -> Ws {
+    let mut ws = open(&query_url_at(url, token, device_id, platform)).await;
     ws.await_ready(device_id, platform).await;
     ws
 }
