@@ -13,7 +13,7 @@
 //! visible yet.
 //!
 //! # Layout
-//! - [`domain`]: pure rules and decisions, unit-tested without I/O.
+//! - [`domain`]: pure rules and decisions, unit-tested without I/O (in `beaver-writemodel`, shared with ws-push).
 //! - [`claims`]: the write-side guard that makes usernames unique and refresh tokens single-use.
 //! - [`consistency`]: per-aggregate locks so decisions see every earlier event of their aggregate.
 //! - [`passwords`]: argon2id hashing off the executor, with a timing-equalising dummy.
@@ -21,7 +21,7 @@
 
 pub mod claims;
 pub mod consistency;
-pub mod domain;
+pub use beaver_writemodel::domain;
 pub mod passwords;
 pub mod routes;
 
@@ -105,8 +105,8 @@ pub struct AppState {
     pub watch: readiness::ProjectionWatch,
     /// Bounds concurrent password hashes (each takes ~19 MiB and a core).
     pub hashing: Arc<tokio::sync::Semaphore>,
-    /// The sequencer's answers to this process's sends.
-    pub answers: sequencing::Answers,
+    /// The chat send path (shared with ws-push's socket sends).
+    pub send: beaver_writemodel::send::SendPath,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -178,8 +178,16 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     tokio::task::spawn_blocking(passwords::warm_up).await?;
     let watch = readiness::ProjectionWatch::start(pool.clone(), redis::Client::open(config.redis_url.as_str())?);
     let hashing = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_hashes.max(1)));
-    let answers = sequencing::Answers::start(redis::Client::open(config.redis_url.as_str())?);
-    Ok(AppState { config: Arc::new(config), producer, pool, redis, auth, watch, hashing, answers })
+    let send = beaver_writemodel::send::SendPath {
+        pool: pool.clone(),
+        redis: redis.clone(),
+        producer: producer.clone(),
+        answers: sequencing::Answers::start(redis::Client::open(config.redis_url.as_str())?),
+        require_friendship: config.chat_require_friendship,
+        sequencer_wait: Duration::from_millis(config.sequencer_wait_ms),
+        store_wait: Duration::from_millis(config.projection_wait_ms),
+    };
+    Ok(AppState { config: Arc::new(config), producer, pool, redis, auth, watch, hashing, send })
 }
 
 /// The routes of this tier.

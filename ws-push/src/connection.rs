@@ -25,8 +25,6 @@ use uuid::Uuid;
 pub struct Who {
     pub user: Uuid,
     pub session: Uuid,
-    /// Kept to forward `send` frames to the commands tier as this user.
-    pub token: String,
     pub device_id: String,
     pub platform: Platform,
 }
@@ -41,7 +39,7 @@ pub async fn authenticate(s: &Shared, token: &str, device_id: &str, platform: &s
     protocol::check_device_id(device_id).map_err(AuthFailure::Invalid)?;
     let platform = protocol::check_platform(platform).map_err(AuthFailure::Invalid)?;
     let claims = s.auth.verify(token).await.map_err(AuthFailure::Token)?;
-    Ok(Who { user: claims.sub, session: claims.sid, token: token.to_owned(), device_id: device_id.to_owned(), platform })
+    Ok(Who { user: claims.sub, session: claims.sid, device_id: device_id.to_owned(), platform })
 }
 
 fn text(f: impl Into<String>) -> Message {
@@ -157,13 +155,12 @@ async fn open(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) -> Option
         presence::offline(&s, &conn).await;
         return None;
     }
-    Some((Session { s, conn, token: who.token, socket, tracker: SeqTracker::default() }, rx))
+    Some((Session { s, conn, socket, tracker: SeqTracker::default() }, rx))
 }
 
 struct Session {
     s: Arc<Shared>,
     conn: Arc<Conn>,
-    token: String,
     socket: WebSocket,
     tracker: SeqTracker,
 }
@@ -259,9 +256,9 @@ impl Session {
             }
             Ok(ClientFrame::Send(body)) => {
                 // Off the socket's task: the answer comes back through the queue.
-                let (s, conn, token) = (self.s.clone(), self.conn.clone(), self.token.clone());
+                let (s, conn, user) = (self.s.clone(), self.conn.clone(), self.conn.user);
                 tokio::spawn(async move {
-                    let answer = forward_send(&s, &token, body, id.as_deref()).await;
+                    let answer = local_send(&s, user, body, id.as_deref()).await;
                     conn.offer(Outbound::Frame(answer.into()));
                 });
                 Ok(())
@@ -388,27 +385,23 @@ impl Session {
     }
 }
 
-/// Posts a `send` frame's data to the commands tier as this user and turns
-/// the answer into an `ack` or `error` frame.
-async fn forward_send(s: &Shared, token: &str, body: Value, id: Option<&str>) -> String {
-    let url = format!("{}/api/chat/send", s.config.commands_url.trim_end_matches('/'));
-    let answer = async {
-        let response = s.http.post(url).bearer_auth(token).json(&body).send().await?;
-        let status = response.status().as_u16();
-        let envelope: Value = response.json().await?;
-        Ok::<_, reqwest::Error>((status, envelope))
+/// Sends a `send` frame's data through the shared send path (the same
+/// checks, idempotency and answer as `POST /api/chat/send`, no HTTP hop) and
+/// turns the answer into an `ack` or `error` frame.
+async fn local_send(s: &Shared, user: uuid::Uuid, body: Value, id: Option<&str>) -> String {
+    let request = match serde_json::from_value::<beaver_writemodel::send::SendRequest>(body) {
+        Ok(r) => r,
+        Err(e) => return error_of(&beaver_platform::http::ApiError::invalid("body", e.to_string()), id),
+    };
+    let correlation = uuid::Uuid::now_v7().to_string();
+    match beaver_writemodel::send::send(&s.send, user, correlation, request).await {
+        Ok(sent) => frame("ack", sent.data, id),
+        Err(e) => error_of(&e, id),
     }
-    .await;
-    match answer {
-        Ok((200 | 202, envelope)) => frame("ack", envelope["data"].clone(), id),
-        Ok((status, envelope)) => frame(
-            "error",
-            json!({ "code": status, "kind": envelope["data"]["error"], "message": envelope["message"], "field": envelope["data"]["field"] }),
-            id,
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "forwarding a send failed");
-            error_frame(&FrameError::new(503, "unavailable", "the command service is not answering; retry with the same client_msg_id"), id)
-        }
-    }
+}
+
+/// The `error` frame of a refused send: the HTTP answer's status, kind, message and field.
+fn error_of(e: &beaver_platform::http::ApiError, id: Option<&str>) -> String {
+    let (status, data) = e.status_and_data();
+    frame("error", json!({ "code": status.as_u16(), "kind": data["error"], "message": e.to_string(), "field": data["field"] }), id)
 }

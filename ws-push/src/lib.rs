@@ -58,8 +58,14 @@ pub struct Config {
     /// Must be the commands tier's secret: tokens are verified here too.
     pub jwt_secret: String,
     pub access_token_ttl_secs: u64,
-    /// Where `send` frames are forwarded (the commands tier).
-    pub commands_url: String,
+    /// Direct messages only between friends (as the commands tier: `BEAVER_CHAT_REQUIRE_FRIENDSHIP`).
+    pub chat_require_friendship: bool,
+    /// Longest a socket send waits for the sequencer's answer (then `ack` with `seq: null`).
+    pub sequencer_wait_ms: u64,
+    /// Longest a send that names stored messages (reply, forward) waits for the projection.
+    pub projection_wait_ms: u64,
+    /// Batching delay of the producer that appends socket sends.
+    pub producer_linger_ms: u32,
     pub device_policy: DevicePolicy,
     pub heartbeat_timeout_secs: u64,
     pub server_ping_secs: u64,
@@ -86,7 +92,10 @@ impl Default for Config {
             redis_url: "redis://127.0.0.1:6379".into(),
             jwt_secret: beaver_platform::auth::DEV_JWT_SECRET.into(),
             access_token_ttl_secs: 900,
-            commands_url: "http://127.0.0.1:21081".into(),
+            chat_require_friendship: true,
+            sequencer_wait_ms: 5000,
+            projection_wait_ms: 5000,
+            producer_linger_ms: 2,
             device_policy: DevicePolicy::PerClass,
             heartbeat_timeout_secs: 60,
             server_ping_secs: 25,
@@ -109,7 +118,8 @@ pub struct Shared {
     pub auth: Authenticator,
     pub pool: sqlx::MySqlPool,
     pub redis: beaver_platform::RedisConnection,
-    pub http: reqwest::Client,
+    /// Socket sends: the same path as `POST /api/chat/send`, without the HTTP hop.
+    pub send: beaver_writemodel::send::SendPath,
     /// Set once the Kafka consumer has its partitions.
     pub tailing: AtomicBool,
 }
@@ -166,9 +176,17 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
         node: config.node_id.clone(),
         hub: Hub::default(),
         auth,
-        pool,
-        redis,
-        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+        pool: pool.clone(),
+        redis: redis.clone(),
+        send: beaver_writemodel::send::SendPath {
+            pool: pool.clone(),
+            redis: redis.clone(),
+            producer: beaver_platform::kafka::EventProducer::with_client_id(&config.kafka_brokers, config.producer_linger_ms, "beaver-ws-push")?,
+            answers: beaver_platform::sequencing::Answers::start(redis::Client::open(config.redis_url.as_str())?),
+            require_friendship: config.chat_require_friendship,
+            sequencer_wait: Duration::from_millis(config.sequencer_wait_ms),
+            store_wait: Duration::from_millis(config.projection_wait_ms),
+        },
         tailing: AtomicBool::new(false),
         config,
     });

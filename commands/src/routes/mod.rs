@@ -7,9 +7,8 @@ mod groups;
 mod health;
 mod users;
 
-use crate::{domain::DomainError, AppState};
+use crate::AppState;
 use axum::Router;
-use beaver_platform::http::ApiError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -19,15 +18,4 @@ pub fn router() -> Router<AppState> {
         .merge(chat::router())
         .merge(groups::router())
         .merge(health::router())
-}
-
-impl From<DomainError> for ApiError {
-    fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::Invalid(field, message) => ApiError::invalid(field, message),
-            DomainError::NotFound(message) => ApiError::NotFound(message),
-            DomainError::Forbidden(kind, message) => ApiError::Forbidden { kind, message },
-            DomainError::Conflict(kind, message) => ApiError::Conflict { kind, message },
-        }
-    }
 }

@@ -115,14 +115,23 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status and the envelope's `data` (`{error: <kind>, field?, retry_after?}`),
+    /// for answers that are not HTTP responses (WebSocket error frames).
+    pub fn status_and_data(&self) -> (StatusCode, Value) {
         let (status, kind) = self.status_and_kind();
-        let data = match &self {
+        let data = match self {
             ApiError::Invalid { field, .. } => json!({ "error": kind, "field": field }),
             ApiError::TooManyRequests { retry_after_secs } => json!({ "error": kind, "retry_after": retry_after_secs }),
             _ => json!({ "error": kind }),
         };
+        (status, data)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, data) = self.status_and_data();
         match &self {
             ApiError::Internal(e) => tracing::error!(error = ?e, "request failed"),
             ApiError::Unavailable(e) => tracing::warn!(error = ?e, "dependency unavailable"),

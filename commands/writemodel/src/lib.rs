@@ -1,0 +1,27 @@
+//! Beaver's write model: the pure rules every command is decided by
+//! ([`domain`]) and the chat send path ([`send`]). The commands tier serves
+//! them over HTTP; ws-push accepts `send` frames through the same [`send`], so a
+//! socket send reaches the log without an HTTP hop. Neither tier depends on
+//! the other: both depend on this crate.
+//!
+//! # Layout
+//! - [`domain`]: pure decisions (given the request and the loaded state, which
+//!   events — or which [`domain::DomainError`]), unit-tested without I/O.
+//! - [`send`]: the send path: checks from Redis, append, the sequencer's answer.
+
+pub mod domain;
+pub mod send;
+
+use beaver_platform::http::ApiError;
+use domain::DomainError;
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid(field, message) => ApiError::invalid(field, message),
+            DomainError::NotFound(message) => ApiError::NotFound(message),
+            DomainError::Forbidden(kind, message) => ApiError::Forbidden { kind, message },
+            DomainError::Conflict(kind, message) => ApiError::Conflict { kind, message },
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! The chat send path, shared by the HTTP handler (beaver-commands) and
+//! WebSocket `send` frames (beaver-ws-push), so a socket send reaches the log
+//! without an extra HTTP hop and with exactly the same checks, idempotency
+//! and answer (docs/chat.md, "Sending", "Sequencing", "Idempotent sends").
+//!
+//! The common case touches no database: who may send is read from Redis
+//! (friendship and block sets; the group's send-state hash), the message is
+//! appended to `beaver.messages.v1`, and the answer is the sequencer's, which
+//! arrives over Redis after its Kafka transaction commits. MariaDB is asked
+//! only for what names stored rows (`reply_to`, forwards, cards), for the
+//! idempotency answer past the sequencer's window (bounded to 250 ms), and
+//! when the Redis state is absent.
+
+use crate::domain::chat::{self as rules, DirectView, GroupSendView};
+use beaver_events::{
+    group::Role,
+    message::{direct_conversation_id, ConversationRef, MessageSent},
+    Actor, Envelope, MessageEvent,
+};
+use beaver_platform::{http::ApiError, kafka::EventProducer, redis_keys, sequencing::{self, Answers}};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::MySqlPool;
+use std::time::Duration;
+use time::{format_description::well_known::Rfc3339, OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+/// What a send needs; cheap to clone.
+#[derive(Clone)]
+pub struct SendPath {
+    pub pool: MySqlPool,
+    pub redis: redis::aio::ConnectionManager,
+    pub producer: EventProducer,
+    pub answers: Answers,
+    /// Direct messages only between friends.
+    pub require_friendship: bool,
+    /// Longest wait for the sequencer's answer before answering without a seq.
+    pub sequencer_wait: Duration,
+    /// Longest wait for the messages projection before reading stored messages.
+    pub store_wait: Duration,
+}
+
+/// The answer to a send: `{message_id, conversation_id, seq, sent_at}`, with
+/// `seq` and `sent_at` null when it was not numbered in time (`numbered` false:
+/// the message is in the log; resending the same `client_msg_id` is safe).
+#[derive(Debug)]
+pub struct Sent {
+    pub numbered: bool,
+    pub data: Value,
+}
+
+fn parse_conversation(id: &str) -> Result<ConversationRef, ApiError> {
+    ConversationRef::parse(id).ok_or_else(|| ApiError::invalid("conversation_id", "not a conversation id"))
+}
+
+/// Waits until the messages projection has stored everything the sequencer
+/// had committed (bounded), so a check that names a stored message finds it.
+async fn caught_up(s: &SendPath) -> Result<(), ApiError> {
+    sequencing::await_projection(&s.redis, &s.pool, s.store_wait).await?;
+    Ok(())
+}
+
+/// 404 unless `user_id` is a registered user.
+async fn ensure_user(pool: &MySqlPool, user_id: Uuid) -> Result<(), ApiError> {
+    let found: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM users WHERE user_id = ?").bind(user_id.to_string()).fetch_optional(pool).await?;
+    found.map(|_| ()).ok_or_else(|| ApiError::NotFound("user not found".into()))
+}
+
+/// A member's role and mute in an active group (the read model).
+async fn role_in(pool: &MySqlPool, group: Uuid, user: Uuid) -> Result<Option<(Role, Option<PrimitiveDateTime>)>, ApiError> {
+    let row: Option<(String, Option<PrimitiveDateTime>)> =
+        sqlx::query_as("SELECT role, muted_until FROM group_members WHERE group_id = ? AND user_id = ? AND status = 'active'")
+            .bind(group.to_string())
+            .bind(user.to_string())
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(r, m)| Role::parse(&r).map(|r| (r, m))))
+}
+
+async fn can_read(pool: &MySqlPool, conversation: ConversationRef, user: Uuid) -> Result<bool, ApiError> {
+    Ok(beaver_query_api::views::can_read(pool, conversation, user).await?)
+}
+
+fn group_conversation_id_of(group: Uuid) -> String {
+    beaver_events::group::group_conversation_id(group)
+}
+
+/// A send as a client states it (the body of `POST /api/chat/send`, the
+/// data of a WebSocket `send` frame).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    pub to_user_id: Option<Uuid>,
+    pub group_id: Option<Uuid>,
+    pub conversation_id: Option<String>,
+    pub client_msg_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub content: Value,
+    #[serde(default)]
+    pub mentions: Vec<Uuid>,
+    pub reply_to: Option<Uuid>,
+}
+
+/// Sends one message as `me`: checks, appends `MessageSent`, and waits for the
+/// sequencer's answer. Every entry point calls this, so HTTP and WebSocket
+/// sends have the same rules, idempotency and answer.
+pub async fn send(w: &SendPath, me: Uuid, correlation: String, req: SendRequest) -> Result<Sent, ApiError> {
+    let s = w;
+    rules::check_client_msg_id(&req.client_msg_id)?;
+    let targets = [req.to_user_id.is_some(), req.group_id.is_some(), req.conversation_id.is_some()];
+    if targets.iter().filter(|t| **t).count() != 1 {
+        return Err(ApiError::invalid("to_user_id", "give exactly one of to_user_id, group_id, conversation_id"));
+    }
+    let target = match (req.to_user_id, req.group_id, req.conversation_id.as_deref()) {
+        (Some(peer), _, _) => ConversationRef::Direct(me.min(peer), me.max(peer)),
+        (_, Some(group), _) => ConversationRef::Group(group),
+        (_, _, Some(id)) => parse_conversation(id)?,
+        _ => unreachable!("exactly one target was checked"),
+    };
+    let refs = rules::validate_content(&req.kind, &req.content, req.reply_to)?;
+    let now = OffsetDateTime::now_utc();
+    let (conversation_id, hidden_from) = match target {
+        ConversationRef::Direct(a, b) => {
+            if me != a && me != b {
+                return Err(ApiError::Forbidden { kind: "not_a_participant", message: "you are not in this conversation".into() });
+            }
+            let peer = req.to_user_id.unwrap_or(if a == me { b } else { a });
+            if !req.mentions.is_empty() {
+                return Err(ApiError::invalid("mentions", "mentions are for group messages"));
+            }
+            let view = direct_view(s, me, peer).await?;
+            if peer != me && !view.friends {
+                ensure_user(&s.pool, peer).await?;
+            }
+            let hidden = rules::check_direct_send(me, peer, view, s.require_friendship)?;
+            (direct_conversation_id(me, peer), hidden.then_some(peer))
+        }
+        ConversationRef::Group(group) => {
+            let (view, members) = match group_send_view(s, group, me, &req.mentions).await? {
+                Some(found) => found,
+                None => group_send_view_from_db(s, group, me, &req.mentions).await?,
+            };
+            rules::check_group_send(view, now)?;
+            if let Some((m, _)) = req.mentions.iter().zip(&members).find(|(_, member)| !**member) {
+                return Err(ApiError::invalid("mentions", format!("{m} is not a member of this group")));
+            }
+            (group_conversation_id_of(group), None)
+        }
+    };
+    if req.reply_to.is_some() || !refs.forwarded.is_empty() {
+        // These name stored messages: read them once everything answered is stored.
+        caught_up(s).await?;
+    }
+    if let Some(reply_to) = req.reply_to {
+        let found: Option<(String,)> = sqlx::query_as("SELECT conversation_id FROM messages WHERE message_id = ?")
+            .bind(reply_to.to_string())
+            .fetch_optional(&s.pool)
+            .await?;
+        if found.map(|f| f.0) != Some(conversation_id.clone()) {
+            return Err(ApiError::invalid("reply_to", "reply_to must be a message of this conversation"));
+        }
+    }
+    if let Some(card) = refs.card_user {
+        ensure_user(&s.pool, card).await.map_err(|_| ApiError::invalid("content", "content.user_id is not a user"))?;
+    }
+    for (conv, message) in &refs.forwarded {
+        let source = ConversationRef::parse(conv).ok_or_else(|| ApiError::invalid("content", "a forwarded conversation id is malformed"))?;
+        let found: Option<(String,)> = sqlx::query_as("SELECT conversation_id FROM messages WHERE message_id = ?")
+            .bind(message.to_string())
+            .fetch_optional(&s.pool)
+            .await?;
+        if found.map(|f| f.0).as_deref() != Some(conv.as_str()) || !can_read(&s.pool, source, me).await? {
+            return Err(ApiError::invalid("content", format!("message {message} cannot be forwarded")));
+        }
+    }
+
+    // Idempotency past the sequencer's window: the read model's unique key.
+    // (Within the window the sequencer itself answers a repeat with the original.)
+    if let Some(original) = stored_answer(&s.pool, &conversation_id, me, &req.client_msg_id).await {
+        return Ok(Sent { numbered: true, data: original });
+    }
+    let message_id = Uuid::now_v7();
+    let event = MessageEvent::MessageSent(MessageSent {
+        message_id,
+        conversation_id: conversation_id.clone(),
+        client_msg_id: req.client_msg_id,
+        sender_id: me,
+        kind: req.kind,
+        content: req.content,
+        mentions: req.mentions,
+        reply_to: req.reply_to,
+        hidden_from,
+    });
+    // Register before appending, so the sequencer's answer cannot be missed.
+    let waiter = s.answers.register(message_id);
+    s.producer.append(&Envelope::new(event, Actor::User(me), correlation, None)).await.map_err(|e| ApiError::Unavailable(e.into()))?;
+    Ok(match waiter.wait(s.sequencer_wait).await {
+        Some(a) => Sent {
+            numbered: true,
+            data: json!({ "message_id": a.message_id, "conversation_id": a.conversation_id, "seq": a.seq, "sent_at": rfc3339(a.sent_at) }),
+        },
+        // In the log, not yet numbered (or the answer was lost): safe to resend.
+        None => Sent { numbered: false, data: json!({ "message_id": message_id, "conversation_id": conversation_id, "seq": null, "sent_at": null }) },
+    })
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The stored answer to an earlier send of `(sender, client_msg_id)` in a
+/// conversation, from the read model's unique key. Bounded: if MariaDB is
+/// slow or down the send goes on (the sequencer's window still catches
+/// repeats), so MariaDB never blocks the send path.
+async fn stored_answer(pool: &MySqlPool, conversation_id: &str, sender: Uuid, client_msg_id: &str) -> Option<Value> {
+    let lookup = sqlx::query_as::<_, (String, i64, PrimitiveDateTime)>(
+        "SELECT message_id, seq, sent_at FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?",
+    )
+    .bind(conversation_id)
+    .bind(sender.to_string())
+    .bind(client_msg_id)
+    .fetch_optional(pool);
+    match tokio::time::timeout(STORED_ANSWER_BUDGET, lookup).await {
+        Ok(Ok(Some((message_id, seq, sent_at)))) => {
+            Some(json!({ "message_id": message_id, "conversation_id": conversation_id, "seq": seq, "sent_at": rfc3339(sent_at.assume_utc()) }))
+        }
+        Ok(Ok(None)) => None,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "idempotency lookup failed; relying on the sequencer's window");
+            None
+        }
+        Err(_) => {
+            metrics::counter!("send_idempotency_lookup_timeouts_total").increment(1);
+            None
+        }
+    }
+}
+
+/// How long a send waits for the read model's idempotency answer.
+const STORED_ANSWER_BUDGET: Duration = Duration::from_millis(250);
+
+/// What a group send checks, from the hash the groups projector keeps (one
+/// round trip): the sender's standing, mute-all, and whether each mentioned
+/// user is a member. `None` when the hash is absent (a dissolved group, or
+/// one the projector has not written yet): then MariaDB decides.
+async fn group_send_view(s: &SendPath, group: Uuid, me: Uuid, mentions: &[Uuid]) -> Result<Option<(GroupSendView, Vec<bool>)>, ApiError> {
+    let mut fields = vec!["mute_all".to_owned(), redis_keys::group_send_member(me)];
+    fields.extend(mentions.iter().map(|m| redis_keys::group_send_member(*m)));
+    let values: Vec<Option<String>> = redis::cmd("HMGET").arg(redis_keys::group_send_state(group)).arg(&fields).query_async(&mut s.redis.clone()).await?;
+    let Some(mute_all) = values.first().cloned().flatten() else { return Ok(None) };
+    let standing = values.get(1).cloned().flatten().and_then(|v| {
+        let (role, until) = v.split_once('|')?;
+        let until: i64 = until.parse().ok()?;
+        let muted_until = (until > 0).then(|| OffsetDateTime::from_unix_timestamp_nanos(until as i128 * 1_000_000).ok()).flatten();
+        Some((Role::parse(role)?, muted_until))
+    });
+    let view = GroupSendView { role: standing.map(|s| s.0), muted_until: standing.and_then(|s| s.1), mute_all: mute_all == "1" };
+    Ok(Some((view, values[2..].iter().map(Option::is_some).collect())))
+}
+
+/// [`group_send_view`] from the read model.
+async fn group_send_view_from_db(s: &SendPath, group: Uuid, me: Uuid, mentions: &[Uuid]) -> Result<(GroupSendView, Vec<bool>), ApiError> {
+    let row: Option<(bool,)> = sqlx::query_as("SELECT mute_all FROM chat_groups WHERE group_id = ? AND status = 'active'")
+        .bind(group.to_string())
+        .fetch_optional(&s.pool)
+        .await?;
+    let (mute_all,) = row.ok_or_else(|| ApiError::NotFound("group not found".into()))?;
+    let standing = role_in(&s.pool, group, me).await?;
+    let view = GroupSendView { role: standing.map(|s| s.0), muted_until: standing.and_then(|s| s.1).map(|m| m.assume_utc()), mute_all };
+    let mut members = Vec::with_capacity(mentions.len());
+    for m in mentions {
+        members.push(role_in(&s.pool, group, *m).await?.is_some());
+    }
+    Ok((view, members))
+}
+
+/// Friendship and blocks between `me` and `peer`, from the Redis sets the
+/// relations projector keeps: one round trip, no database query.
+async fn direct_view(s: &SendPath, me: Uuid, peer: Uuid) -> Result<DirectView, ApiError> {
+    let (friends, i_blocked, they_blocked): (bool, bool, bool) = redis::pipe()
+        .sismember(redis_keys::friends(me), peer.to_string())
+        .sismember(redis_keys::blocks(me), peer.to_string())
+        .sismember(redis_keys::blocks(peer), me.to_string())
+        .query_async(&mut s.redis.clone())
+        .await?;
+    Ok(DirectView { friends, i_blocked_them: i_blocked, they_blocked_me: they_blocked })
+}
+
