@@ -55,6 +55,10 @@ pub struct Config {
     pub claim_stale_after_secs: u64,
     /// Producer batching delay; small, because commands wait for the ack.
     pub producer_linger_ms: u32,
+    /// Longest an append waits for Kafka's acknowledgement before the command
+    /// is answered 503 (while no broker is reachable at all, appends are
+    /// refused at once).
+    pub kafka_message_timeout_ms: u64,
     /// Direct messages only between friends.
     pub chat_require_friendship: bool,
     /// Largest group, owner included.
@@ -81,6 +85,7 @@ impl Default for Config {
             projection_wait_ms: 5000,
             claim_stale_after_secs: 120,
             producer_linger_ms: 2,
+            kafka_message_timeout_ms: 5000,
             chat_require_friendship: true,
             group_max_members: 2000,
             max_concurrent_hashes: 4,
@@ -168,7 +173,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     }
     let pool = beaver_platform::connect_mysql(&config.database_url, 32).await?;
     let redis = beaver_platform::connect_redis(&config.redis_url).await?;
-    let producer = EventProducer::new(&config.kafka_brokers, config.producer_linger_ms)?;
+    let producer = EventProducer::with_timeout(
+        &config.kafka_brokers,
+        config.producer_linger_ms,
+        "beaver-commands",
+        Duration::from_millis(config.kafka_message_timeout_ms),
+    )?;
     let auth = Authenticator::new(&config.jwt_secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
     tokio::task::spawn_blocking(passwords::warm_up).await?;
     let watch = readiness::ProjectionWatch::start(pool.clone(), redis::Client::open(config.redis_url.as_str())?);

@@ -112,6 +112,9 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// Set once the Kafka consumer has its partitions.
     pub tailing: AtomicBool,
+    /// Whether the consumer reaches a broker now (kept by its context, so
+    /// `/healthz` reports an outage and the recovery, not a flag set once).
+    pub kafka: beaver_platform::kafka::KafkaHealth,
 }
 
 impl Shared {
@@ -144,10 +147,11 @@ async fn upgrade(State(s): State<AppState>, Query(creds): Query<Credentials>, ws
 
 async fn health(State(s): State<AppState>) -> Response {
     let tailing = s.tailing.load(std::sync::atomic::Ordering::Relaxed);
+    let (db, redis) = tokio::join!(beaver_platform::serve::check_mysql(&s.pool), beaver_platform::serve::check_redis(&s.redis));
     beaver_platform::serve::health_response(vec![
-        ("mysql", beaver_platform::serve::check_mysql(&s.pool).await),
-        ("redis", beaver_platform::serve::check_redis(&s.redis).await),
-        ("kafka", if tailing { Ok(()) } else { Err(anyhow::anyhow!("not tailing Kafka yet")) }),
+        ("mariadb", db),
+        ("redis", redis),
+        ("kafka", if tailing { s.kafka.check() } else { Err(anyhow::anyhow!("not tailing Kafka yet")) }),
     ])
 }
 
@@ -170,6 +174,7 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
         redis,
         http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
         tailing: AtomicBool::new(false),
+        kafka: Default::default(),
         config,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -3,7 +3,8 @@
 //! session has not ended: the sessions projector writes
 //! `beaver:session:revoked:<session_id>` into Redis when a session ends
 //! (logout, refresh-token reuse), and every tier checks that key. If Redis
-//! cannot be asked, authentication fails closed (503).
+//! cannot be asked within [`SESSION_CHECK_TIMEOUT`], authentication fails
+//! closed (503).
 
 use crate::http::ApiError;
 use axum::{
@@ -15,6 +16,15 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::{sync::Arc, time::Duration};
 use uuid::Uuid;
+
+/// Longest a token check waits for Redis before the request is answered 503
+/// (the connection's own response timeout is the first bound; this one holds
+/// even while the connection manager reconnects).
+pub const SESSION_CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
+
+fn timed_out() -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::IoError, "session check timed out"))
+}
 
 /// What an access token says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,7 +54,7 @@ pub enum AuthError {
     Invalid,
     #[error("session has ended")]
     Revoked,
-    #[error("cannot check revocation")]
+    #[error("cannot check the session")]
     Store(#[from] redis::RedisError),
 }
 
@@ -114,7 +124,9 @@ impl Authenticator {
     /// Full check: signature, expiry, and that the session has not ended.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = self.decode(token)?;
-        let revoked: bool = self.redis.clone().exists(revoked_session_key(&claims.sid)).await?;
+        let mut redis = self.redis.clone();
+        let check = redis.exists(revoked_session_key(&claims.sid));
+        let revoked: bool = tokio::time::timeout(SESSION_CHECK_TIMEOUT, check).await.map_err(|_| timed_out())??;
         if revoked {
             return Err(AuthError::Revoked);
         }
