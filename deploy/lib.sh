@@ -57,6 +57,15 @@ export BEAVER_KAFKA_BROKERS="${BEAVER_KAFKA_BROKERS:-$BEAVER_HOST:$BEAVER_KAFKA_
 export BEAVER_DATABASE_URL="${BEAVER_DATABASE_URL:-mysql://$BEAVER_MYSQL_USER:$BEAVER_MYSQL_PASSWORD@$BEAVER_HOST:$BEAVER_MYSQL_PORT/$BEAVER_MYSQL_DATABASE}"
 export BEAVER_REDIS_URL="${BEAVER_REDIS_URL:-redis://$BEAVER_HOST:$BEAVER_REDIS_PORT}"
 
+# Secrets: deploy/up makes them once per installation under secrets/ (mode
+# 700, files 600) and the tiers read them from there. An operator who sets
+# BEAVER_JWT_SECRET (or BEAVER_JWT_SECRET_FILE) themselves keeps that instead.
+BEAVER_SECRETS_DIR="$BEAVER_STATE_DIR/secrets"
+export BEAVER_SECRETS_DIR
+if [[ -z "${BEAVER_JWT_SECRET:-}" ]]; then
+  export BEAVER_JWT_SECRET_FILE="${BEAVER_JWT_SECRET_FILE:-$BEAVER_SECRETS_DIR/jwt_secret}"
+fi
+
 # ---------------------------------------------------------------------------
 # state layout
 # ---------------------------------------------------------------------------
@@ -266,6 +275,23 @@ kafka_tool() {
 # kafka_topics ARGS...: TopicCommand against the local broker
 kafka_topics() {
   kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BEAVER_KAFKA_BROKERS" "$@"
+}
+
+# ensure_secrets: the per-installation JWT secret (48 random bytes, base64),
+# made once; the folder is 700 and the file 600. Rotate by deleting the file
+# and running deploy/up again (tiers restart with the new one).
+ensure_secrets() {
+  [[ -n "${BEAVER_JWT_SECRET_FILE:-}" ]] || return 0
+  local dir
+  dir="$(dirname "$BEAVER_JWT_SECRET_FILE")"
+  (umask 077 && mkdir -p "$dir")
+  [[ "$dir" != "$BEAVER_SECRETS_DIR" ]] || chmod 700 "$dir"
+  if [[ ! -s "$BEAVER_JWT_SECRET_FILE" ]]; then
+    (umask 077 && head -c 48 /dev/urandom | base64 -w0 >"$BEAVER_JWT_SECRET_FILE.tmp" &&
+      mv -f "$BEAVER_JWT_SECRET_FILE.tmp" "$BEAVER_JWT_SECRET_FILE")
+    log "made a JWT secret for this installation: $BEAVER_JWT_SECRET_FILE"
+  fi
+  chmod 600 "$BEAVER_JWT_SECRET_FILE"
 }
 
 # ws_node_ports: the port of every ws-push node, one per line.

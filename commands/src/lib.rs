@@ -47,6 +47,10 @@ pub struct Config {
     pub redis_url: String,
     /// HS256 secret for access tokens; shared with every tier that verifies them.
     pub jwt_secret: String,
+    /// File holding the secret (wins over `jwt_secret`); `deploy/up` makes one
+    /// per installation. Without either the tier refuses to start; see
+    /// `beaver_platform::auth::load_secret`.
+    pub jwt_secret_file: String,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     /// Longest a command waits for its event to become visible to queries.
@@ -79,7 +83,8 @@ impl Default for Config {
             kafka_brokers: "127.0.0.1:9092".into(),
             database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: DEV_JWT_SECRET.into(),
+            jwt_secret: String::new(),
+            jwt_secret_file: String::new(),
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             projection_wait_ms: 5000,
@@ -168,9 +173,7 @@ pub fn written<T: Serialize>(visible: bool, data: T) -> Response {
 
 /// Connects the dependencies and builds the state.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    if config.jwt_secret == DEV_JWT_SECRET {
-        tracing::warn!("using the development JWT secret; set BEAVER_JWT_SECRET in production");
-    }
+    let secret = beaver_platform::auth::load_secret(&config.jwt_secret, &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
     let pool = beaver_platform::connect_mysql(&config.database_url, 32).await?;
     let redis = beaver_platform::connect_redis(&config.redis_url).await?;
     let producer = EventProducer::with_timeout(
@@ -179,7 +182,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         "beaver-commands",
         Duration::from_millis(config.kafka_message_timeout_ms),
     )?;
-    let auth = Authenticator::new(&config.jwt_secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
+    let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
     tokio::task::spawn_blocking(passwords::warm_up).await?;
     let watch = readiness::ProjectionWatch::start(pool.clone(), redis::Client::open(config.redis_url.as_str())?);
     let hashing = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_hashes.max(1)));

@@ -57,6 +57,10 @@ pub struct Config {
     pub redis_url: String,
     /// Must be the commands tier's secret: tokens are verified here too.
     pub jwt_secret: String,
+    /// File holding the secret (wins over `jwt_secret`); `deploy/up` makes one
+    /// per installation. Without either the tier refuses to start; see
+    /// `beaver_platform::auth::load_secret`.
+    pub jwt_secret_file: String,
     pub access_token_ttl_secs: u64,
     /// Where `send` frames are forwarded (the commands tier).
     pub commands_url: String,
@@ -84,7 +88,8 @@ impl Default for Config {
             kafka_brokers: "127.0.0.1:9092".into(),
             database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: beaver_platform::auth::DEV_JWT_SECRET.into(),
+            jwt_secret: String::new(),
+            jwt_secret_file: String::new(),
             access_token_ttl_secs: 900,
             commands_url: "http://127.0.0.1:21081".into(),
             device_policy: DevicePolicy::PerClass,
@@ -163,9 +168,10 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
     if config.node_id.is_empty() {
         config.node_id = format!("ws-{port}");
     }
+    let secret = beaver_platform::auth::load_secret(&config.jwt_secret, &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
     let pool = beaver_platform::connect_mysql(&config.database_url, 8).await?;
     let redis = beaver_platform::connect_redis(&config.redis_url).await?;
-    let auth = Authenticator::new(&config.jwt_secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
+    let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
     let shared = Arc::new(Shared {
         node: config.node_id.clone(),
         hub: Hub::default(),

@@ -14,4 +14,5 @@ mod operability;
 mod push;
 mod push_node;
 mod replay;
+mod security;
 mod ws;
