@@ -21,7 +21,7 @@ pub(crate) const QUIET: Duration = Duration::from_secs(1);
 /// `node_url(GATEWAY)` is the origin's `/ws`.
 pub(crate) const GATEWAY: u16 = 0;
 
-/// The `/ws` URL of ws-push node `n` (1, 2, …: port 21083 + 100·(n−1)), or of
+/// The `/ws` URL of ws-push node `n` (1, 2, …: port `BEAVER_WS_PORT` (21083) + 100·(n−1)), or of
 /// the gateway for `GATEWAY`.
 pub(crate) fn node_url(n: u16) -> String {
     if n == GATEWAY {
@@ -33,7 +33,8 @@ pub(crate) fn node_url(n: u16) -> String {
         };
         format!("{ws}/ws")
     } else {
-        format!("ws://127.0.0.1:{}/ws", 21083 + 100 * (n - 1))
+        let first: u16 = std::env::var("BEAVER_WS_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(21083);
+        format!("ws://127.0.0.1:{}/ws", first + 100 * (n - 1))
     }
 }
 
