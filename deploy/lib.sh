@@ -66,6 +66,10 @@ if [[ -z "${BEAVER_JWT_SECRET:-}" ]]; then
   export BEAVER_JWT_SECRET_FILE="${BEAVER_JWT_SECRET_FILE:-$BEAVER_SECRETS_DIR/jwt_secret}"
 fi
 
+# How long any wait in deploy/ may take before it gives up, naming what it
+# waited for and its log (seconds).
+export BEAVER_HEALTH_TIMEOUT="${BEAVER_HEALTH_TIMEOUT:-60}"
+
 # ---------------------------------------------------------------------------
 # state layout
 # ---------------------------------------------------------------------------
@@ -105,7 +109,8 @@ beaver_lock() {
   ensure_state_dirs
   exec 9>"$BEAVER_STATE_DIR/.deploy.lock"
   if ! flock -w "${BEAVER_LOCK_TIMEOUT:-600}" 9; then
-    die "could not get $BEAVER_STATE_DIR/.deploy.lock"
+    die "could not get $BEAVER_STATE_DIR/.deploy.lock within ${BEAVER_LOCK_TIMEOUT:-600}s:" \
+      "another deploy script holds it ($(fuser "$BEAVER_STATE_DIR/.deploy.lock" 2>/dev/null || echo 'unknown pid'))"
   fi
 }
 
@@ -152,7 +157,7 @@ wait_port() {
 }
 
 port_open() {
-  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
 }
 
 # start_bg NAME LOGFILE CMD...: run CMD detached (own session, no stdin, HUP
@@ -213,7 +218,7 @@ fail_with_log() {
     log "---- last lines of $logfile ----"
     tail -n 40 "$logfile" >&2 || true
   fi
-  die "$name: $*"
+  die "$name: $* (log: $logfile)"
 }
 
 # ---------------------------------------------------------------------------
@@ -243,8 +248,8 @@ ensure_packages() {
   fi
   local rc=0
   {
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -qq --no-install-recommends \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
   } >"$BEAVER_LOG_DIR/apt.log" 2>&1 || rc=$?
   if [[ -n "$created_policy" ]]; then
@@ -268,7 +273,7 @@ kafka_classpath() { printf '%s/*' "$BEAVER_KAFKA_LIBS"; }
 # kafka_tool CLASS ARGS...: run a Kafka CLI class on the broker's classpath.
 # No log4j2 config is given: log4j2's default prints ERROR and up on the console.
 kafka_tool() {
-  java -Xms32m -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto \
+  timeout "${BEAVER_KAFKA_TOOL_TIMEOUT:-300}" java -Xms32m -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto \
     -cp "$(kafka_classpath)" "$@"
 }
 

@@ -13,3 +13,4 @@ mod helpers;
 mod stack;
 
 mod dependencies;
+mod scripts;

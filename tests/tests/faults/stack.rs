@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     std::env::var("BEAVER_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
