@@ -7,11 +7,13 @@ use serde_json::{json, Map, Value};
 use std::future::Future;
 use tokio::net::TcpListener;
 
-/// Adds what every HTTP tier has: `/metrics`, the envelope for unknown routes,
-/// the body limit, correlation ids and request metrics.
+/// Adds what every HTTP tier has: `/metrics`, the envelope for unknown routes
+/// (404) and for known routes asked with another method (405), the body
+/// limit, correlation ids and request metrics.
 pub fn with_common_layers(app: Router) -> Router {
     app.route("/metrics", get(|| async { crate::telemetry::prometheus().render() }))
         .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(http::observe))
 }

@@ -10,6 +10,7 @@ mod chat;
 mod friends;
 mod groups;
 mod helpers;
+mod hostile;
 mod operability;
 mod push;
 mod push_node;
