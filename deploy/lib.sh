@@ -56,6 +56,8 @@ export BEAVER_PROJECTORS_PORT="${BEAVER_PROJECTORS_PORT:-21084}"
 export BEAVER_KAFKA_BROKERS="${BEAVER_KAFKA_BROKERS:-$BEAVER_HOST:$BEAVER_KAFKA_PORT}"
 export BEAVER_DATABASE_URL="${BEAVER_DATABASE_URL:-mysql://$BEAVER_MYSQL_USER:$BEAVER_MYSQL_PASSWORD@$BEAVER_HOST:$BEAVER_MYSQL_PORT/$BEAVER_MYSQL_DATABASE}"
 export BEAVER_REDIS_URL="${BEAVER_REDIS_URL:-redis://$BEAVER_HOST:$BEAVER_REDIS_PORT}"
+# where ws-push forwards `send` frames (the commands tier of this stack)
+export BEAVER_COMMANDS_URL="${BEAVER_COMMANDS_URL:-http://$BEAVER_HOST:$BEAVER_COMMANDS_PORT}"
 
 # Secrets: deploy/up makes them once per installation under secrets/ (mode
 # 700, files 600) and the tiers read them from there. An operator who sets
