@@ -78,6 +78,16 @@ pub struct Config {
     pub ws_buffer_bytes: usize,
     pub max_frame_bytes: usize,
     pub presence_ttl_secs: u64,
+    /// Per-connection budget for expensive frames (units per second and the
+    /// most that can be saved up): a `sync` costs one unit per conversation,
+    /// `send` and `typing` one each (protocol::Budget).
+    pub frame_budget_per_sec: u32,
+    pub frame_budget_burst: u32,
+    /// Sends one connection may have in flight to the commands tier.
+    pub max_sends_in_flight: usize,
+    /// Longest a client may take to send a complete HTTP request head
+    /// (slowloris guard on the node port).
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -102,6 +112,10 @@ impl Default for Config {
             ws_buffer_bytes: 1024,
             max_frame_bytes: 64 * 1024,
             presence_ttl_secs: 60,
+            frame_budget_per_sec: 100,
+            frame_budget_burst: 400,
+            max_sends_in_flight: 16,
+            header_read_timeout_secs: 10,
         }
     }
 }
@@ -190,13 +204,13 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
 
     let app = Router::new().route("/ws", get(upgrade)).route("/healthz", get(health)).with_state(shared.clone());
     let send_buffer = shared.config.socket_send_buffer;
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(move |tcp| {
+    let tune = move |tcp: &tokio::net::TcpStream| {
         let _ = tcp.set_nodelay(true);
-        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
-    });
-    tracing::info!(addr = %format!("127.0.0.1:{port}"), node = %shared.node, "listening");
-    axum::serve(listener, beaver_platform::serve::with_common_layers(app)).with_graceful_shutdown(shutdown).await?;
+        let _ = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer);
+    };
+    tracing::info!(node = %shared.node, "node starting");
+    let header_timeout = Duration::from_secs(shared.config.header_read_timeout_secs.max(1));
+    beaver_platform::serve::serve_with_header_deadline(listener, app, header_timeout, tune, shutdown).await?;
 
     // Upgraded sockets outlive axum's graceful shutdown: close them ourselves.
     for conn in shared.hub.all() {

@@ -26,6 +26,64 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
     Ok(())
 }
 
+/// Serves `app` (with the common layers) like [`serve`], but a client must
+/// send a complete HTTP request head within `header_timeout` or its
+/// connection is closed: a node port that holds long-lived WebSockets must
+/// not keep half-sent handshakes (slowloris) open for ever, and
+/// `axum::serve` sets no such deadline. `on_accept` tunes each socket.
+/// WebSocket upgrades are served; on `shutdown` connections still reading
+/// a request are closed gracefully (upgraded sockets are the caller's).
+pub async fn serve_with_header_deadline(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: std::time::Duration,
+    on_accept: impl Fn(&tokio::net::TcpStream) + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::conn::auto::Builder,
+        service::TowerToHyperService,
+    };
+    crate::telemetry::prometheus();
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let app = with_common_layers(app);
+    let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // e.g. out of file descriptors: do not spin
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        on_accept(&tcp);
+        let service = TowerToHyperService::new(app.clone());
+        let mut closing = closing_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = closing.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    let _ = closing_tx.send(true);
+    Ok(())
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

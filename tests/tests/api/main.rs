@@ -17,3 +17,4 @@ mod push_node;
 mod replay;
 mod security;
 mod ws;
+mod ws_limits;
