@@ -14,3 +14,4 @@ mod stack;
 
 mod dependencies;
 mod scripts;
+mod suite;

@@ -35,6 +35,7 @@ async fn deploy_up_gives_up_on_a_frozen_tier_and_names_it_and_its_log() {
             .args(["180", stack::root().join("deploy/up").to_str().unwrap()])
             .env("BEAVER_HEALTH_TIMEOUT", "5")
             .env("BEAVER_SKIP_BUILD", "1")
+            .env("BEAVER_BUILD_PROFILE", stack::running_profile())
             .output()
             .unwrap()
     })

@@ -35,15 +35,30 @@ pub fn kill9(name: &str) {
     }
 }
 
+/// The cargo profile of the running tiers (`debug` or `release`), from the
+/// binary the query-api process runs, so that a restart starts the same build.
+pub fn running_profile() -> String {
+    if let Ok(p) = std::env::var("BEAVER_BUILD_PROFILE") {
+        return p;
+    }
+    let exe = std::fs::read_link(format!("/proc/{}/exe", pid_of("query-api"))).unwrap_or_default();
+    if exe.to_string_lossy().contains("/target/release/") { "release" } else { "debug" }.to_owned()
+}
+
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
         .unwrap_or(true)
 }
 
-/// Runs a deploy script (`infra-up`, `up`) and asserts it succeeded.
+/// Runs a deploy script (`infra-up`, `up`) and asserts it succeeded
+/// (`deploy/up` reuses the built binaries: BEAVER_SKIP_BUILD=1).
 pub fn deploy(script: &str) {
-    let out = Command::new(root().join("deploy").join(script)).output().expect("run deploy script");
+    let out = Command::new(root().join("deploy").join(script))
+        .env("BEAVER_SKIP_BUILD", "1")
+        .env("BEAVER_BUILD_PROFILE", running_profile())
+        .output()
+        .expect("run deploy script");
     assert!(
         out.status.success(),
         "deploy/{script} failed:\n{}\n{}",
@@ -65,4 +80,12 @@ pub fn health_urls() -> Vec<(String, String)> {
         urls.push((format!("ws-push-{}", n + 1), port("BEAVER_WS_PORT", 21083) + 100 * n));
     }
     urls.into_iter().map(|(name, p)| (name, format!("http://127.0.0.1:{p}/healthz"))).collect()
+}
+
+/// Restarts whatever `name` is: dependencies with `deploy/infra-up`, tiers with `deploy/up`.
+pub fn restart(name: &str) {
+    match name {
+        "kafka" | "mariadb" | "redis" => deploy("infra-up"),
+        _ => deploy("up"),
+    }
 }
