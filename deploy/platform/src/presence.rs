@@ -57,18 +57,6 @@ pub async fn live_connections(redis: &mut crate::RedisConnection, user: Uuid) ->
     redis.zcount(key(user), now_ms(), "+inf").await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_member_names_its_platform() {
-        let m = member(Uuid::nil(), "ios", "ws-1");
-        assert_eq!(platform_of(&m), Some("ios"));
-        assert_eq!(platform_of("garbage"), None);
-    }
-}
-
 /// [`platforms`] as `viewer` may see them: their own and their friends'
 /// (`beaver:friends:<viewer>`, kept by the relations projector). Anyone else
 /// gets the empty list — the same answer as a user who is offline.
@@ -81,4 +69,16 @@ pub async fn platforms_visible_to(redis: &mut crate::RedisConnection, viewer: Uu
     let visible: Vec<Uuid> = users.iter().zip(&friends).filter(|(id, friend)| **friend || **id == viewer).map(|(id, _)| *id).collect();
     let mut seen = if visible.is_empty() { Vec::new() } else { platforms(redis, &visible).await? }.into_iter();
     Ok(users.iter().map(|id| if visible.contains(id) { seen.next().unwrap_or_default() } else { Vec::new() }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_names_its_platform() {
+        let m = member(Uuid::nil(), "ios", "ws-1");
+        assert_eq!(platform_of(&m), Some("ios"));
+        assert_eq!(platform_of("garbage"), None);
+    }
 }
