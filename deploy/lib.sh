@@ -60,6 +60,19 @@ export BEAVER_KAFKA_BROKERS="${BEAVER_KAFKA_BROKERS:-$BEAVER_HOST:$BEAVER_KAFKA_
 export BEAVER_DATABASE_URL="${BEAVER_DATABASE_URL:-mysql://$BEAVER_MYSQL_USER:$BEAVER_MYSQL_PASSWORD@$BEAVER_HOST:$BEAVER_MYSQL_PORT/$BEAVER_MYSQL_DATABASE}"
 export BEAVER_REDIS_URL="${BEAVER_REDIS_URL:-redis://$BEAVER_HOST:$BEAVER_REDIS_PORT}"
 
+# Secrets: deploy/up makes them once per installation under secrets/ (mode
+# 700, files 600) and the tiers read them from there. An operator who sets
+# BEAVER_JWT_SECRET (or BEAVER_JWT_SECRET_FILE) themselves keeps that instead.
+BEAVER_SECRETS_DIR="$BEAVER_STATE_DIR/secrets"
+export BEAVER_SECRETS_DIR
+if [[ -z "${BEAVER_JWT_SECRET:-}" ]]; then
+  export BEAVER_JWT_SECRET_FILE="${BEAVER_JWT_SECRET_FILE:-$BEAVER_SECRETS_DIR/jwt_secret}"
+fi
+
+# How long any wait in deploy/ may take before it gives up, naming what it
+# waited for and its log (seconds).
+export BEAVER_HEALTH_TIMEOUT="${BEAVER_HEALTH_TIMEOUT:-60}"
+
 # ---------------------------------------------------------------------------
 # state layout
 # ---------------------------------------------------------------------------
@@ -99,7 +112,8 @@ beaver_lock() {
   ensure_state_dirs
   exec 9>"$BEAVER_STATE_DIR/.deploy.lock"
   if ! flock -w "${BEAVER_LOCK_TIMEOUT:-600}" 9; then
-    die "could not get $BEAVER_STATE_DIR/.deploy.lock"
+    die "could not get $BEAVER_STATE_DIR/.deploy.lock within ${BEAVER_LOCK_TIMEOUT:-600}s:" \
+      "another deploy script holds it ($(fuser "$BEAVER_STATE_DIR/.deploy.lock" 2>/dev/null || echo 'unknown pid'))"
   fi
 }
 
@@ -146,7 +160,7 @@ wait_port() {
 }
 
 port_open() {
-  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
 }
 
 # start_bg NAME LOGFILE CMD...: run CMD detached (own session, no stdin, HUP
@@ -207,7 +221,7 @@ fail_with_log() {
     log "---- last lines of $logfile ----"
     tail -n 40 "$logfile" >&2 || true
   fi
-  die "$name: $*"
+  die "$name: $* (log: $logfile)"
 }
 
 # ---------------------------------------------------------------------------
@@ -237,8 +251,8 @@ ensure_packages() {
   fi
   local rc=0
   {
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -qq --no-install-recommends \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
   } >"$BEAVER_LOG_DIR/apt.log" 2>&1 || rc=$?
   if [[ -n "$created_policy" ]]; then
@@ -262,13 +276,30 @@ kafka_classpath() { printf '%s/*' "$BEAVER_KAFKA_LIBS"; }
 # kafka_tool CLASS ARGS...: run a Kafka CLI class on the broker's classpath.
 # No log4j2 config is given: log4j2's default prints ERROR and up on the console.
 kafka_tool() {
-  java -Xms32m -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto \
+  timeout "${BEAVER_KAFKA_TOOL_TIMEOUT:-300}" java -Xms32m -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto \
     -cp "$(kafka_classpath)" "$@"
 }
 
 # kafka_topics ARGS...: TopicCommand against the local broker
 kafka_topics() {
   kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BEAVER_KAFKA_BROKERS" "$@"
+}
+
+# ensure_secrets: the per-installation JWT secret (48 random bytes, base64),
+# made once; the folder is 700 and the file 600. Rotate by deleting the file
+# and running deploy/up again (tiers restart with the new one).
+ensure_secrets() {
+  [[ -n "${BEAVER_JWT_SECRET_FILE:-}" ]] || return 0
+  local dir
+  dir="$(dirname "$BEAVER_JWT_SECRET_FILE")"
+  (umask 077 && mkdir -p "$dir")
+  [[ "$dir" != "$BEAVER_SECRETS_DIR" ]] || chmod 700 "$dir"
+  if [[ ! -s "$BEAVER_JWT_SECRET_FILE" ]]; then
+    (umask 077 && head -c 48 /dev/urandom | base64 -w0 >"$BEAVER_JWT_SECRET_FILE.tmp" &&
+      mv -f "$BEAVER_JWT_SECRET_FILE.tmp" "$BEAVER_JWT_SECRET_FILE")
+    log "made a JWT secret for this installation: $BEAVER_JWT_SECRET_FILE"
+  fi
+  chmod 600 "$BEAVER_JWT_SECRET_FILE"
 }
 
 # ws_node_ports: the port of every ws-push node, one per line.

@@ -127,7 +127,8 @@ struct Closed {
 /// by `i`) at the connect rate; returns once every handshake has finished.
 async fn open_fleet(a: &IdleArgs, nodes: Arc<Vec<Node>>, n: usize) -> Result<Fleet> {
     let redis = beaver_platform::connect_redis(&a.redis_url).await?;
-    let auth = Authenticator::new(&a.jwt_secret, Duration::from_secs(3600), redis);
+    let secret = beaver_platform::auth::load_secret(&a.jwt_secret, &std::env::var("BEAVER_JWT_SECRET_FILE").unwrap_or_default(), true)?;
+    let auth = Authenticator::new(&secret, Duration::from_secs(900), redis.clone());
     let heartbeat = Duration::from_secs(a.heartbeat_secs);
     let stats = Arc::new(IdleStats {
         up: AtomicU64::new(0),
@@ -152,11 +153,18 @@ async fn open_fleet(a: &IdleArgs, nodes: Arc<Vec<Node>>, n: usize) -> Result<Fle
         // Open loop: attempt k is due at k/rate, unless IN_FLIGHT handshakes are still pending.
         tokio::time::sleep_until(tokio::time::Instant::from_std(start + interval * k as u32)).await;
         let permit = gate.clone().acquire_owned().await?;
-        let (stats, nodes, auth, stop) = (stats.clone(), nodes.clone(), auth.clone(), stop_rx.clone());
+        let (stats, nodes, auth, stop, mut redis) = (stats.clone(), nodes.clone(), auth.clone(), stop_rx.clone(), redis.clone());
         let node = i % nodes.len();
         let local = (a.local_ips > 1).then(|| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % a.local_ips as usize) as u8)));
         tasks.push(tokio::spawn(async move {
-            let (token, _) = auth.issue(uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+            let (user, session) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+            // ws-push accepts a token only for a live session: mark this one live as the sessions projector would.
+            let live: redis::RedisResult<()> =
+                redis::AsyncCommands::set_ex(&mut redis, beaver_platform::auth::live_session_key(&session), user.to_string(), 24 * 3600).await;
+            if let Err(e) = live {
+                note(&stats.first_errors, format!("redis: {e}"));
+            }
+            let (token, _) = auth.issue(user, session);
             let query = format!("token={token}&device_id=bench-{i}&platform=web");
             let began = Instant::now();
             let ws = match tokio::time::timeout(CONNECT_TIMEOUT, open_ws(&nodes[node], &query, local)).await {
@@ -366,8 +374,8 @@ pub(crate) async fn idle_scenario(c: Arc<Client>, pid_dir: PathBuf, mut a: IdleA
     );
     println!(
         "tokens: minted here with the {} JWT secret for a random user and session per connection (query-parameter auth, platform web). \
-         ws-push checks only the signature, the expiry and the session's revocation key in Redis, so these users need not exist.",
-        if a.jwt_secret == DEV_JWT_SECRET { "development" } else { "given (--jwt-secret / BEAVER_JWT_SECRET)" }
+         each session is marked live in Redis (the key the sessions projector keeps), so these users need not exist.",
+        if std::env::var("BEAVER_JWT_SECRET_FILE").is_ok() { "installation's (BEAVER_JWT_SECRET_FILE)" } else { "given (--jwt-secret / BEAVER_JWT_SECRET)" }
     );
     if procs.is_empty() {
         println!("warning: no ws-push-*.pid under {}: server memory and CPU cannot be read", pid_dir.display());

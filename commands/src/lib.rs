@@ -47,6 +47,10 @@ pub struct Config {
     pub redis_url: String,
     /// HS256 secret for access tokens; shared with every tier that verifies them.
     pub jwt_secret: String,
+    /// File holding the secret (wins over `jwt_secret`); `deploy/up` makes one
+    /// per installation. Without either the tier refuses to start; see
+    /// `beaver_platform::auth::load_secret`.
+    pub jwt_secret_file: String,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     /// Longest a command waits for its event to become visible to queries.
@@ -57,6 +61,10 @@ pub struct Config {
     pub claim_stale_after_secs: u64,
     /// Producer batching delay; small, because commands wait for the ack.
     pub producer_linger_ms: u32,
+    /// Longest an append waits for Kafka's acknowledgement before the command
+    /// is answered 503 (while no broker is reachable at all, appends are
+    /// refused at once).
+    pub kafka_message_timeout_ms: u64,
     /// Direct messages only between friends.
     pub chat_require_friendship: bool,
     /// Largest group, owner included.
@@ -77,13 +85,15 @@ impl Default for Config {
             kafka_brokers: "127.0.0.1:9092".into(),
             database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: DEV_JWT_SECRET.into(),
+            jwt_secret: String::new(),
+            jwt_secret_file: String::new(),
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             projection_wait_ms: 5000,
             sequencer_wait_ms: 5000,
             claim_stale_after_secs: 120,
             producer_linger_ms: 2,
+            kafka_message_timeout_ms: 5000,
             chat_require_friendship: true,
             group_max_members: 2000,
             max_concurrent_hashes: 4,
@@ -168,13 +178,16 @@ pub fn written<T: Serialize>(visible: bool, data: T) -> Response {
 
 /// Connects the dependencies and builds the state.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    if config.jwt_secret == DEV_JWT_SECRET {
-        tracing::warn!("using the development JWT secret; set BEAVER_JWT_SECRET in production");
-    }
+    let secret = beaver_platform::auth::load_secret(&config.jwt_secret, &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
     let pool = beaver_platform::connect_mysql(&config.database_url, 32).await?;
     let redis = beaver_platform::connect_redis(&config.redis_url).await?;
-    let producer = EventProducer::new(&config.kafka_brokers, config.producer_linger_ms)?;
-    let auth = Authenticator::new(&config.jwt_secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
+    let producer = EventProducer::with_timeout(
+        &config.kafka_brokers,
+        config.producer_linger_ms,
+        "beaver-commands",
+        Duration::from_millis(config.kafka_message_timeout_ms),
+    )?;
+    let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
     tokio::task::spawn_blocking(passwords::warm_up).await?;
     let watch = readiness::ProjectionWatch::start(pool.clone(), redis::Client::open(config.redis_url.as_str())?);
     let hashing = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_hashes.max(1)));

@@ -130,14 +130,13 @@ pub async fn reset(database_url: &str, projection: &str) -> anyhow::Result<()> {
 struct Health {
     pool: sqlx::MySqlPool,
     redis: redis::aio::ConnectionManager,
+    kafka: beaver_platform::kafka::KafkaHealth,
     running: Arc<Vec<(&'static str, Arc<AtomicBool>)>>,
 }
 
 async fn healthz(State(h): State<Health>) -> axum::response::Response {
-    let mut checks = vec![
-        ("mariadb", serve::check_mysql(&h.pool).await),
-        ("redis", serve::check_redis(&h.redis).await),
-    ];
+    let (db, redis) = tokio::join!(serve::check_mysql(&h.pool), serve::check_redis(&h.redis));
+    let mut checks = vec![("mariadb", db), ("redis", redis), ("kafka", h.kafka.check())];
     for (name, alive) in h.running.iter() {
         let state = if alive.load(Ordering::Relaxed) { Ok(()) } else { Err(anyhow::anyhow!("consumer thread stopped")) };
         checks.push((*name, state));
@@ -161,7 +160,9 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
         topic_prefix: config.topic_prefix.clone(),
         batch_size: config.batch_size.max(1),
         batch_window: Duration::from_millis(config.batch_window_ms),
+        kafka: Default::default(),
     };
+    let kafka = runner_config.kafka.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     let mut running = Vec::new();
@@ -180,7 +181,7 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
             })?;
         threads.push(thread);
     }
-    let health = Health { pool, redis, running: Arc::new(running) };
+    let health = Health { pool, redis, kafka, running: Arc::new(running) };
     let app = Router::new().route("/healthz", get(healthz)).with_state(health);
     let result = serve::serve(listener, app, shutdown).await;
     stop.store(true, Ordering::Relaxed);

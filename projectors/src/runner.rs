@@ -54,6 +54,8 @@ pub struct RunnerConfig {
     pub batch_size: usize,
     /// How long to keep filling a batch once the first record arrived.
     pub batch_window: Duration,
+    /// Kept current by every projection's consumer; `/healthz` reports it.
+    pub kafka: beaver_platform::kafka::KafkaHealth,
 }
 
 /// Positions partitions at the offsets stored in MariaDB when they are assigned.
@@ -61,13 +63,20 @@ struct SeekToStoredOffsets {
     projector: &'static str,
     pool: MySqlPool,
     handle: Handle,
+    /// Broker reachability for `/healthz` (see [`beaver_platform::kafka::HealthContext`]).
+    kafka: beaver_platform::kafka::HealthContext,
 }
 
 impl ClientContext for SeekToStoredOffsets {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.kafka.error(error, reason);
+    }
+
     /// librdkafka's periodic statistics carry each partition's lag (high
     /// watermark minus committed offset, which we commit after every batch):
     /// exported as `projector_lag` without any request to the broker.
     fn stats(&self, statistics: Statistics) {
+        self.kafka.health.observe(&statistics);
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
@@ -170,6 +179,7 @@ pub fn run_projection(
         projector: name,
         pool: ctx.pool.clone(),
         handle: handle.clone(),
+        kafka: beaver_platform::kafka::HealthContext { health: config.kafka.clone() },
     };
     let consumer: BaseConsumer<SeekToStoredOffsets> = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
@@ -180,7 +190,8 @@ pub fn run_projection(
         // beaver.sequenced.v1 is written in transactions: read only what committed.
         .set("isolation.level", "read_committed")
         .set("partition.assignment.strategy", "range")
-        .set("statistics.interval.ms", "5000")
+        .set("statistics.interval.ms", "1000")
+        .set("reconnect.backoff.max.ms", beaver_platform::kafka::RECONNECT_BACKOFF_MAX_MS)
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
         // Only bounds an empty fetch: the broker answers as soon as data arrives.

@@ -24,6 +24,10 @@ pub struct Config {
     pub redis_url: String,
     /// Same secret as the commands tier, which issues the tokens.
     pub jwt_secret: String,
+    /// File holding the secret (wins over `jwt_secret`); `deploy/up` makes one
+    /// per installation. Without either the tier refuses to start; see
+    /// `beaver_platform::auth::load_secret`.
+    pub jwt_secret_file: String,
     pub access_token_ttl_secs: u64,
 }
 
@@ -33,7 +37,8 @@ impl Default for Config {
             http_addr: "127.0.0.1:21082".into(),
             database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: beaver_platform::auth::DEV_JWT_SECRET.into(),
+            jwt_secret: String::new(),
+            jwt_secret_file: String::new(),
             access_token_ttl_secs: 900,
         }
     }
@@ -58,8 +63,9 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves queries on `listener` until `shutdown` resolves.
 pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let secret = beaver_platform::auth::load_secret(&config.jwt_secret, &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
     let pool = beaver_platform::connect_mysql(&config.database_url, 32).await?;
     let redis = beaver_platform::connect_redis(&config.redis_url).await?;
-    let auth = Authenticator::new(&config.jwt_secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
+    let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
     beaver_platform::serve::serve(listener, router(AppState { pool, redis, auth }), shutdown).await
 }

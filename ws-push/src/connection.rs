@@ -8,7 +8,7 @@ use crate::{
     ephemeral::{self, Ephemeral},
     hub::{CloseReason, Conn, Outbound},
     presence,
-    protocol::{self, error_frame, frame, parse_client_frame, Admit, ClientFrame, Device, FrameError, Platform, SeqTracker, SYNC_PAGE},
+    protocol::{self, error_frame, frame, parse_client_frame, rate_limited, Admit, Budget, ClientFrame, Device, FrameError, Platform, SeqTracker, SYNC_PAGE},
     Shared,
 };
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -155,7 +155,9 @@ async fn open(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) -> Option
         presence::offline(&s, &conn).await;
         return None;
     }
-    Some((Session { s, conn, socket, tracker: SeqTracker::default() }, rx))
+    let budget = Box::new(Budget::new(s.config.frame_budget_per_sec, s.config.frame_budget_burst, std::time::Instant::now()));
+    let sends = Arc::new(tokio::sync::Semaphore::new(s.config.max_sends_in_flight.max(1)));
+    Some((Session { s, conn, socket, tracker: SeqTracker::default(), budget, sends }, rx))
 }
 
 struct Session {
@@ -163,6 +165,11 @@ struct Session {
     conn: Arc<Conn>,
     socket: WebSocket,
     tracker: SeqTracker,
+    /// What this connection may still spend on expensive frames (boxed: idle
+    /// connections keep the session small).
+    budget: Box<Budget>,
+    /// Bounds this connection's sends in flight to the commands tier.
+    sends: Arc<tokio::sync::Semaphore>,
 }
 
 /// The socket failed; the connection is over.
@@ -191,7 +198,15 @@ impl Session {
                     Some(Err(e)) => {
                         let e = e.to_string();
                         if e.contains("too long") || e.contains("Space limit") {
-                            close_with(&mut self.socket, None, 1009, "frame too large").await;
+                            metrics::counter!("ws_oversized_closes_total").increment(1);
+                            close_with(&mut self.socket, None, 1009, "message too big").await;
+                            // Read (and drop) what the client is still sending for a
+                            // moment: closing with unread data makes the kernel reset the
+                            // connection, and the client would never see the 1009.
+                            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                                while let Some(Ok(_)) | Some(Err(_)) = self.socket.recv().await {}
+                            })
+                            .await;
                         }
                         return;
                     }
@@ -248,6 +263,17 @@ impl Session {
         };
         let (id, parsed) = parse_client_frame(body.as_str());
         let frame_id = id.as_deref();
+        let cost = match &parsed {
+            Ok(ClientFrame::Sync { conversations }) => conversations.len() as u32,
+            Ok(ClientFrame::Send(_) | ClientFrame::Typing { .. }) => 1,
+            _ => 0,
+        };
+        if cost > 0 {
+            if let Err(wait_ms) = self.budget.spend(cost, std::time::Instant::now()) {
+                metrics::counter!("ws_frames_rate_limited_total").increment(1);
+                return self.send(rate_limited(wait_ms, frame_id)).await;
+            }
+        }
         match parsed {
             Err(e) => self.send(error_frame(&e, frame_id)).await,
             Ok(ClientFrame::Ping) => self.send(frame("pong", json!({}), frame_id)).await,
@@ -255,10 +281,15 @@ impl Session {
                 self.send(error_frame(&FrameError::new(409, "already_authenticated", "this connection is already authenticated"), frame_id)).await
             }
             Ok(ClientFrame::Send(body)) => {
+                let Ok(permit) = self.sends.clone().try_acquire_owned() else {
+                    metrics::counter!("ws_frames_rate_limited_total").increment(1);
+                    return self.send(rate_limited(100, frame_id)).await;
+                };
                 // Off the socket's task: the answer comes back through the queue.
                 let (s, conn, user) = (self.s.clone(), self.conn.clone(), self.conn.user);
                 tokio::spawn(async move {
                     let answer = local_send(&s, user, body, id.as_deref()).await;
+                    drop(permit);
                     conn.offer(Outbound::Frame(answer.into()));
                 });
                 Ok(())

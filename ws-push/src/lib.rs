@@ -57,6 +57,10 @@ pub struct Config {
     pub redis_url: String,
     /// Must be the commands tier's secret: tokens are verified here too.
     pub jwt_secret: String,
+    /// File holding the secret (wins over `jwt_secret`); `deploy/up` makes one
+    /// per installation. Without either the tier refuses to start; see
+    /// `beaver_platform::auth::load_secret`.
+    pub jwt_secret_file: String,
     pub access_token_ttl_secs: u64,
     /// Direct messages only between friends (as the commands tier: `BEAVER_CHAT_REQUIRE_FRIENDSHIP`).
     pub chat_require_friendship: bool,
@@ -80,6 +84,16 @@ pub struct Config {
     pub ws_buffer_bytes: usize,
     pub max_frame_bytes: usize,
     pub presence_ttl_secs: u64,
+    /// Per-connection budget for expensive frames (units per second and the
+    /// most that can be saved up): a `sync` costs one unit per conversation,
+    /// `send` and `typing` one each (protocol::Budget).
+    pub frame_budget_per_sec: u32,
+    pub frame_budget_burst: u32,
+    /// Sends one connection may have in flight to the commands tier.
+    pub max_sends_in_flight: usize,
+    /// Longest a client may take to send a complete HTTP request head
+    /// (slowloris guard on the node port).
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -90,7 +104,8 @@ impl Default for Config {
             kafka_brokers: "127.0.0.1:9092".into(),
             database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: beaver_platform::auth::DEV_JWT_SECRET.into(),
+            jwt_secret: String::new(),
+            jwt_secret_file: String::new(),
             access_token_ttl_secs: 900,
             chat_require_friendship: true,
             sequencer_wait_ms: 5000,
@@ -106,6 +121,10 @@ impl Default for Config {
             ws_buffer_bytes: 1024,
             max_frame_bytes: 64 * 1024,
             presence_ttl_secs: 60,
+            frame_budget_per_sec: 100,
+            frame_budget_burst: 400,
+            max_sends_in_flight: 16,
+            header_read_timeout_secs: 10,
         }
     }
 }
@@ -122,6 +141,9 @@ pub struct Shared {
     pub send: beaver_writemodel::send::SendPath,
     /// Set once the Kafka consumer has its partitions.
     pub tailing: AtomicBool,
+    /// Whether the consumer reaches a broker now (kept by its context, so
+    /// `/healthz` reports an outage and the recovery, not a flag set once).
+    pub kafka: beaver_platform::kafka::KafkaHealth,
 }
 
 impl Shared {
@@ -154,10 +176,11 @@ async fn upgrade(State(s): State<AppState>, Query(creds): Query<Credentials>, ws
 
 async fn health(State(s): State<AppState>) -> Response {
     let tailing = s.tailing.load(std::sync::atomic::Ordering::Relaxed);
+    let (db, redis) = tokio::join!(beaver_platform::serve::check_mysql(&s.pool), beaver_platform::serve::check_redis(&s.redis));
     beaver_platform::serve::health_response(vec![
-        ("mysql", beaver_platform::serve::check_mysql(&s.pool).await),
-        ("redis", beaver_platform::serve::check_redis(&s.redis).await),
-        ("kafka", if tailing { Ok(()) } else { Err(anyhow::anyhow!("not tailing Kafka yet")) }),
+        ("mariadb", db),
+        ("redis", redis),
+        ("kafka", if tailing { s.kafka.check() } else { Err(anyhow::anyhow!("not tailing Kafka yet")) }),
     ])
 }
 
@@ -169,9 +192,10 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
     if config.node_id.is_empty() {
         config.node_id = format!("ws-{port}");
     }
+    let secret = beaver_platform::auth::load_secret(&config.jwt_secret, &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
     let pool = beaver_platform::connect_mysql(&config.database_url, 8).await?;
     let redis = beaver_platform::connect_redis(&config.redis_url).await?;
-    let auth = Authenticator::new(&config.jwt_secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
+    let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
     let shared = Arc::new(Shared {
         node: config.node_id.clone(),
         hub: Hub::default(),
@@ -188,6 +212,7 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
             store_wait: Duration::from_millis(config.projection_wait_ms),
         },
         tailing: AtomicBool::new(false),
+        kafka: Default::default(),
         config,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -197,13 +222,13 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
 
     let app = Router::new().route("/ws", get(upgrade)).route("/healthz", get(health)).with_state(shared.clone());
     let send_buffer = shared.config.socket_send_buffer;
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(move |tcp| {
+    let tune = move |tcp: &tokio::net::TcpStream| {
         let _ = tcp.set_nodelay(true);
-        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
-    });
-    tracing::info!(addr = %format!("127.0.0.1:{port}"), node = %shared.node, "listening");
-    axum::serve(listener, beaver_platform::serve::with_common_layers(app)).with_graceful_shutdown(shutdown).await?;
+        let _ = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer);
+    };
+    tracing::info!(node = %shared.node, "node starting");
+    let header_timeout = Duration::from_secs(shared.config.header_read_timeout_secs.max(1));
+    beaver_platform::serve::serve_with_header_deadline(listener, app, header_timeout, tune, shutdown).await?;
 
     // Upgraded sockets outlive axum's graceful shutdown: close them ourselves.
     for conn in shared.hub.all() {

@@ -363,3 +363,71 @@ mod tests {
         assert_eq!(t.admit("c", 650), Admit::Drop);
     }
 }
+
+/// A connection's budget for expensive frames: a token bucket refilled at
+/// `per_sec` up to `burst`. A `sync` costs one unit per listed conversation
+/// (each is a permission check and a history query), a `send` and a `typing`
+/// one each. A frame the budget cannot pay for is refused with a `429`
+/// `rate_limited` error frame naming when to retry, and does no work, so one
+/// flooding connection cannot take a core of the node and of MariaDB.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    per_sec: f64,
+    burst: f64,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Budget {
+    pub fn new(per_sec: u32, burst: u32, now: std::time::Instant) -> Self {
+        let burst = f64::from(burst.max(1));
+        Budget { per_sec: f64::from(per_sec.max(1)), burst, tokens: burst, at: now }
+    }
+
+    /// Takes `cost` units, or says after how many milliseconds it could.
+    pub fn spend(&mut self, cost: u32, now: std::time::Instant) -> Result<(), u64> {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        self.at = now;
+        let cost = f64::from(cost).min(self.burst);
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            Ok(())
+        } else {
+            Err((((cost - self.tokens) / self.per_sec) * 1000.0).ceil() as u64)
+        }
+    }
+}
+
+/// The error frame for a frame the budget could not pay for.
+pub fn rate_limited(retry_after_ms: u64, id: Option<&str>) -> String {
+    frame(
+        "error",
+        serde_json::json!({ "code": 429, "kind": "rate_limited", "message": "too many expensive frames on this connection; retry later", "retry_after_ms": retry_after_ms }),
+        id,
+    )
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_burst_is_allowed_then_frames_are_refused_until_the_budget_refills() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(10, 50, t0);
+        assert_eq!(b.spend(50, t0), Ok(()));
+        let wait = b.spend(5, t0).unwrap_err();
+        assert_eq!(wait, 500);
+        assert_eq!(b.spend(5, t0 + Duration::from_millis(500)), Ok(()));
+    }
+
+    #[test]
+    fn a_frame_costing_more_than_the_burst_needs_a_full_bucket() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(100, 50, t0);
+        assert_eq!(b.spend(200, t0), Ok(()));
+        assert!(b.spend(1, t0).is_err());
+    }
+}

@@ -9,7 +9,10 @@ use crate::{
     Shared,
 };
 use beaver_events::{message::ConversationRef, topics, RawEnvelope};
-use beaver_platform::redis_keys;
+use beaver_platform::{
+    kafka::{HealthContext, RECONNECT_BACKOFF_MAX_MS},
+    redis_keys,
+};
 use rdkafka::{
     config::ClientConfig,
     consumer::{Consumer, StreamConsumer},
@@ -24,8 +27,8 @@ use uuid::Uuid;
 /// about a conversation is committed and in the conversation's final order.
 pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS];
 
-fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer> {
-    let consumer: StreamConsumer = ClientConfig::new()
+fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer<HealthContext>> {
+    let consumer: StreamConsumer<HealthContext> = ClientConfig::new()
         .set("bootstrap.servers", &s.config.kafka_brokers)
         .set("group.id", format!("beaver-ws-push-{}", s.node))
         .set("enable.auto.commit", "false")
@@ -34,7 +37,9 @@ fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer> {
         // beaver.sequenced.v1 is written in transactions: deliver only what committed.
         .set("isolation.level", "read_committed")
         .set("client.id", format!("beaver-ws-push-{}", s.node))
-        .create()?;
+        .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS)
+        .set("statistics.interval.ms", "1000")
+        .create_with_context(HealthContext { health: s.kafka.clone() })?;
     let mut tpl = TopicPartitionList::new();
     for topic in TOPICS {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;

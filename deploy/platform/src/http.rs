@@ -76,6 +76,8 @@ pub enum ApiError {
     Forbidden { kind: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
     /// A uniqueness or state conflict; `kind` is machine readable, e.g. `username_taken`.
     #[error("{message}")]
     Conflict { kind: &'static str, message: String },
@@ -106,6 +108,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden { kind, .. } => (StatusCode::FORBIDDEN, kind),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { kind, .. } => (StatusCode::CONFLICT, kind),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
@@ -256,6 +259,11 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
 /// Answers unknown routes in the envelope.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".into())
+}
+
+/// Answers a known route asked with a method it does not serve, in the envelope.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// Envelope-shaped body for a JSON `Value`, handy in tests and health checks.

@@ -33,12 +33,25 @@ pub mod sequencing;
 pub mod serve;
 pub mod telemetry;
 
+/// How long a request may wait for a MariaDB connection before it is
+/// answered 503. While MariaDB is down every acquire fails after this long,
+/// so it bounds a request's wait during an outage (`BEAVER_DB_ACQUIRE_TIMEOUT_MS`,
+/// default 1000).
+pub fn db_acquire_timeout() -> std::time::Duration {
+    env_millis("BEAVER_DB_ACQUIRE_TIMEOUT_MS", 1000)
+}
+
+fn env_millis(name: &str, default: u64) -> std::time::Duration {
+    let ms = std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    std::time::Duration::from_millis(ms)
+}
+
 /// Connects a MariaDB pool; fails fast so a tier never starts half-configured.
 pub async fn connect_mysql(url: &str, max_connections: u32) -> anyhow::Result<sqlx::MySqlPool> {
     use anyhow::Context;
     sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(5))
+        .acquire_timeout(db_acquire_timeout())
         .connect(url)
         .await
         .context("Failed to connect to MariaDB")
@@ -47,9 +60,37 @@ pub async fn connect_mysql(url: &str, max_connections: u32) -> anyhow::Result<sq
 /// The Redis handle every tier uses: multiplexed, reconnecting, cheap to clone.
 pub type RedisConnection = redis::aio::ConnectionManager;
 
-/// Connects a self-reconnecting Redis connection.
+/// The Redis settings that keep a Redis outage from freezing a tier: every
+/// command times out (`BEAVER_REDIS_RESPONSE_TIMEOUT_MS`, default 1000), a
+/// connection attempt gives up after `BEAVER_REDIS_CONNECT_TIMEOUT_MS`
+/// (default 500), and a reconnect is a single attempt (the crate's first
+/// retry alone waits 1–2 s). With the crate's defaults (no timeouts, six
+/// retries backing off to a minute) one outage of a few seconds froze every
+/// tier for two minutes. While Redis is down a command fails at once and
+/// starts the next attempt.
+pub fn redis_manager_config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(env_millis("BEAVER_REDIS_RESPONSE_TIMEOUT_MS", 1000))
+        .set_connection_timeout(env_millis("BEAVER_REDIS_CONNECT_TIMEOUT_MS", 500))
+        .set_number_of_retries(0)
+}
+
+/// Connects a self-reconnecting Redis connection with [`redis_manager_config`],
+/// and keeps it warm: a `PING` every 500 ms makes the manager notice an
+/// outage and reconnect in the background, so the first request after Redis
+/// returns already finds a connection.
 pub async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
     use anyhow::Context;
     let client = redis::Client::open(url).context("Invalid Redis URL")?;
-    redis::aio::ConnectionManager::new(client).await.context("Failed to connect to Redis")
+    let manager = redis::aio::ConnectionManager::new_with_config(client, redis_manager_config())
+        .await
+        .context("Failed to connect to Redis")?;
+    let mut keeper = manager.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let _: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut keeper).await;
+        }
+    });
+    Ok(manager)
 }

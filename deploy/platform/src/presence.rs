@@ -57,6 +57,20 @@ pub async fn live_connections(redis: &mut crate::RedisConnection, user: Uuid) ->
     redis.zcount(key(user), now_ms(), "+inf").await
 }
 
+/// [`platforms`] as `viewer` may see them: their own and their friends'
+/// (`beaver:friends:<viewer>`, kept by the relations projector). Anyone else
+/// gets the empty list — the same answer as a user who is offline.
+pub async fn platforms_visible_to(redis: &mut crate::RedisConnection, viewer: Uuid, users: &[Uuid]) -> redis::RedisResult<Vec<Vec<String>>> {
+    let friends: Vec<bool> = redis::cmd("SMISMEMBER")
+        .arg(crate::redis_keys::friends(viewer))
+        .arg(users.iter().map(Uuid::to_string).collect::<Vec<_>>())
+        .query_async(redis)
+        .await?;
+    let visible: Vec<Uuid> = users.iter().zip(&friends).filter(|(id, friend)| **friend || **id == viewer).map(|(id, _)| *id).collect();
+    let mut seen = if visible.is_empty() { Vec::new() } else { platforms(redis, &visible).await? }.into_iter();
+    Ok(users.iter().map(|id| if visible.contains(id) { seen.next().unwrap_or_default() } else { Vec::new() }).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

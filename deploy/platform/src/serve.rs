@@ -7,11 +7,13 @@ use serde_json::{json, Map, Value};
 use std::future::Future;
 use tokio::net::TcpListener;
 
-/// Adds what every HTTP tier has: `/metrics`, the envelope for unknown routes,
-/// the body limit, correlation ids and request metrics.
+/// Adds what every HTTP tier has: `/metrics`, the envelope for unknown routes
+/// (404) and for known routes asked with another method (405), the body
+/// limit, correlation ids and request metrics.
 pub fn with_common_layers(app: Router) -> Router {
     app.route("/metrics", get(|| async { crate::telemetry::prometheus().render() }))
         .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(http::observe))
 }
@@ -21,6 +23,64 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
     crate::telemetry::prometheus();
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, with_common_layers(app)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+/// Serves `app` (with the common layers) like [`serve`], but a client must
+/// send a complete HTTP request head within `header_timeout` or its
+/// connection is closed: a node port that holds long-lived WebSockets must
+/// not keep half-sent handshakes (slowloris) open for ever, and
+/// `axum::serve` sets no such deadline. `on_accept` tunes each socket.
+/// WebSocket upgrades are served; on `shutdown` connections still reading
+/// a request are closed gracefully (upgraded sockets are the caller's).
+pub async fn serve_with_header_deadline(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: std::time::Duration,
+    on_accept: impl Fn(&tokio::net::TcpStream) + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::conn::auto::Builder,
+        service::TowerToHyperService,
+    };
+    crate::telemetry::prometheus();
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let app = with_common_layers(app);
+    let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // e.g. out of file descriptors: do not spin
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        on_accept(&tcp);
+        let service = TowerToHyperService::new(app.clone());
+        let mut closing = closing_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = closing.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    let _ = closing_tx.send(true);
     Ok(())
 }
 

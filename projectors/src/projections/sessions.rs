@@ -1,9 +1,15 @@
-//! `beaver.sessions.v1` → table `sessions`, plus the Redis revocation keys
-//! that every tier checks when it accepts an access token.
+//! `beaver.sessions.v1` → table `sessions`, plus the Redis keys every tier
+//! checks when it accepts an access token: `beaver:session:live:<id>` (the
+//! user id, while the session lives) and `beaver:session:revoked:<id>` (once
+//! it ended). Both are absolute writes with expiries taken from the events,
+//! so a replay leaves the same keys.
 
 use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{topics, RawEnvelope, SessionEvent};
-use beaver_platform::{auth::revoked_session_key, readiness::SESSIONS_PROJECTOR};
+use beaver_platform::{
+    auth::{live_session_key, revoked_session_key},
+    readiness::SESSIONS_PROJECTOR,
+};
 use redis::AsyncCommands;
 use sqlx::{MySql, Transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -13,6 +19,13 @@ pub struct Sessions;
 fn utc(t: OffsetDateTime) -> PrimitiveDateTime {
     let t = t.to_offset(time::UtcOffset::UTC);
     PrimitiveDateTime::new(t.date(), t.time())
+}
+
+/// Seconds a live-session key must stay: until the session's refresh token
+/// expires (no access token can be issued after that) plus the access-token
+/// lifetime and a minute of slack. `None` once that has passed.
+pub fn live_ttl_secs(refresh_expires_at: OffsetDateTime, access_ttl: std::time::Duration, now: OffsetDateTime) -> Option<u64> {
+    revocation_ttl_secs(refresh_expires_at, access_ttl, now)
 }
 
 /// Seconds a revocation must stay in Redis: until the last access token the
@@ -52,6 +65,9 @@ impl Projection for Sessions {
                 .bind(when)
                 .execute(&mut **tx)
                 .await?;
+                if let Some(ttl) = live_ttl_secs(e.refresh_expires_at, ctx.access_token_ttl, OffsetDateTime::now_utc()) {
+                    let _: () = ctx.redis.clone().set_ex(live_session_key(&e.session_id), e.user_id.to_string(), ttl).await?;
+                }
             }
             SessionEvent::SessionRefreshed(e) => {
                 // Guarded by generation: an older rotation never overwrites a newer one.
@@ -67,6 +83,14 @@ impl Projection for Sessions {
                 .bind(e.generation)
                 .execute(&mut **tx)
                 .await?;
+                // Only a live session's key is extended: a late rotation never revives an ended one.
+                let active: Option<(String,)> = sqlx::query_as("SELECT status FROM sessions WHERE session_id = ? AND status = 'active'")
+                    .bind(e.session_id.to_string())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if let (Some(_), Some(ttl)) = (active, live_ttl_secs(e.refresh_expires_at, ctx.access_token_ttl, OffsetDateTime::now_utc())) {
+                    let _: () = ctx.redis.clone().set_ex(live_session_key(&e.session_id), e.user_id.to_string(), ttl).await?;
+                }
             }
             SessionEvent::SessionEnded(e) => {
                 sqlx::query("UPDATE sessions SET status = 'ended', end_reason = ?, updated_at = ? WHERE session_id = ? AND status = 'active'")
@@ -75,6 +99,7 @@ impl Projection for Sessions {
                     .bind(e.session_id.to_string())
                     .execute(&mut **tx)
                     .await?;
+                let _: () = ctx.redis.clone().del(live_session_key(&e.session_id)).await?;
                 if let Some(ttl) = revocation_ttl_secs(occurred, ctx.access_token_ttl, OffsetDateTime::now_utc()) {
                     // Absolute SET with expiry: replaying it is harmless.
                     let _: () = ctx.redis.clone().set_ex(revoked_session_key(&e.session_id), e.reason.as_str(), ttl).await?;

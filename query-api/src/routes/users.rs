@@ -40,10 +40,13 @@ fn user_id_list(raw: Option<&str>) -> Result<Vec<Uuid>, ApiError> {
     Ok(ids)
 }
 
-/// Who is connected to ws-push now, from the presence sets it maintains.
-async fn online(State(s): State<AppState>, _user: AuthUser, ApiQuery(q): ApiQuery<OnlineQuery>) -> Result<Response, ApiError> {
+/// Who is connected to ws-push now, from the presence sets it maintains —
+/// for the caller and the caller's friends only. Anyone else is answered
+/// exactly like a user who is offline, so presence cannot be probed by a
+/// stranger who found a user id through search.
+async fn online(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<OnlineQuery>) -> Result<Response, ApiError> {
     let ids = user_id_list(q.user_ids.as_deref())?;
-    let platforms = beaver_platform::presence::platforms(&mut s.redis.clone(), &ids).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let platforms = beaver_platform::presence::platforms_visible_to(&mut s.redis.clone(), user.user_id, &ids).await?;
     let users: Vec<Value> = ids
         .iter()
         .zip(platforms)

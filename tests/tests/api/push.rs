@@ -1365,9 +1365,9 @@ async fn a_slow_consumer_is_cut_off_while_the_other_connections_keep_receiving()
 // Presence.
 
 #[tokio::test]
-async fn the_online_query_shows_a_connected_users_platforms_and_offline_after_they_disconnect() {
+async fn the_online_query_shows_a_connected_friends_platforms_and_offline_after_they_disconnect() {
     let api = Api::new();
-    let (ann, bob, never) = tokio::join!(new_user(&api, "wsonl"), new_user(&api, "wsonl"), new_user(&api, "wsonl"));
+    let ((ann, bob), never) = tokio::join!(friends_pair(&api, "wsonl"), new_user(&api, "wsonl"));
     let phone = dial(1, &bob, "ios").await;
     let web = dial(2, &bob, "web").await;
     wait_presence(&api, &ann.token, &bob.id, true, &["ios", "web"]).await;
@@ -1382,6 +1382,18 @@ async fn the_online_query_shows_a_connected_users_platforms_and_offline_after_th
     wait_presence(&api, &ann.token, &bob.id, true, &["web"]).await;
     web.close().await;
     wait_presence(&api, &ann.token, &bob.id, false, &[]).await;
+}
+
+#[tokio::test]
+async fn a_stranger_is_told_an_online_user_is_offline_while_a_friend_and_the_user_see_the_truth() {
+    let api = Api::new();
+    let ((ann, bob), stranger) = tokio::join!(friends_pair(&api, "wspriv"), new_user(&api, "wspriv"));
+    let _web = dial(1, &bob, "web").await;
+    wait_presence(&api, &ann.token, &bob.id, true, &["web"]).await;
+    wait_presence(&api, &bob.token, &bob.id, true, &["web"]).await;
+    let a = online_query(&api, &stranger.token, &[&bob.id, &ann.id]).await.expect(200);
+    let seen = find(&a.data()["users"], "user_id", &bob.id).unwrap();
+    assert_eq!(*seen, json!({ "user_id": bob.id, "online": false, "platforms": [] }), "a stranger gets the offline answer: {}", a.body);
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ async fn node(tune: impl FnOnce(&mut beaver_ws_push::Config)) -> (String, u16, t
         kafka_brokers: brokers(),
         database_url: database_url(),
         redis_url: std::env::var("BEAVER_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        jwt_secret_file: std::env::var("BEAVER_JWT_SECRET_FILE").unwrap_or_default(),
         ..Default::default()
     };
     tune(&mut config);

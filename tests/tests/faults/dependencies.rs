@@ -1,0 +1,220 @@
+//! A dependency that goes away is answered with a 503 envelope within
+//! seconds, named by every tier's `/healthz`, and everything serves again
+//! within seconds of its return.
+
+use crate::{
+    helpers::{eventually, unique, Api},
+    stack,
+};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Bound on one answer while a dependency is down: generous for a loaded
+/// 2-core box, far below the two minutes a frozen tier took.
+const ANSWER_BOUND: Duration = Duration::from_secs(5);
+
+/// A client whose own timeout is above [`ANSWER_BOUND`], so a hang shows as a failed bound.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap()
+}
+
+/// (status, body, elapsed) of one GET.
+async fn timed_get(http: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, Value, Duration) {
+    let started = Instant::now();
+    let mut req = http.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let body = resp.json().await.unwrap_or(Value::Null);
+            (status, body, started.elapsed())
+        }
+        Err(e) => panic!("{url}: no answer after {:?}: {e}", started.elapsed()),
+    }
+}
+
+fn assert_unavailable_envelope(what: &str, status: u16, body: &Value, elapsed: Duration) {
+    assert_eq!(status, 503, "{what}: {body}");
+    assert_eq!(body["code"], 503, "{what}: not the envelope: {body}");
+    assert_eq!(body["data"]["error"], "unavailable", "{what}: {body}");
+    assert!(elapsed < ANSWER_BOUND, "{what}: 503 took {elapsed:?}");
+}
+
+#[tokio::test]
+#[ignore = "stops Redis: run with --ignored --test-threads=1 after the main suite (deploy/test does)"]
+async fn a_redis_outage_is_answered_503_within_seconds_and_everything_serves_again_after_it() {
+    let api = Api::new();
+    let http = client();
+    let gateway = crate::helpers::gateway();
+    let (_, token, _) = api.signed_up(&unique("redisfault")).await;
+    let profile = format!("{gateway}/api/user/profile");
+    assert_eq!(timed_get(&http, &profile, Some(&token)).await.0, 200);
+
+    stack::kill9("redis");
+    let down_at = Instant::now();
+    // Query side (the token check needs Redis): a 503 envelope, fast, every time.
+    for _ in 0..3 {
+        let (status, body, elapsed) = timed_get(&http, &profile, Some(&token)).await;
+        assert_unavailable_envelope("GET /api/user/profile", status, &body, elapsed);
+        println!("redis down: GET /api/user/profile 503 in {elapsed:?}");
+    }
+    // Write side: verifying a token needs Redis too.
+    let started = Instant::now();
+    let resp = http.post(format!("{gateway}/api/auth/verify")).bearer_auth(&token).send().await.expect("verify answered");
+    let (status, body) = (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null));
+    assert_unavailable_envelope("POST /api/auth/verify", status, &body, started.elapsed());
+    // Every tier's health names Redis.
+    for (tier, url) in stack::health_urls() {
+        let (status, body, elapsed) = timed_get(&http, &url, None).await;
+        assert_eq!(status, 503, "{tier} healthy while Redis is down: {body}");
+        assert_ne!(body["data"]["redis"], "ok", "{tier} must name redis: {body}");
+        assert!(elapsed < ANSWER_BOUND, "{tier} /healthz took {elapsed:?}");
+        println!("redis down: {tier} /healthz 503 in {elapsed:?}: {}", body["data"]);
+    }
+    let outage = down_at.elapsed();
+
+    stack::deploy("infra-up");
+    let back_at = Instant::now();
+    let served = eventually(Duration::from_secs(30), || async {
+        (timed_get(&http, &profile, Some(&token)).await.0 == 200).then_some(())
+    })
+    .await;
+    assert!(served.is_some(), "profile not served within 30 s of Redis's return");
+    let healthy = eventually(Duration::from_secs(30), || async {
+        for (_, url) in stack::health_urls() {
+            if timed_get(&http, &url, None).await.0 != 200 {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    assert!(healthy.is_some(), "a tier still unhealthy 30 s after Redis's return");
+    println!("redis: outage checks took {outage:?}; recovery (all tiers healthy, requests served) {:?} after restart", back_at.elapsed());
+}
+
+/// Waits until every tier is healthy again; returns how long that took.
+async fn all_healthy_within(http: &reqwest::Client, limit: Duration, what: &str) -> Duration {
+    let started = Instant::now();
+    let healthy = eventually(limit, || async {
+        for (_, url) in stack::health_urls() {
+            if timed_get(http, &url, None).await.0 != 200 {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    assert!(healthy.is_some(), "a tier still unhealthy {limit:?} after {what} returned");
+    started.elapsed()
+}
+
+/// (status, body, elapsed) of one request with a JSON body.
+async fn timed_send(http: &reqwest::Client, method: reqwest::Method, url: &str, token: Option<&str>, body: Value) -> (u16, Value, Duration) {
+    let started = Instant::now();
+    let mut req = http.request(method, url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap_or(Value::Null), started.elapsed())
+        }
+        Err(e) => panic!("{url}: no answer after {:?}: {e}", started.elapsed()),
+    }
+}
+
+#[tokio::test]
+#[ignore = "stops MariaDB: run with --ignored --test-threads=1 after the main suite (deploy/test does)"]
+async fn a_mariadb_outage_is_answered_503_within_seconds_and_everything_serves_again_after_it() {
+    let api = Api::new();
+    let http = client();
+    let gateway = crate::helpers::gateway();
+    let (user, token, _) = api.signed_up(&unique("dbfault")).await;
+    let profile = format!("{gateway}/api/user/profile?user_id={user}");
+    assert_eq!(timed_get(&http, &profile, Some(&token)).await.0, 200);
+
+    stack::kill9("mariadb");
+    for _ in 0..3 {
+        let (status, body, elapsed) = timed_get(&http, &profile, Some(&token)).await;
+        assert_unavailable_envelope("GET /api/user/profile (MariaDB down)", status, &body, elapsed);
+        println!("mariadb down: GET /api/user/profile 503 in {elapsed:?}");
+    }
+    let register = format!("{gateway}/api/user/register");
+    let (status, body, elapsed) =
+        timed_send(&http, reqwest::Method::POST, &register, None, serde_json::json!({ "username": unique("dbdown"), "password": crate::helpers::PASSWORD })).await;
+    assert_unavailable_envelope("POST /api/user/register (MariaDB down)", status, &body, elapsed);
+    println!("mariadb down: POST /api/user/register 503 in {elapsed:?}");
+    for (tier, url) in stack::health_urls() {
+        let (status, body, elapsed) = timed_get(&http, &url, None).await;
+        assert_eq!(status, 503, "{tier} healthy while MariaDB is down: {body}");
+        assert_ne!(body["data"]["mariadb"], "ok", "{tier} must name mariadb: {body}");
+        assert!(elapsed < ANSWER_BOUND, "{tier} /healthz took {elapsed:?}");
+    }
+
+    stack::deploy("infra-up");
+    let back_at = Instant::now();
+    let served = eventually(Duration::from_secs(30), || async { (timed_get(&http, &profile, Some(&token)).await.0 == 200).then_some(()) }).await;
+    assert!(served.is_some(), "profile not served within 30 s of MariaDB's return");
+    let healthy = all_healthy_within(&http, Duration::from_secs(30), "MariaDB").await;
+    println!("mariadb: requests served {:?} after infra-up returned; all tiers healthy after {healthy:?}", back_at.elapsed());
+}
+
+/// Longest a command may wait for its 503 while Kafka is down: the append's
+/// message timeout (5 s) for a send already under way when the broker died,
+/// plus slack for a loaded box. It was 30 s.
+const KAFKA_ANSWER_BOUND: Duration = Duration::from_secs(12);
+
+#[tokio::test]
+#[ignore = "stops Kafka: run with --ignored --test-threads=1 after the main suite (deploy/test does)"]
+async fn a_kafka_outage_is_answered_503_within_seconds_named_by_health_and_commands_work_again_after_it() {
+    let api = Api::new();
+    let http = client();
+    let gateway = crate::helpers::gateway();
+    let (_, token, _) = api.signed_up(&unique("kfault")).await;
+    let profile = format!("{gateway}/api/user/profile");
+    let update = |n: u32| serde_json::json!({ "signature": format!("kafka fault {n}") });
+    let (status, body, _) = timed_send(&http, reqwest::Method::PUT, &profile, Some(&token), update(0)).await;
+    assert!(status == 200 || status == 202, "{body}");
+
+    stack::kill9("kafka");
+    for n in 1..=3 {
+        let (status, body, elapsed) = timed_send(&http, reqwest::Method::PUT, &profile, Some(&token), update(n)).await;
+        assert_eq!(status, 503, "PUT /api/user/profile (Kafka down): {body}");
+        assert_eq!(body["data"]["error"], "unavailable", "{body}");
+        assert!(elapsed < KAFKA_ANSWER_BOUND, "PUT /api/user/profile: 503 took {elapsed:?}");
+        println!("kafka down: PUT /api/user/profile 503 in {elapsed:?}");
+    }
+    // Reads keep working: they need no Kafka.
+    assert_eq!(timed_get(&http, &profile, Some(&token)).await.0, 200, "queries do not need Kafka");
+    // Every tier that uses Kafka names it (ws-push's flag is not set once).
+    let named = eventually(Duration::from_secs(20), || async {
+        for (tier, url) in stack::health_urls() {
+            if tier == "query-api" {
+                continue;
+            }
+            let (status, body, _) = timed_get(&http, &url, None).await;
+            if status != 503 || body["data"]["kafka"] == "ok" {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    assert!(named.is_some(), "not every Kafka-using tier reported Kafka down within 20 s");
+
+    stack::deploy("infra-up");
+    let back_at = Instant::now();
+    let served = eventually(Duration::from_secs(60), || async {
+        let (status, _, _) = timed_send(&http, reqwest::Method::PUT, &profile, Some(&token), update(9)).await;
+        (status == 200 || status == 202).then_some(())
+    })
+    .await;
+    assert!(served.is_some(), "commands not accepted within 60 s of Kafka's return");
+    let served_after = back_at.elapsed();
+    let healthy = all_healthy_within(&http, Duration::from_secs(60), "Kafka").await;
+    println!("kafka: commands accepted {served_after:?} after infra-up returned; all tiers healthy after {healthy:?} more");
+}
