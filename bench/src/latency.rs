@@ -41,6 +41,68 @@ pub(crate) struct LatencyArgs {
     /// A ladder step passes while the end-to-end p99 stays under this.
     #[arg(long, default_value_t = 50.0)]
     pub(crate) p99_ms: f64,
+    /// How senders send: `http` (POST /api/chat/send through the gateway) or
+    /// `ws` (a `send` frame on the sender's own WebSocket connection to a node,
+    /// answered by an `ack`).
+    #[arg(long, value_enum, default_value_t = Via::Http)]
+    pub(crate) via: Via,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Via {
+    Http,
+    Ws,
+}
+
+/// A sender's WebSocket connection: frames to write, and the acks awaited by frame id.
+struct SenderSocket {
+    out: tokio::sync::mpsc::UnboundedSender<String>,
+    pending: Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>>,
+}
+
+impl SenderSocket {
+    /// Splits `ws` into a writer fed by `out` and a reader that hands each `ack` or `error` to its waiter.
+    fn spawn(ws: Ws) -> SenderSocket {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let (mut sink, mut stream) = ws.split();
+        let (out, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let pending: Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>> = Arc::default();
+        tokio::spawn(async move {
+            while let Some(text) = rx.recv().await {
+                if sink.send(Message::text(text)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let waiting = pending.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = stream.next().await {
+                let Message::Text(t) = m else { continue };
+                let Ok(frame) = serde_json::from_str::<Value>(&t) else { continue };
+                if matches!(frame["type"].as_str(), Some("ack" | "error")) {
+                    if let Some(id) = frame["id"].as_str() {
+                        if let Some(tx) = waiting.lock().unwrap().remove(id) {
+                            let _ = tx.send(frame);
+                        }
+                    }
+                }
+            }
+        });
+        SenderSocket { out, pending }
+    }
+
+    /// Sends `body` as a `send` frame and waits (10 s) for its `ack` data.
+    async fn send(&self, id: &str, body: Value) -> Result<Value> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pending.lock().unwrap().insert(id.to_owned(), tx);
+        self.out.send(json!({ "type": "send", "id": id, "data": body }).to_string()).map_err(|_| anyhow::anyhow!("sender socket closed"))?;
+        let frame = tokio::time::timeout(Duration::from_secs(10), rx).await.context("no ack within 10 s")?.context("sender socket closed")?;
+        match frame["type"].as_str() {
+            Some("ack") => Ok(frame["data"].clone()),
+            _ => bail!("refused: {frame}"),
+        }
+    }
 }
 
 /// What one step (one rate) measured.
@@ -131,12 +193,17 @@ fn on_message_frame(shared: &Shared, seen: &mut Seen, text: &str) {
     }
 }
 
-async fn send_timed(c: &Client, shared: &Shared, step: Arc<Step>, pair: &Pair, text: &str, due: Instant, measured: bool) {
+#[allow(clippy::too_many_arguments)]
+async fn send_timed(c: &Client, socket: Option<&SenderSocket>, shared: &Shared, step: Arc<Step>, pair: &Pair, text: &str, due: Instant, measured: bool) {
     let id = uuid::Uuid::new_v4().simple().to_string();
     shared.in_flight.lock().unwrap().insert(id.clone(), InFlight { step: step.clone(), due, measured, accepted: false, received: false });
     step.sent.fetch_add(1, Ordering::Relaxed);
     let body = json!({ "to_user_id": pair.recipient_id, "client_msg_id": id, "type": "text", "content": { "text": text } });
-    match c.post("/api/chat/send", Some(&pair.sender_token), body).await {
+    let answer = match socket {
+        Some(socket) => socket.send(&id, body).await,
+        None => c.post("/api/chat/send", Some(&pair.sender_token), body).await,
+    };
+    match answer {
         Ok(answer) if answer["seq"].is_i64() => {
             let answered = Instant::now();
             step.accepted.fetch_add(1, Ordering::Relaxed);
@@ -170,7 +237,17 @@ struct Outcome {
 }
 
 /// Runs one open-loop step at `step.rate` and prints its figures.
-async fn run_step(c: &Arc<Client>, pid_dir: &PathBuf, shared: &Arc<Shared>, pairs: &Arc<Vec<Pair>>, text: &Arc<str>, seconds: u64, step: Arc<Step>) -> Result<Outcome> {
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    c: &Arc<Client>,
+    pid_dir: &PathBuf,
+    shared: &Arc<Shared>,
+    pairs: &Arc<Vec<Pair>>,
+    senders: &Arc<Vec<SenderSocket>>,
+    text: &Arc<str>,
+    seconds: u64,
+    step: Arc<Step>,
+) -> Result<Outcome> {
     let warmup = Duration::from_secs(2);
     let total = warmup + Duration::from_secs(seconds);
     let start = Instant::now();
@@ -194,10 +271,11 @@ async fn run_step(c: &Arc<Client>, pid_dir: &PathBuf, shared: &Arc<Shared>, pair
         }
         let due_at = start + due;
         tokio::time::sleep_until(tokio::time::Instant::from_std(due_at)).await;
-        let (c, shared, pairs, text, step) = (c.clone(), shared.clone(), pairs.clone(), text.clone(), step.clone());
+        let (c, shared, pairs, senders, text, step) = (c.clone(), shared.clone(), pairs.clone(), senders.clone(), text.clone(), step.clone());
         let measured = due >= warmup;
         tasks.push(tokio::spawn(async move {
-            send_timed(&c, &shared, step, &pairs[i % pairs.len()], &text, due_at, measured).await;
+            let k = i % pairs.len();
+            send_timed(&c, senders.get(k), &shared, step, &pairs[k], &text, due_at, measured).await;
         }));
         i += 1;
     }
@@ -242,7 +320,7 @@ async fn run_step(c: &Arc<Client>, pid_dir: &PathBuf, shared: &Arc<Shared>, pair
         load(&step.out_of_order),
     );
     println!("latency (scheduled send → recipient's message frame) ms: {}", percentiles(&e2e));
-    println!("latency (scheduled send → HTTP answer with seq) ms:      {}", percentiles(&step.http.lock().unwrap()));
+    println!("latency (scheduled send → the sender's answer with seq) ms: {}", percentiles(&step.http.lock().unwrap()));
     println!("cpu (measured window): servers {server_cpu:.1} s ({:.2} cores), load generator {own_cpu:.1} s", server_cpu / measured_secs);
     println!("cores by server: {by_process}");
     Ok(Outcome {
@@ -266,7 +344,7 @@ pub(crate) async fn latency_scenario(c: Arc<Client>, pid_dir: PathBuf, mut a: La
     println!("command: {}", command_line());
     println!(
         "scenario: end-to-end latency, 1:1 text ({} B), {} pairs, open loop at {} /s, {} s per step after a 2 s warm-up; send over HTTP ({}) → the recipient's WebSocket `message` frame; \
-         recipients on {} ({} node(s), alternating), query-parameter auth, platform web; latencies count from each send's scheduled time{}",
+         recipients on {} ({} node(s), alternating), query-parameter auth, platform web; latencies count from each send's scheduled time{}{}",
         a.size,
         a.pairs,
         a.rate.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
@@ -275,6 +353,7 @@ pub(crate) async fn latency_scenario(c: Arc<Client>, pid_dir: PathBuf, mut a: La
         a.nodes.join(", "),
         nodes.len(),
         if a.rate.len() > 1 { format!("; the ladder stops at the first step with p99 over {} ms or a message lost", a.p99_ms) } else { String::new() },
+        if a.via == Via::Ws { "; SENDS OVER WEBSOCKET: each sender holds its own connection (platform desktop, nodes alternating) and sends `send` frames, answered by `ack`" } else { "" },
     );
     eprintln!("setting up {} pairs of friends…", a.pairs);
     let pairs = Arc::new(pairs(&c, a.pairs).await?);
@@ -285,6 +364,18 @@ pub(crate) async fn latency_scenario(c: Arc<Client>, pid_dir: PathBuf, mut a: La
     }))
     .await?;
 
+    let senders: Arc<Vec<SenderSocket>> = Arc::new(match a.via {
+        Via::Http => Vec::new(),
+        Via::Ws => futures::future::try_join_all(pairs.iter().enumerate().map(|(i, p)| {
+            let node = &nodes[(i + 1) % nodes.len()];
+            let query = format!("token={}&device_id=bench-sender-{i}&platform=desktop", p.sender_token);
+            async move {
+                let ws = tokio::time::timeout(CONNECT_TIMEOUT, open_ws(node, &query, None)).await.context("sender not ready in time")??;
+                Ok::<_, anyhow::Error>(SenderSocket::spawn(ws))
+            }
+        }))
+        .await?,
+    });
     let shared = Arc::new(Shared { in_flight: Mutex::new(HashMap::new()), strangers: AtomicU64::new(0), dropped: AtomicU64::new(0) });
     let (stop_tx, stop_rx) = watch::channel(false);
     let heartbeat = Duration::from_secs(25);
@@ -306,7 +397,7 @@ pub(crate) async fn latency_scenario(c: Arc<Client>, pid_dir: PathBuf, mut a: La
     let text: Arc<str> = "x".repeat(a.size).into();
     let mut outcomes = Vec::new();
     for &rate in &a.rate {
-        let outcome = run_step(&c, &pid_dir, &shared, &pairs, &text, a.seconds, Arc::new(Step::new(rate)?)).await?;
+        let outcome = run_step(&c, &pid_dir, &shared, &pairs, &senders, &text, a.seconds, Arc::new(Step::new(rate)?)).await?;
         let passed = outcome.p99_ms < a.p99_ms && outcome.lost == 0 && outcome.errors == 0;
         outcomes.push((outcome, passed));
         if !passed && a.rate.len() > 1 {
