@@ -241,9 +241,17 @@ impl<'a> Session<'a> {
         }
         let metadata = self.consumer.group_metadata().context("consumer has no group metadata")?;
         let timeout = Timeout::After(Duration::from_millis(self.cfg.transaction_timeout_ms));
+        let phase = |name: &'static str, since: Instant| metrics::histogram!("sequencer_phase_seconds", "phase" => name).record(since.elapsed().as_secs_f64());
+        phase("produce", started);
+        let t = Instant::now();
         self.producer.send_offsets_to_transaction(&offsets, &metadata, timeout).context("send_offsets_to_transaction")?;
+        phase("send_offsets", t);
+        let t = Instant::now();
         self.await_deliveries(Duration::from_millis(self.cfg.transaction_timeout_ms))?;
+        phase("deliveries", t);
+        let t = Instant::now();
         self.producer.commit_transaction(timeout).context("commit_transaction")?;
+        phase("commit", t);
         let took = started.elapsed();
         metrics::histogram!("sequencer_transaction_seconds").record(took.as_secs_f64());
         metrics::counter!("sequencer_records_total").increment(batch.len() as u64);
