@@ -46,6 +46,12 @@ pub struct Config {
     /// This process's share: input partitions `p` with `p % instances == instance`.
     pub instance: u32,
     pub instances: u32,
+    /// Transactional lanes in this process: its share is split again, lane
+    /// `k` taking the partitions with `p % (instances·lanes) == instance·lanes + k`,
+    /// each with its own producer (`transactional.id` `<base>-<instance·lanes + k>`)
+    /// and consumer, so that several transactions are in flight at once.
+    /// Change it only with the old process stopped (its lanes would not be fenced).
+    pub lanes: u32,
     /// `transactional.id` is `<base>-<instance>`: a restarted instance fences its predecessor.
     pub transactional_id_base: String,
     /// Consumer group whose committed offsets are part of each transaction.
@@ -75,6 +81,7 @@ impl Default for Config {
             redis_url: "redis://127.0.0.1:6379".into(),
             instance: 0,
             instances: 1,
+            lanes: 1,
             transactional_id_base: "beaver-sequencer".into(),
             group_id: "beaver-sequencer".into(),
             output_topic: beaver_events::topics::SEQUENCED.into(),
@@ -137,14 +144,20 @@ impl Status {
 
 #[derive(Clone)]
 struct Health {
-    status: Arc<Status>,
+    lanes: Arc<Vec<Arc<Status>>>,
     redis: redis::aio::ConnectionManager,
     stall: Duration,
 }
 
 async fn healthz(State(h): State<Health>) -> axum::response::Response {
-    let partitions = h.status.partitions.lock().expect("status lock").len();
-    let worker = h.status.check(h.stall).map_err(|e| e.context(format!("{partitions} partitions")));
+    let mut worker = Ok(());
+    for (k, lane) in h.lanes.iter().enumerate() {
+        let partitions = lane.partitions.lock().expect("status lock").clone();
+        if let Err(e) = lane.check(h.stall) {
+            worker = Err(e.context(format!("lane {k} (partitions {partitions:?})")));
+            break;
+        }
+    }
     serve::health_response(vec![("kafka_transactions", worker), ("redis", serve::check_redis(&h.redis).await)])
 }
 
@@ -182,44 +195,62 @@ async fn publish_answers(mut rx: mpsc::UnboundedReceiver<Committed>, redis: redi
 pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     beaver_platform::telemetry::prometheus();
     let redis = beaver_platform::connect_redis(&config.redis_url).await?;
-    let status = Arc::new(Status::default());
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(publish_answers(rx, redis.clone()));
 
-    let (worker_status, worker_config) = (status.clone(), config.clone());
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<anyhow::Result<()>>();
-    std::thread::Builder::new().name("sequencer".into()).spawn(move || {
-        let mut pause = Duration::from_millis(100);
-        let result = loop {
-            match worker::run_session(&worker_config, &worker_status, &tx) {
-                worker::SessionEnd::Stopped => break Ok(()),
-                worker::SessionEnd::Fenced(e) => {
-                    worker_status.fenced.store(true, Ordering::Relaxed);
-                    tracing::error!(error = ?e, "fenced by a newer sequencer; exiting");
-                    break Err(e.context("fenced"));
-                }
-                worker::SessionEnd::Failed(e) => {
-                    tracing::error!(error = ?e, "session failed; starting a new one");
-                    metrics::counter!("sequencer_session_failures_total").increment(1);
-                    *worker_status.last_error.lock().expect("status lock") = Some(format!("{e:#}"));
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-            }
-        };
-        let _ = done_tx.send(result);
-    })?;
-
+    let lanes = config.lanes.max(1);
+    let mut statuses = Vec::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<anyhow::Result<()>>();
+    for k in 0..lanes {
+        let status = Arc::new(Status::default());
+        statuses.push(status.clone());
+        let mut lane = config.clone();
+        lane.instance = config.instance * lanes + k;
+        lane.instances = config.instances.max(1) * lanes;
+        let (tx, done_tx) = (tx.clone(), done_tx.clone());
+        std::thread::Builder::new().name(format!("sequencer-{k}")).spawn(move || {
+            let _ = done_tx.send(run_lane(&lane, &status, &tx));
+        })?;
+    }
+    drop(tx);
     let stall = Duration::from_millis(config.transaction_timeout_ms * 2 + config.fetch_wait_max_ms + 1000);
-    let health = Health { status: status.clone(), redis, stall };
+    let statuses = Arc::new(statuses);
+    let health = Health { lanes: statuses.clone(), redis, stall };
     let app = Router::new().route("/healthz", get(healthz)).with_state(health);
     let server = tokio::spawn(serve::serve(listener, app, shutdown));
+    let stop_all = || statuses.iter().for_each(|s| s.stop.store(true, Ordering::Relaxed));
     tokio::select! {
         served = server => {
-            status.stop.store(true, Ordering::Relaxed);
+            stop_all();
             served??;
             Ok(())
         }
-        worker = done_rx => worker.unwrap_or_else(|_| Err(anyhow::anyhow!("the sequencer thread died"))),
+        // A lane ends only when fenced (or stopped): then this process is stale.
+        lane = done_rx.recv() => {
+            stop_all();
+            lane.unwrap_or_else(|| Err(anyhow::anyhow!("the sequencer threads died")))
+        }
+    }
+}
+
+/// Runs one lane's sessions until it is stopped or fenced; a failed session is followed by a new one.
+fn run_lane(config: &Config, status: &Arc<Status>, tx: &mpsc::UnboundedSender<Committed>) -> anyhow::Result<()> {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match worker::run_session(config, status, tx) {
+            worker::SessionEnd::Stopped => return Ok(()),
+            worker::SessionEnd::Fenced(e) => {
+                status.fenced.store(true, Ordering::Relaxed);
+                tracing::error!(error = ?e, lane = config.instance, "fenced by a newer sequencer; exiting");
+                return Err(e.context("fenced"));
+            }
+            worker::SessionEnd::Failed(e) => {
+                tracing::error!(error = ?e, lane = config.instance, "session failed; starting a new one");
+                metrics::counter!("sequencer_session_failures_total").increment(1);
+                *status.last_error.lock().expect("status lock") = Some(format!("{e:#}"));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }
