@@ -54,6 +54,10 @@ pub struct RunnerConfig {
     pub batch_size: usize,
     /// How long to keep filling a batch once the first record arrived.
     pub batch_window: Duration,
+    /// Publish each commit's offsets on the readiness channel. A rebuild's
+    /// shadow runner (`beaver-admin projections rebuild`) turns it off: its
+    /// offsets are not the live read model's, so no command may wait on them.
+    pub publish_progress: bool,
 }
 
 /// Positions partitions at the offsets stored in MariaDB when they are assigned.
@@ -214,9 +218,11 @@ pub fn run_projection(
                     publish.cmd("PUBLISH").arg(PROGRESS_CHANNEL).arg(progress_message(name, topics::MESSAGES, partition, next)).ignore();
                 }
                 // Wake commands waiting to read their writes (best effort).
-                let published: redis::RedisResult<()> = handle.block_on(publish.query_async(&mut redis));
-                if let Err(e) = published {
-                    tracing::debug!(error = %e, "could not publish progress");
+                if config.publish_progress {
+                    let published: redis::RedisResult<()> = handle.block_on(publish.query_async(&mut redis));
+                    if let Err(e) = published {
+                        tracing::debug!(error = %e, "could not publish progress");
+                    }
                 }
                 let _ = consumer.commit(&tpl, CommitMode::Async);
             }
