@@ -292,7 +292,9 @@ fn start_positions(consumer: &BaseConsumer, topic: &str, partitions: &[i32], rea
             let (low, high) = kafka::watermarks(consumer, topic, *p)?;
             Offset::Offset((high - n).max(low))
         } else {
-            Offset::End
+            // The end as of now (not as of the first fetch): every record
+            // written after the command started is shown.
+            Offset::Offset(kafka::watermarks(consumer, topic, *p)?.1)
         };
         tpl.add_partition_offset(topic, *p, offset)?;
     }
@@ -375,12 +377,24 @@ fn tail(global: &Global, topic: &str, read: ReadArgs, no_follow: bool) -> anyhow
     let consumer = kafka::reader(&global.brokers, "beaver-admin")?;
     let partitions = selected_partitions(&consumer, topic, &read.partition)?;
     let start = start_positions(&consumer, topic, &partitions, &read)?;
+    let follow = !no_follow;
+    // On stderr, so that a script (or a test) knows from when on records show.
+    let from: Vec<String> = start.elements().iter().map(|e| format!("{}@{}", e.partition(), describe_offset(e.offset()))).collect();
+    eprintln!("reading {topic} from partition@offset {}{}", from.join(" "), if follow { ", following (Ctrl-C stops)" } else { "" });
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let follow = !no_follow;
     read_records(&consumer, start, &read.filter, follow, read.max, |_, _| {}, |line| write_line(&mut out, line, follow))?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn describe_offset(offset: Offset) -> String {
+    match offset {
+        Offset::Beginning => "beginning".into(),
+        Offset::End => "end".into(),
+        Offset::Offset(o) => o.to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 fn export(global: &Global, topic: &str, output: &str, filter: Filter) -> anyhow::Result<ExitCode> {

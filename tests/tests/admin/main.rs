@@ -98,6 +98,40 @@ async fn tail_shows_an_event_you_just_caused_as_an_upcast_envelope_with_its_posi
 }
 
 #[tokio::test]
+async fn tail_from_the_end_follows_and_prints_a_record_written_after_it_started() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut cmd = tokio::process::Command::new(admin_binary());
+    cmd.args(["topics", "tail", "beaver.users.v1", "--event-type", "UserRegistered"])
+        .env("BEAVER_KAFKA_BROKERS", helpers::brokers())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("start beaver-admin topics tail");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    // It says on stderr from where it reads; only then cause the event.
+    let notice = tokio::time::timeout(LONG, stderr.next_line()).await.expect("tail announces itself").unwrap().unwrap_or_default();
+    assert!(notice.starts_with("reading beaver.users.v1 from partition@offset") && notice.contains("following"), "{notice}");
+    let api = Api::new();
+    let name = unique("follow");
+    let id = api.register(&name).await;
+    let found = tokio::time::timeout(LONG, async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            let e: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(e["event_type"], "UserRegistered", "the filter let through {e}");
+            if e["aggregate_id"] == id.as_str() {
+                return e;
+            }
+        }
+        panic!("tail ended without the registration");
+    })
+    .await
+    .expect("the new registration shows in a following tail within a minute");
+    assert_eq!(found["payload"]["username"], name.as_str());
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
 async fn tail_reads_the_transactional_sequenced_topic_committed_only() {
     let api = Api::new();
     let (a, b) = (unique("seqa"), unique("seqb"));
