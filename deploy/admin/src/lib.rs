@@ -24,8 +24,8 @@ use std::process::ExitCode;
 /// groups, rebuild projections without downtime.
 ///
 /// Connection settings come from the same BEAVER_* variables the tiers use
-/// (deploy/lib.sh exports them; `source /work/notes/slot-env.sh N` shifts the
-/// ports), or from the flags below.
+/// (deploy/lib.sh computes them from the stack's ports), or from the flags
+/// below.
 #[derive(Debug, Parser)]
 #[command(name = "beaver-admin", version, propagate_version = true)]
 pub struct Cli {
@@ -42,10 +42,10 @@ pub struct Global {
     #[arg(long, global = true, env = "BEAVER_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
     /// The live read models' MariaDB (the projectors' BEAVER_DATABASE_URL).
-    #[arg(long, global = true, env = "BEAVER_DATABASE_URL", default_value = "mysql://beaver:beaver@127.0.0.1:3306/beaver")]
+    #[arg(long, global = true, env = "BEAVER_DATABASE_URL", hide_env_values = true, default_value = "mysql://beaver:beaver@127.0.0.1:3306/beaver")]
     pub database_url: String,
     /// Redis, as the projectors use it (a rebuild's projections write their replay-safe keys there).
-    #[arg(long, global = true, env = "BEAVER_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(long, global = true, env = "BEAVER_REDIS_URL", hide_env_values = true, default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
     /// The projectors' consumer group prefix: group `<prefix><projection>` stores its offsets in MariaDB.
     #[arg(long, global = true, env = "BEAVER_GROUP_PREFIX", default_value = "beaver-projector-")]

@@ -51,6 +51,7 @@ pub enum TopicsCommand {
     ///   beaver-admin topics tail beaver.messages.v1 --correlation-id 3f6c… --max 1
     #[command(verbatim_doc_comment)]
     Tail {
+        /// Topic name, e.g. beaver.users.v1 (see `topics list`).
         topic: String,
         #[command(flatten)]
         read: ReadArgs,
@@ -65,6 +66,7 @@ pub enum TopicsCommand {
     /// or pandas (`pd.read_json('users.jsonl', lines=True)`).
     #[command(verbatim_doc_comment)]
     Export {
+        /// Topic name, e.g. beaver.sequenced.v1.
         topic: String,
         /// File to write (`-` for standard output).
         #[arg(long, short)]
