@@ -178,6 +178,8 @@ pub fn run_projection(
     let consumer: BaseConsumer<SeekToStoredOffsets> = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
         .set("group.id", format!("{}{}", config.group_prefix, name))
+        // Names the member in `beaver-admin groups status` and broker logs.
+        .set("client.id", format!("{}{}", config.group_prefix, name))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")

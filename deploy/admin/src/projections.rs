@@ -390,6 +390,8 @@ async fn build_and_swap(
     );
     bar.set_message(name.to_owned());
     let deadline = Instant::now() + timeout;
+    // Without a terminal the bar is hidden: say how far it got every 5 s instead.
+    let mut next_line = Instant::now() + Duration::from_secs(5);
     // 2. Catch up with the live position.
     loop {
         anyhow::ensure!(runner.thread.as_ref().is_some_and(|t| !t.is_finished()), "the rebuild runner stopped");
@@ -401,6 +403,10 @@ async fn build_and_swap(
         bar.set_position(reached.max(0) as u64);
         if reached >= total {
             break;
+        }
+        if bar.is_hidden() && Instant::now() >= next_line {
+            eprintln!("rebuilding {name}: {reached}/{total} events, ETA {}s", bar.eta().as_secs());
+            next_line = Instant::now() + Duration::from_secs(5);
         }
         anyhow::ensure!(Instant::now() < deadline, "the shadow did not catch up in time; the live read model was not touched");
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -213,7 +213,11 @@ async fn groups_status_shows_projector_groups_with_stored_offsets_and_lag_and_pr
     for name in ["users", "sessions", "relations", "groups", "messages"] {
         let g = status.iter().find(|g| g["group"] == format!("beaver-projector-{name}")).unwrap_or_else(|| panic!("no group for {name}"));
         assert_eq!(g["projection"], name);
-        assert!(!g["members"].as_array().unwrap().is_empty(), "{name} has no members: {g}");
+        let members = g["members"].as_array().unwrap();
+        assert!(!members.is_empty(), "{name} has no members: {g}");
+        // Projector members name their group in client.id.
+        assert!(members.iter().all(|m| m["client_id"] == format!("beaver-projector-{name}")), "{g}");
+        assert!(members.iter().any(|m| m["assignment"].as_array().is_some_and(|a| !a.is_empty())), "{g}");
     }
     let users = status.iter().find(|g| g["group"] == "beaver-projector-users").unwrap();
     for p in users["partitions"].as_array().unwrap() {
