@@ -98,21 +98,38 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Empties a projection's read model and its stored offsets, so that its
-/// next start replays the topic from offset 0. Stop the projection's
-/// processes first: a running instance keeps its current position.
-pub async fn reset(database_url: &str, projection: &str) -> anyhow::Result<()> {
-    let (tables, lists): (&[&str], &[&str]) = match projection {
+/// What one projection owns in MariaDB besides its `projector_offsets` rows.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadModel {
+    /// Tables only this projection writes.
+    pub tables: &'static [&'static str],
+    /// Its `sync_versions.list` values (rows of a table shared with other projections).
+    pub lists: &'static [&'static str],
+}
+
+/// The read model of `projection`, or `None` for an unknown name.
+pub fn read_model(projection: &str) -> Option<ReadModel> {
+    let (tables, lists): (&'static [&'static str], &'static [&'static str]) = match projection {
         "users" => (&["users"], &[]),
         "sessions" => (&["sessions"], &[]),
         "relations" => (&["friend_requests", "friendships", "blocks"], &["requests", "friends", "blocks"]),
         "groups" => (&["chat_groups", "group_members", "group_join_requests"], &["groups", "members"]),
         "messages" => (
             &["conversations", "messages", "message_edits", "message_reactions", "message_hidden", "user_conversations"],
+            // Also bumps the global `("*", "conversations")` counter, which a
+            // reset keeps so that change versions never go backwards.
             &[],
         ),
-        other => anyhow::bail!("unknown projection {other:?}"),
+        _ => return None,
     };
+    Some(ReadModel { tables, lists })
+}
+
+/// Empties a projection's read model and its stored offsets, so that its
+/// next start replays the topic from offset 0. Stop the projection's
+/// processes first: a running instance keeps its current position.
+pub async fn reset(database_url: &str, projection: &str) -> anyhow::Result<()> {
+    let ReadModel { tables, lists } = read_model(projection).with_context(|| format!("unknown projection {projection:?}"))?;
     let pool = beaver_platform::connect_mysql(database_url, 2).await?;
     let mut tx = pool.begin().await?;
     for table in tables {
@@ -161,6 +178,7 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
         batch_size: config.batch_size.max(1),
         batch_window: Duration::from_millis(config.batch_window_ms),
         kafka: Default::default(),
+        publish_progress: true,
     };
     let kafka = runner_config.kafka.clone();
     let stop = Arc::new(AtomicBool::new(false));

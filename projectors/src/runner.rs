@@ -56,6 +56,10 @@ pub struct RunnerConfig {
     pub batch_window: Duration,
     /// Kept current by every projection's consumer; `/healthz` reports it.
     pub kafka: beaver_platform::kafka::KafkaHealth,
+    /// Publish each commit's offsets on the readiness channel. A rebuild's
+    /// shadow runner (`beaver-admin projections rebuild`) turns it off: its
+    /// offsets are not the live read model's, so no command may wait on them.
+    pub publish_progress: bool,
 }
 
 /// Positions partitions at the offsets stored in MariaDB when they are assigned.
@@ -184,6 +188,8 @@ pub fn run_projection(
     let consumer: BaseConsumer<SeekToStoredOffsets> = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
         .set("group.id", format!("{}{}", config.group_prefix, name))
+        // Names the member in `beaver-admin groups status` and broker logs.
+        .set("client.id", format!("{}{}", config.group_prefix, name))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -225,9 +231,11 @@ pub fn run_projection(
                     publish.cmd("PUBLISH").arg(PROGRESS_CHANNEL).arg(progress_message(name, topics::MESSAGES, partition, next)).ignore();
                 }
                 // Wake commands waiting to read their writes (best effort).
-                let published: redis::RedisResult<()> = handle.block_on(publish.query_async(&mut redis));
-                if let Err(e) = published {
-                    tracing::debug!(error = %e, "could not publish progress");
+                if config.publish_progress {
+                    let published: redis::RedisResult<()> = handle.block_on(publish.query_async(&mut redis));
+                    if let Err(e) = published {
+                        tracing::debug!(error = %e, "could not publish progress");
+                    }
                 }
                 let _ = consumer.commit(&tpl, CommitMode::Async);
             }
