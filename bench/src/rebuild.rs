@@ -552,6 +552,7 @@ async fn replay(a: &RebuildArgs, pid_dir: &Path, topic: &str, log: &LogShape, sc
         ("BEAVER_PROJECTIONS", "messages".to_owned()),
         ("BEAVER_GROUP_PREFIX", group_prefix.clone()),
         ("BEAVER_TOPIC_PREFIX", a.topic_prefix.clone()),
+        ("BEAVER_PUBLISH_PROGRESS", "false".to_owned()),
         ("BEAVER_HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ("BEAVER_BATCH_SIZE", a.batch_size.to_string()),
         ("BEAVER_BATCH_WINDOW_MS", a.batch_window_ms.to_string()),

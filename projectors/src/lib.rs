@@ -53,6 +53,13 @@ pub struct Config {
     /// `bench.beaver.sequenced.v1`), so benchmarks and tests can replay a
     /// synthetic log without touching the live topics. Empty in production.
     pub topic_prefix: String,
+    /// Announce each commit's offsets on the Redis channel commands wait on
+    /// for read-your-writes. Off for any projector that does not write the
+    /// live read model (a replay into a scratch database, a benchmark): Redis
+    /// pub/sub ignores the database number, so its offsets would reach the
+    /// live waiters and make them answer before the live projector applied
+    /// their event.
+    pub publish_progress: bool,
 }
 
 impl Default for Config {
@@ -68,6 +75,7 @@ impl Default for Config {
             batch_window_ms: 5,
             access_token_ttl_secs: 900,
             topic_prefix: String::new(),
+            publish_progress: true,
         }
     }
 }
@@ -178,7 +186,7 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
         batch_size: config.batch_size.max(1),
         batch_window: Duration::from_millis(config.batch_window_ms),
         kafka: Default::default(),
-        publish_progress: true,
+        publish_progress: config.publish_progress,
     };
     let kafka = runner_config.kafka.clone();
     let stop = Arc::new(AtomicBool::new(false));
