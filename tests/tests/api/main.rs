@@ -16,6 +16,7 @@ mod push;
 mod push_node;
 mod replay;
 mod seed_contract;
+mod sequencing_spec;
 mod security;
 mod ws;
 mod ws_limits;
