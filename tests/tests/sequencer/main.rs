@@ -155,7 +155,8 @@ async fn a_stale_sequencer_is_fenced_and_nothing_it_writes_becomes_visible() {
     // A second process with the same instance id: its init_transactions fences the first.
     let profile = std::env::var("BEAVER_BUILD_PROFILE").unwrap_or_else(|_| "debug".into());
     let bin = root().join("target").join(if profile == "release" { "release" } else { "debug" }).join("beaver-sequencer");
-    let port = 21000 + (std::process::id() % 900) as u16;
+    // A port nothing else uses: bind one, release it, hand it over.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log = std::fs::File::create(state_dir().join("logs/sequencer-fencing-test.log")).unwrap();
     let mut newer = Command::new(&bin)
         .env("BEAVER_HTTP_ADDR", format!("127.0.0.1:{port}"))
