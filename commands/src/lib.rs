@@ -92,7 +92,7 @@ impl Default for Config {
             projection_wait_ms: 5000,
             sequencer_wait_ms: 5000,
             claim_stale_after_secs: 120,
-            producer_linger_ms: 2,
+            producer_linger_ms: 0,
             kafka_message_timeout_ms: 5000,
             chat_require_friendship: true,
             group_max_members: 2000,

@@ -110,7 +110,7 @@ impl Default for Config {
             chat_require_friendship: true,
             sequencer_wait_ms: 5000,
             projection_wait_ms: 5000,
-            producer_linger_ms: 2,
+            producer_linger_ms: 0,
             device_policy: DevicePolicy::PerClass,
             heartbeat_timeout_secs: 60,
             server_ping_secs: 25,

@@ -88,9 +88,9 @@ impl Default for Config {
             state_topic: beaver_events::topics::SEQUENCER_STATE.into(),
             window_secs: 600,
             batch_max: 2000,
-            linger_ms: 2,
+            linger_ms: 0,
             fetch_wait_max_ms: 100,
-            producer_linger_ms: 1,
+            producer_linger_ms: 0,
             transaction_timeout_ms: 10_000,
             restore_timeout_secs: 120,
         }
