@@ -199,6 +199,11 @@ pub fn run_projection(
         .set("statistics.interval.ms", "1000")
         .set("reconnect.backoff.max.ms", beaver_platform::kafka::RECONNECT_BACKOFF_MAX_MS)
         .set("session.timeout.ms", "10000")
+        // Also the rebalance timeout: after a broker restart the coordinator
+        // can hold a group in PreparingRebalance waiting for a member id that
+        // no longer exists until this passes (librdkafka's default, 300 s,
+        // froze the sessions projection for five minutes in the fault suite).
+        .set("max.poll.interval.ms", "20000")
         .set("heartbeat.interval.ms", "1000")
         // Only bounds an empty fetch: the broker answers as soon as data arrives.
         .set("fetch.wait.max.ms", "100")
@@ -245,11 +250,25 @@ pub fn run_projection(
                 tracing::error!(projector = name, error = ?e, "batch failed; will retry");
                 metrics::counter!("projector_batch_failures_total", "projector" => name).increment(1);
                 std::thread::sleep(Duration::from_millis(500));
+                // Rewind to the stored offsets; never go on from the failed
+                // batch's end (that would skip its records for good).
                 for (topic, partition) in batch.keys() {
-                    if let Ok(next) = handle.block_on(stored_offset(&ctx.pool, name, topic, *partition)) {
-                        let offset = if next > 0 { Offset::Offset(next) } else { Offset::Beginning };
-                        if let Err(e) = consumer.seek(topic, *partition, offset, Duration::from_secs(5)) {
-                            tracing::error!(projector = name, error = %e, "seek after failure failed");
+                    let next = context_stored_offset(&ctx, &handle, name, topic, *partition, &stop);
+                    let offset = if next > 0 { Offset::Offset(next) } else { Offset::Beginning };
+                    // A partition revoked meanwhile cannot be sought (its new
+                    // owner starts from the stored offset): give up after ~10 s.
+                    let mut pause = Duration::from_millis(100);
+                    for attempt in 1..=8 {
+                        match consumer.seek(topic, *partition, offset, Duration::from_secs(5)) {
+                            Ok(()) => break,
+                            Err(e) => {
+                                tracing::error!(projector = name, topic, partition, attempt, error = %e, "seek after failure failed");
+                                if stop.load(Ordering::Relaxed) {
+                                    break;
+                                }
+                                std::thread::sleep(pause);
+                                pause = (pause * 2).min(Duration::from_secs(2));
+                            }
                         }
                     }
                 }
@@ -259,6 +278,22 @@ pub fn run_projection(
     tracing::info!(projector = name, "projection stopping");
     consumer.unsubscribe();
     Ok(())
+}
+
+/// The stored offset of a partition, asked until MariaDB answers (or `stop`).
+fn context_stored_offset(ctx: &ApplyContext, handle: &Handle, name: &str, topic: &str, partition: i32, stop: &AtomicBool) -> i64 {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match handle.block_on(stored_offset(&ctx.pool, name, topic, partition)) {
+            Ok(next) => return next,
+            Err(e) if !stop.load(Ordering::Relaxed) => {
+                tracing::error!(projector = name, topic, partition, error = %e, "cannot read the stored offset to rewind; retrying");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(_) => return 0,
+        }
+    }
 }
 
 /// Polls until one record arrives (or 100 ms pass), then keeps draining for
