@@ -130,7 +130,6 @@ struct Session<'a> {
     producer: ThreadedProducer<Deliveries>,
     consumer: BaseConsumer,
     states: BTreeMap<i32, PartitionState>,
-    window_ms: i64,
 }
 
 impl<'a> Session<'a> {
@@ -199,7 +198,7 @@ impl<'a> Session<'a> {
         let remembered: usize = states.values().map(PartitionState::window_len).sum();
         tracing::info!(?partitions, remembered, "session started");
         status.set_partitions(partitions);
-        Ok(Session { cfg, producer, consumer, states, window_ms })
+        Ok(Session { cfg, producer, consumer, states })
     }
 
     /// Reads one batch and commits it in one transaction.
@@ -264,7 +263,6 @@ impl<'a> Session<'a> {
             touched.iter().filter_map(|p| ends.get(p).map(|end| (*p, *end))).collect()
         };
         let _ = answers.send(Committed { answers: replies, ends });
-        let _ = self.window_ms;
         Ok(())
     }
 

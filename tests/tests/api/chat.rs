@@ -35,12 +35,12 @@ pub(crate) fn text_in(conversation: &str, text: &str) -> Value {
     json!({ "conversation_id": conversation, "client_msg_id": cmid(), "type": "text", "content": { "text": text } })
 }
 
-async fn send(api: &Api, from: &User, body: Value) -> Answer {
+pub(crate) async fn send(api: &Api, from: &User, body: Value) -> Answer {
     api.post("/api/chat/send", Some(&from.token), body).await
 }
 
 /// Sends `body` as `from`, expects 200 and a well-formed send answer; returns its data.
-async fn sent(api: &Api, from: &User, body: Value) -> Value {
+pub(crate) async fn sent(api: &Api, from: &User, body: Value) -> Value {
     let a = send(api, from, body).await.expect(200);
     let d = a.data().clone();
     assert!(d["message_id"].is_string(), "a send answers a message_id: {}", a.body);
@@ -54,7 +54,7 @@ fn sid(v: &Value) -> String {
     v["message_id"].as_str().unwrap_or_else(|| panic!("no message_id in {v}")).to_owned()
 }
 
-fn seq(v: &Value) -> i64 {
+pub(crate) fn seq(v: &Value) -> i64 {
     v["seq"].as_i64().unwrap_or_else(|| panic!("no integer seq in {v}"))
 }
 
@@ -72,13 +72,13 @@ async fn page(api: &Api, user: &User, conv: &str, query: &str) -> (Vec<Value>, b
 }
 
 /// Everything `user` can read of a conversation with up to 100 messages.
-async fn history(api: &Api, user: &User, conv: &str) -> Vec<Value> {
+pub(crate) async fn history(api: &Api, user: &User, conv: &str) -> Vec<Value> {
     let (list, more) = page(api, user, conv, "&limit=100").await;
     assert!(!more, "these tests keep conversations under 100 messages");
     list
 }
 
-fn seqs(list: &[Value]) -> Vec<i64> {
+pub(crate) fn seqs(list: &[Value]) -> Vec<i64> {
     list.iter().map(seq).collect()
 }
 
@@ -179,13 +179,13 @@ fn refused(a: Answer, status: u16, kind: Option<&str>, what: &str) {
     }
 }
 
-fn instant(v: &Value) -> Option<OffsetDateTime> {
+pub(crate) fn instant(v: &Value) -> Option<OffsetDateTime> {
     v.as_str().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
 }
 
 /// Two timestamps denote the same instant (within 1 ms, to allow for a
 /// different rendering of the same stored value).
-fn same_instant(a: &Value, b: &Value) -> bool {
+pub(crate) fn same_instant(a: &Value, b: &Value) -> bool {
     match (instant(a), instant(b)) {
         (Some(x), Some(y)) => (x - y).abs() < time::Duration::milliseconds(1),
         _ => a == b,
@@ -203,7 +203,7 @@ async fn message_sequenced_events(marker: &str) -> Vec<Value> {
 }
 
 /// Two users who are friends.
-async fn friends_pair(api: &Api, prefix: &str) -> (User, User) {
+pub(crate) async fn friends_pair(api: &Api, prefix: &str) -> (User, User) {
     let (a, b) = tokio::join!(new_user(api, prefix), new_user(api, prefix));
     befriend(api, &a, &b).await;
     (a, b)

@@ -10,15 +10,14 @@
 //! message operations right after an answer, and the contents of
 //! `beaver.sequenced.v1` against `beaver.messages.v1`.
 
-use crate::chat::{cmid, direct_id, text_in, text_to};
+use crate::chat::{cmid, direct_id, same_instant, send, sent, seq, seqs, text_in, text_to};
 use crate::friends::{befriend, befriend_all, find, new_user, new_users, User};
-use crate::helpers::{eventually, read_topic, unique, Answer, Api};
+use crate::helpers::{eventually, read_topic, unique, Api};
 use crate::ws::{connect, Ws};
 use beaver_events::topics;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
 // ---------------------------------------------------------------------------
 // Helpers.
@@ -26,42 +25,8 @@ use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 /// Generous bound for anything that must eventually happen.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-async fn send(api: &Api, from: &User, body: Value) -> Answer {
-    api.post("/api/chat/send", Some(&from.token), body).await
-}
-
-/// Sends over HTTP, expects 200 with a numbered answer; returns its data.
-async fn sent(api: &Api, from: &User, body: Value) -> Value {
-    let a = send(api, from, body).await.expect(200);
-    let d = a.data().clone();
-    assert!(d["message_id"].is_string(), "a send answers a message_id: {}", a.body);
-    assert!(d["seq"].is_i64(), "a send answers an integer seq: {}", a.body);
-    assert!(d["conversation_id"].is_string(), "a send answers a conversation_id: {}", a.body);
-    assert!(!d["sent_at"].is_null(), "a send answers sent_at: {}", a.body);
-    d
-}
-
 fn mid(v: &Value) -> String {
     v["message_id"].as_str().unwrap_or_else(|| panic!("no message_id in {v}")).to_owned()
-}
-
-fn seq(v: &Value) -> i64 {
-    v["seq"].as_i64().unwrap_or_else(|| panic!("no integer seq in {v}"))
-}
-
-fn seqs(list: &[Value]) -> Vec<i64> {
-    list.iter().map(seq).collect()
-}
-
-fn instant(v: &Value) -> Option<OffsetDateTime> {
-    v.as_str().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
-}
-
-fn same_instant(a: &Value, b: &Value) -> bool {
-    match (instant(a), instant(b)) {
-        (Some(x), Some(y)) => (x - y).abs() < time::Duration::milliseconds(1),
-        _ => a == b,
-    }
 }
 
 fn device() -> String {
