@@ -160,7 +160,7 @@ async fn open_fleet(a: &IdleArgs, nodes: Arc<Vec<Node>>, n: usize) -> Result<Fle
             let (user, session) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
             // ws-push accepts a token only for a live session: mark this one live as the sessions projector would.
             let live: redis::RedisResult<()> =
-                redis::AsyncCommands::set_ex(&mut redis, beaver_platform::auth::live_session_key(&session), user.to_string(), 24 * 3600).await;
+                redis::AsyncCommands::set_ex(&mut redis, beaver_readmodel::keys::session_live(&session), user.to_string(), 24 * 3600).await;
             if let Err(e) = live {
                 note(&stats.first_errors, format!("redis: {e}"));
             }

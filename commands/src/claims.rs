@@ -120,8 +120,8 @@ async fn take_over_stale(
         return Ok(false);
     }
     let result_exists = match kind {
-        ClaimKind::Username | ClaimKind::Email | ClaimKind::Phone => "EXISTS (SELECT 1 FROM users u WHERE u.user_id = c.owner_id)",
-        ClaimKind::RefreshToken => "FALSE",
+        ClaimKind::Username | ClaimKind::Email | ClaimKind::Phone => beaver_readmodel::user::account_exists_predicate("c.owner_id"),
+        ClaimKind::RefreshToken => "FALSE".to_owned(),
     };
     let taken = sqlx::query(&format!(
         "UPDATE cmd_claims c SET c.owner_id = ?, c.created_at = CURRENT_TIMESTAMP(6) \

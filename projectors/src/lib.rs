@@ -29,8 +29,6 @@ use std::{
     time::Duration,
 };
 
-/// The migrations under `schemas/migrations`, compiled in.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schemas/migrations");
 
 /// Projectors configuration (`BEAVER_*` variables override).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -102,7 +100,7 @@ impl Config {
 /// Applies pending migrations.
 pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     let pool = beaver_platform::connect_mysql(database_url, 2).await?;
-    MIGRATOR.run(&pool).await.context("Failed to apply migrations")?;
+    beaver_readmodel::MIGRATOR.run(&pool).await.context("Failed to apply migrations")?;
     Ok(())
 }
 

@@ -4,11 +4,10 @@
 //! the write side (signature, expiry, and the session's revocation key in Redis).
 //!
 //! # Layout
-//! - [`routes`]: thin axum handlers, one module per resource.
-//! - [`views`]: read-model shapes and the incremental-sync plan, shared with commands.
+//! - `routes`: thin axum handlers, one module per resource, over the queries
+//!   of `beaver-readmodel` (which alone names tables and keys).
 
-pub mod routes;
-pub mod views;
+mod routes;
 
 use axum::{extract::FromRef, Router};
 use beaver_platform::auth::Authenticator;

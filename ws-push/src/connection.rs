@@ -13,8 +13,11 @@ use crate::{
 };
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use beaver_events::message::ConversationRef;
-use beaver_platform::{auth::AuthError, redis_keys};
-use beaver_query_api::routes::chat::{history, Page};
+use beaver_platform::auth::AuthError;
+use beaver_readmodel::{
+    conversation::{can_read, history, Page},
+    keys,
+};
 use redis::AsyncCommands;
 use serde_json::{json, Map, Value};
 use std::{sync::Arc, time::Duration};
@@ -311,7 +314,7 @@ impl Session {
             Some(ConversationRef::Direct(a, b)) if me == a || me == b => {
                 let peer = if me == a { b } else { a };
                 // Someone who blocked you does not see you typing.
-                let blocked: bool = self.s.redis.clone().sismember(redis_keys::blocks(peer), me.to_string()).await.unwrap_or(false);
+                let blocked: bool = self.s.redis.clone().sismember(keys::blocks(peer), me.to_string()).await.unwrap_or(false);
                 if peer == me || blocked {
                     return Ok(());
                 }
@@ -319,7 +322,7 @@ impl Session {
             }
             Some(ConversationRef::Direct(..)) => return Err(not_in()),
             Some(ConversationRef::Group(g)) => {
-                let members: Vec<String> = self.s.redis.clone().smembers(redis_keys::group_members(g)).await.map_err(|_| FrameError::new(503, "unavailable", "try again"))?;
+                let members: Vec<String> = self.s.redis.clone().smembers(keys::group_members(g)).await.map_err(|_| FrameError::new(503, "unavailable", "try again"))?;
                 let members: Vec<Uuid> = members.iter().filter_map(|m| Uuid::try_parse(m).ok()).collect();
                 if !members.contains(&me) {
                     return Err(not_in());
@@ -342,7 +345,7 @@ impl Session {
         let _ = beaver_platform::sequencing::await_projection(&self.s.redis, &self.s.pool, STORE_BARRIER).await;
         for (conversation_id, last) in conversations {
             let readable = match ConversationRef::parse(&conversation_id) {
-                Some(c) => beaver_query_api::views::can_read(&self.s.pool, c, me).await,
+                Some(c) => can_read(&self.s.pool, c, me).await,
                 None => Ok(false),
             };
             let page = match readable {
@@ -358,8 +361,8 @@ impl Session {
             };
             let mut top = last;
             for m in messages {
-                top = top.max(m["seq"].as_i64().unwrap_or(top));
-                self.send(frame("message", m, None)).await?;
+                top = top.max(m.seq);
+                self.send(frame("message", json!(m), None)).await?;
             }
             self.tracker.synced(&conversation_id, top, has_more);
             done.insert(conversation_id, json!({ "last_seq": top, "has_more": has_more }));
@@ -408,8 +411,8 @@ impl Session {
         let _ = beaver_platform::sequencing::await_projection(&self.s.redis, &self.s.pool, STORE_BARRIER).await;
         if let Ok((missing, _)) = history(&self.s.pool, self.conn.user, conversation, Page::After(after), limit).await {
             metrics::counter!("ws_gap_fills_total").increment(1);
-            for m in missing.into_iter().filter(|m| m["seq"].as_i64().is_some_and(|s| s < seq)) {
-                self.send(frame("message", m, None)).await?;
+            for m in missing.into_iter().filter(|m| m.seq < seq) {
+                self.send(frame("message", json!(m), None)).await?;
             }
         }
         Ok(())

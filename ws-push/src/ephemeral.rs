@@ -4,7 +4,7 @@
 //! these costs a typing dot or a late kick, never a message.
 
 use crate::{hub::Outbound, protocol::Device, Shared};
-use beaver_platform::presence::EPHEMERAL_CHANNEL;
+use beaver_readmodel::keys::EPHEMERAL_CHANNEL;
 use futures::StreamExt;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,9 @@
 //! Writing this node's connections into the Redis online sets
-//! (`beaver_platform::presence` describes them) and telling friends when a
+//! (`beaver_readmodel::presence` describes them) and telling friends when a
 //! user's first connection opens or last one closes.
 
 use crate::{ephemeral::{self, Ephemeral}, hub::Conn, protocol::frame, Shared};
-use beaver_platform::{presence, redis_keys};
+use beaver_readmodel::{keys, presence};
 use redis::AsyncCommands;
 use serde_json::json;
 use std::{sync::Arc, time::Duration};
@@ -19,7 +19,7 @@ fn ttl_ms(s: &Shared) -> i64 {
 
 /// Tells the user's friends, on every node.
 async fn announce(s: &Shared, user: Uuid, online: bool) {
-    let friends: redis::RedisResult<Vec<String>> = s.redis.clone().smembers(redis_keys::friends(user)).await;
+    let friends: redis::RedisResult<Vec<String>> = s.redis.clone().smembers(keys::friends(user)).await;
     let to: Vec<Uuid> = friends.unwrap_or_default().iter().filter_map(|f| Uuid::try_parse(f).ok()).collect();
     if !to.is_empty() {
         let f = frame("presence", json!({ "user_id": user, "online": online }), None);
@@ -28,7 +28,7 @@ async fn announce(s: &Shared, user: Uuid, online: bool) {
 }
 
 pub async fn online(s: &Shared, conn: &Conn) {
-    let key = presence::key(conn.user);
+    let key = keys::online(conn.user);
     let now = presence::now_ms();
     let result: redis::RedisResult<(i64, i64, i64)> = redis::pipe()
         .zrembyscore(&key, "-inf", now)
@@ -47,7 +47,7 @@ pub async fn online(s: &Shared, conn: &Conn) {
 }
 
 pub async fn offline(s: &Shared, conn: &Conn) {
-    let removed: redis::RedisResult<i64> = s.redis.clone().zrem(presence::key(conn.user), member(s, conn)).await;
+    let removed: redis::RedisResult<i64> = s.redis.clone().zrem(keys::online(conn.user), member(s, conn)).await;
     if removed.is_ok() && presence::live_connections(&mut s.redis.clone(), conn.user).await.unwrap_or(1) == 0 {
         announce(s, conn.user, false).await;
     }
@@ -66,7 +66,7 @@ pub async fn refresh_loop(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver
         for chunk in s.hub.all().chunks(1000) {
             let mut pipe = redis::pipe();
             for conn in chunk {
-                let key = presence::key(conn.user);
+                let key = keys::online(conn.user);
                 pipe.zadd(&key, member(&s, conn), expiry).ignore().pexpire(&key, ttl_ms(&s)).ignore();
             }
             if let Err(e) = pipe.query_async::<()>(&mut s.redis.clone()).await {

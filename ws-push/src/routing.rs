@@ -7,6 +7,7 @@ use crate::protocol::frame;
 use beaver_events::{
     message::ConversationRef, topics, GroupEvent, MessageEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
 };
+use beaver_readmodel::conversation::Message;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -58,26 +59,27 @@ fn tagged(event_type: &str, payload: Value) -> Value {
     data
 }
 
-/// The `message` frame's data: the shape of `GET /api/chat/messages`.
+/// The `message` frame's data: an entry of `GET /api/chat/messages`, with
+/// the sender's `client_msg_id`.
 pub fn message_data(m: &beaver_events::sequenced::MessageSequenced) -> Value {
     // Stored with microseconds: print what the history endpoint prints.
     let at = m.sent_at.to_offset(time::UtcOffset::UTC);
     let at = at.replace_nanosecond(at.nanosecond() / 1000 * 1000).unwrap_or(at);
-    json!({
-        "message_id": m.message_id,
-        "conversation_id": m.conversation_id,
-        "seq": m.seq,
-        "sender_id": m.sender_id,
-        "type": m.kind,
-        "content": m.content,
-        "mentions": m.mentions,
-        "reply_to": m.reply_to,
-        "sent_at": beaver_query_api::views::rfc3339(time::PrimitiveDateTime::new(at.date(), at.time())),
-        "edited_at": null,
-        "recalled": false,
-        "reactions": {},
-        "my_reactions": [],
-        "client_msg_id": m.client_msg_id,
+    json!(Message {
+        message_id: m.message_id.to_string(),
+        conversation_id: m.conversation_id.clone(),
+        seq: m.seq,
+        sender_id: m.sender_id.to_string(),
+        kind: m.kind.clone(),
+        content: m.content.clone(),
+        mentions: json!(m.mentions),
+        reply_to: m.reply_to.map(|r| r.to_string()),
+        sent_at: beaver_readmodel::rfc3339(time::PrimitiveDateTime::new(at.date(), at.time())),
+        edited_at: None,
+        recalled: false,
+        reactions: Default::default(),
+        my_reactions: vec![],
+        client_msg_id: Some(m.client_msg_id.clone()),
     })
 }
 

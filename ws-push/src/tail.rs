@@ -9,10 +9,8 @@ use crate::{
     Shared,
 };
 use beaver_events::{message::ConversationRef, topics, RawEnvelope};
-use beaver_platform::{
-    kafka::{HealthContext, RECONNECT_BACKOFF_MAX_MS},
-    redis_keys,
-};
+use beaver_platform::kafka::{HealthContext, RECONNECT_BACKOFF_MAX_MS};
+use beaver_readmodel::{group, keys};
 use rdkafka::{
     config::ClientConfig,
     consumer::{Consumer, StreamConsumer},
@@ -157,17 +155,11 @@ async fn recipients(s: &Shared, push: &Push) -> anyhow::Result<Vec<Uuid>> {
                 users.insert(*b);
             }
             Audience::Conversation(ConversationRef::Group(g)) => {
-                let members: Vec<String> = s.redis.clone().smembers(redis_keys::group_members(*g)).await?;
+                let members: Vec<String> = s.redis.clone().smembers(keys::group_members(*g)).await?;
                 users.extend(members.iter().filter_map(|m| Uuid::try_parse(m).ok()));
             }
             Audience::GroupAdmins(g) => {
-                let rows: Vec<(String,)> = sqlx::query_as(
-                    "SELECT user_id FROM group_members WHERE group_id = ? AND status = 'active' AND role IN ('owner', 'admin')",
-                )
-                .bind(g.to_string())
-                .fetch_all(&s.pool)
-                .await?;
-                users.extend(rows.iter().filter_map(|r| Uuid::try_parse(&r.0).ok()));
+                users.extend(group::admins(&s.pool, *g).await?);
             }
         }
     }

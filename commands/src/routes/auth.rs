@@ -28,14 +28,19 @@ use beaver_events::{
 use beaver_platform::{
     auth::{bearer, AuthUser},
     http::{ApiError, ApiForm, ApiJson, CorrelationId},
-    readiness::SESSIONS_PROJECTOR,
+};
+use beaver_readmodel::{
+    keys,
+    progress::SESSIONS_PROJECTOR,
+    session,
+    user::{self as users, LoginName},
 };
 use rand::RngCore;
 use redis::AsyncCommands;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use time::{Duration as TimeDuration, OffsetDateTime, PrimitiveDateTime};
+use time::{Duration as TimeDuration, OffsetDateTime};
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
@@ -59,10 +64,6 @@ fn new_refresh_token(session_id: Uuid) -> String {
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
     sessions::format_refresh_token(session_id, &secret)
-}
-
-fn failures_key(login: &str) -> String {
-    format!("beaver:login:failures:{login}")
 }
 
 /// The token pair a successful login or refresh answers with.
@@ -153,21 +154,21 @@ async fn start_session(s: &AppState, correlation: CorrelationId, req: Login) -> 
         return Err(ApiError::invalid("username", "username and password are required"));
     }
     let mut redis = s.redis.clone();
-    let key = failures_key(&login);
+    let key = keys::login_failures(&login);
     let failures: Option<u32> = redis.get(&key).await?;
     if failures.unwrap_or(0) >= s.config.login_max_failures {
         let ttl: i64 = redis.ttl(&key).await?;
         return Err(ApiError::TooManyRequests { retry_after_secs: ttl.max(1) as u64 });
     }
-    let row: Option<(String, String)> = if login.contains('@') {
-        sqlx::query_as("SELECT user_id, password_hash FROM users WHERE email = ?").bind(&login).fetch_optional(&s.pool).await?
+    let row = if login.contains('@') {
+        users::credentials(&s.pool, LoginName::Email(&login)).await?
     } else if let Ok(username) = normalize_username(&login) {
-        sqlx::query_as("SELECT user_id, password_hash FROM users WHERE username = ?").bind(username).fetch_optional(&s.pool).await?
+        users::credentials(&s.pool, LoginName::Username(&username)).await?
     } else {
         None
     };
     let (user_id, stored) = match row {
-        Some((id, hash)) => (Uuid::try_parse(&id).ok(), Some(hash)),
+        Some((id, hash)) => (Some(id), Some(hash)),
         None => (None, None),
     };
     let ok = {
@@ -205,20 +206,12 @@ struct Refresh {
 }
 
 async fn load_session(pool: &sqlx::MySqlPool, session_id: Uuid) -> Result<Option<SessionState>, ApiError> {
-    let row: Option<(String, String, i32, PrimitiveDateTime, String)> = sqlx::query_as(
-        "SELECT user_id, refresh_token_hash, generation, refresh_expires_at, status FROM sessions WHERE session_id = ?",
-    )
-    .bind(session_id.to_string())
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.and_then(|(user_id, hash, generation, expires, status)| {
-        Some(SessionState {
-            user_id: Uuid::try_parse(&user_id).ok()?,
-            refresh_token_hash: hash,
-            generation: generation.max(0) as u32,
-            refresh_expires_at: expires.assume_utc(),
-            active: status == "active",
-        })
+    Ok(session::load(pool, session_id).await?.map(|r| SessionState {
+        user_id: r.user_id,
+        refresh_token_hash: r.refresh_token_hash,
+        generation: r.generation.max(0) as u32,
+        refresh_expires_at: r.refresh_expires_at.assume_utc(),
+        active: r.status == "active",
     }))
 }
 

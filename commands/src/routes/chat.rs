@@ -22,14 +22,14 @@ use beaver_events::{
 use beaver_platform::{
     auth::AuthUser,
     http::{ApiError, ApiJson, ApiPath, CorrelationId},
-    readiness::MESSAGES_PROJECTOR,
 };
+use beaver_readmodel::{conversation, progress::MESSAGES_PROJECTOR};
 use beaver_writemodel::send::SendRequest;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::{MySqlPool, Row};
+use sqlx::MySqlPool;
 use std::time::Duration;
-use time::{format_description::well_known::Rfc3339, OffsetDateTime, PrimitiveDateTime};
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
@@ -45,7 +45,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn can_read(pool: &MySqlPool, conversation: ConversationRef, user: Uuid) -> Result<bool, ApiError> {
-    Ok(beaver_query_api::views::can_read(pool, conversation, user).await?)
+    Ok(conversation::can_read(pool, conversation, user).await?)
 }
 
 /// Waits until the messages projection has stored everything the sequencer
@@ -77,24 +77,13 @@ async fn send(State(s): State<AppState>, Extension(c): Extension<CorrelationId>,
 async fn readable_message(s: &AppState, message_id: Uuid, user: Uuid) -> Result<(ConversationRef, String, i64, MessageView), ApiError> {
     caught_up(s).await?;
     let pool = &s.pool;
-    let row = sqlx::query("SELECT conversation_id, seq, sender_id, kind, sent_at, recalled FROM messages WHERE message_id = ?")
-        .bind(message_id.to_string())
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("message not found".into()))?;
-    let conversation_id: String = row.try_get("conversation_id")?;
-    let conversation = ConversationRef::parse(&conversation_id).ok_or_else(|| ApiError::NotFound("message not found".into()))?;
+    let row = conversation::message(pool, message_id).await?.ok_or_else(|| ApiError::NotFound("message not found".into()))?;
+    let conversation = ConversationRef::parse(&row.conversation_id).ok_or_else(|| ApiError::NotFound("message not found".into()))?;
     if !can_read(pool, conversation, user).await? {
         return Err(ApiError::NotFound("message not found".into()));
     }
-    let sender: String = row.try_get("sender_id")?;
-    let view = MessageView {
-        sender_id: Uuid::try_parse(&sender).map_err(|e| ApiError::Internal(e.into()))?,
-        kind: row.try_get("kind")?,
-        sent_at: row.try_get::<PrimitiveDateTime, _>("sent_at")?.assume_utc(),
-        recalled: row.try_get("recalled")?,
-    };
-    Ok((conversation, conversation_id, row.try_get("seq")?, view))
+    let view = MessageView { sender_id: row.sender_id, kind: row.kind, sent_at: row.sent_at.assume_utc(), recalled: row.recalled };
+    Ok((conversation, row.conversation_id, row.seq, view))
 }
 
 async fn recall(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(message_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
@@ -130,10 +119,7 @@ async fn edit(
     rules::validate_content(&kind, &req.content, (kind == "reply").then_some(message_id))?;
     let event = MessageEvent::MessageEdited(MessageEdited { message_id, conversation_id, by: user.user_id, content: req.content });
     let visible = append(&s, user.user_id, c.0, event).await?;
-    let (edited_at, edit_count): (Option<PrimitiveDateTime>, i32) = sqlx::query_as("SELECT edited_at, edit_count FROM messages WHERE message_id = ?")
-        .bind(message_id.to_string())
-        .fetch_one(&s.pool)
-        .await?;
+    let (edited_at, edit_count) = conversation::edit_state(&s.pool, message_id).await?;
     let edited_at = edited_at.map(|t| t.assume_utc().format(&Rfc3339).unwrap_or_default());
     Ok(written(visible, json!({ "message_id": message_id, "edited_at": edited_at, "edit_count": edit_count })))
 }
@@ -146,11 +132,7 @@ async fn delete_for_me(State(s): State<AppState>, Extension(c): Extension<Correl
 }
 
 async fn reactions(pool: &MySqlPool, message_id: Uuid) -> Result<Value, ApiError> {
-    let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as("SELECT emoji, COUNT(*) FROM message_reactions WHERE message_id = ? GROUP BY emoji ORDER BY emoji")
-        .bind(message_id.to_string())
-        .fetch_all(pool)
-        .await?;
-    Ok(Value::Object(rows.into_iter().map(|(e, n)| (String::from_utf8_lossy(&e).into_owned(), json!(n))).collect()))
+    Ok(Value::Object(conversation::reaction_counts(pool, message_id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,13 +142,7 @@ struct React {
 }
 
 async fn has_reacted(pool: &MySqlPool, message_id: Uuid, user: Uuid, emoji: &str) -> Result<bool, ApiError> {
-    let row: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM message_reactions WHERE message_id = ? AND user_id = ? AND emoji = ?")
-        .bind(message_id.to_string())
-        .bind(user.to_string())
-        .bind(emoji)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.is_some())
+    Ok(conversation::has_reacted(pool, message_id, user, emoji).await?)
 }
 
 async fn react(
@@ -209,16 +185,7 @@ async fn participant_state(s: &AppState, conversation_id: &str, user: Uuid) -> R
     if !can_read(pool, conversation, user).await? {
         return Err(ApiError::Forbidden { kind: "forbidden", message: "you are not in this conversation".into() });
     }
-    let max: Option<(i64,)> = sqlx::query_as("SELECT max_seq FROM conversations WHERE conversation_id = ?")
-        .bind(conversation_id)
-        .fetch_optional(pool)
-        .await?;
-    let read: Option<(i64,)> = sqlx::query_as("SELECT read_seq FROM user_conversations WHERE user_id = ? AND conversation_id = ?")
-        .bind(user.to_string())
-        .bind(conversation_id)
-        .fetch_optional(pool)
-        .await?;
-    Ok((max.map(|m| m.0).unwrap_or(0), read.map(|r| r.0).unwrap_or(0)))
+    Ok((conversation::max_seq(pool, conversation_id).await?, conversation::read_seq(pool, user, conversation_id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -276,11 +243,6 @@ async fn settings(
         hidden: req.hidden,
     });
     let visible = append(&s, user.user_id, c.0, event).await?;
-    let flags: Option<(bool, bool, bool)> = sqlx::query_as("SELECT pinned, muted, hidden FROM user_conversations WHERE user_id = ? AND conversation_id = ?")
-        .bind(user.user_id.to_string())
-        .bind(&conversation_id)
-        .fetch_optional(&s.pool)
-        .await?;
-    let (pinned, muted, hidden) = flags.unwrap_or_default();
+    let (pinned, muted, hidden) = conversation::flags(&s.pool, user.user_id, &conversation_id).await?;
     Ok(written(visible, json!({ "conversation_id": conversation_id, "pinned": pinned, "muted": muted, "hidden": hidden })))
 }

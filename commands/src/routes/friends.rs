@@ -15,8 +15,8 @@ use beaver_events::{relation::pair_key, topics, RelationEvent};
 use beaver_platform::{
     auth::AuthUser,
     http::{ApiError, ApiJson, ApiPath, CorrelationId},
-    readiness::RELATIONS_PROJECTOR,
 };
+use beaver_readmodel::{progress::RELATIONS_PROJECTOR, relation, user as users};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::MySqlPool;
@@ -35,34 +35,21 @@ pub fn router() -> Router<AppState> {
 
 /// 404 unless `user_id` has an account.
 pub async fn ensure_user(pool: &MySqlPool, user_id: Uuid) -> Result<(), ApiError> {
-    let found: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM users WHERE user_id = ?").bind(user_id.to_string()).fetch_optional(pool).await?;
-    found.map(|_| ()).ok_or_else(|| ApiError::NotFound("user not found".into()))
+    match users::exists(pool, user_id).await? {
+        true => Ok(()),
+        false => Err(ApiError::NotFound("user not found".into())),
+    }
 }
 
 /// What is between `me` and `them`, from the relation read models.
 pub async fn load_pair(pool: &MySqlPool, me: Uuid, them: Uuid) -> Result<PairView, ApiError> {
-    let (me_s, them_s) = (me.to_string(), them.to_string());
-    let row: (i64, i64, i64, Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT \
-           EXISTS(SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ? AND status = 'active'), \
-           EXISTS(SELECT 1 FROM blocks WHERE user_id = ? AND blocked_user_id = ? AND status = 'active'), \
-           EXISTS(SELECT 1 FROM blocks WHERE user_id = ? AND blocked_user_id = ? AND status = 'active'), \
-           (SELECT request_id FROM friend_requests WHERE from_user_id = ? AND to_user_id = ? AND status = 'pending' LIMIT 1), \
-           (SELECT request_id FROM friend_requests WHERE from_user_id = ? AND to_user_id = ? AND status = 'pending' AND NOT hidden_from_recipient LIMIT 1)",
-    )
-    .bind(&me_s).bind(&them_s)
-    .bind(&me_s).bind(&them_s)
-    .bind(&them_s).bind(&me_s)
-    .bind(&me_s).bind(&them_s)
-    .bind(&them_s).bind(&me_s)
-    .fetch_one(pool)
-    .await?;
+    let row = relation::pair(pool, me, them).await?;
     Ok(PairView {
-        friends: row.0 != 0,
-        i_blocked_them: row.1 != 0,
-        they_blocked_me: row.2 != 0,
-        my_pending_request: row.3.and_then(|r| Uuid::try_parse(&r).ok()),
-        their_pending_request: row.4.and_then(|r| Uuid::try_parse(&r).ok()),
+        friends: row.friends,
+        i_blocked_them: row.i_blocked_them,
+        they_blocked_me: row.they_blocked_me,
+        my_pending_request: row.my_pending_request,
+        their_pending_request: row.their_pending_request,
     })
 }
 
@@ -104,20 +91,12 @@ async fn send_request(
 }
 
 async fn load_request(pool: &MySqlPool, request_id: Uuid) -> Result<Option<RequestView>, ApiError> {
-    let row: Option<(String, String, String, bool)> = sqlx::query_as(
-        "SELECT from_user_id, to_user_id, status, hidden_from_recipient FROM friend_requests WHERE request_id = ?",
-    )
-    .bind(request_id.to_string())
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.and_then(|(from, to, status, hidden)| {
-        Some(RequestView {
-            request_id,
-            from_user_id: Uuid::try_parse(&from).ok()?,
-            to_user_id: Uuid::try_parse(&to).ok()?,
-            pending: status == "pending",
-            hidden_from_recipient: hidden,
-        })
+    Ok(relation::request(pool, request_id).await?.map(|r| RequestView {
+        request_id,
+        from_user_id: r.from_user_id,
+        to_user_id: r.to_user_id,
+        pending: r.pending,
+        hidden_from_recipient: r.hidden_from_recipient,
     }))
 }
 

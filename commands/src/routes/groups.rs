@@ -21,11 +21,15 @@ use beaver_events::{
 use beaver_platform::{
     auth::AuthUser,
     http::{ApiError, ApiJson, ApiPath, CorrelationId},
-    readiness::{GROUPS_PROJECTOR, MESSAGES_PROJECTOR},
+};
+use beaver_readmodel::{
+    group,
+    progress::{GROUPS_PROJECTOR, MESSAGES_PROJECTOR},
+    relation, user as users,
 };
 use serde::Deserialize;
 use serde_json::json;
-use sqlx::{MySqlPool, QueryBuilder};
+use sqlx::MySqlPool;
 use std::collections::HashSet;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
@@ -82,33 +86,21 @@ async fn notice(s: &AppState, group_id: Uuid, c: &CorrelationId, content: serde_
 }
 
 async fn load_group(pool: &MySqlPool, group_id: Uuid) -> Result<GroupView, ApiError> {
-    let row: Option<(String, String, bool, bool, i32, i32)> = sqlx::query_as(
-        "SELECT owner_id, join_policy, members_can_invite, mute_all, max_members, member_count FROM chat_groups WHERE group_id = ? AND status = 'active'",
-    )
-    .bind(group_id.to_string())
-    .fetch_optional(pool)
-    .await?;
-    let (owner, policy, members_can_invite, mute_all, max_members, member_count) = row.ok_or_else(|| ApiError::NotFound("group not found".into()))?;
+    let row = group::load(pool, group_id).await?.ok_or_else(|| ApiError::NotFound("group not found".into()))?;
     Ok(GroupView {
         group_id,
-        owner_id: Uuid::try_parse(&owner).map_err(|e| ApiError::Internal(e.into()))?,
-        join_policy: JoinPolicy::parse(&policy).unwrap_or(JoinPolicy::Approval),
-        members_can_invite,
-        mute_all,
-        max_members: max_members.max(0) as u32,
-        member_count: member_count.max(0) as u32,
+        owner_id: row.owner_id,
+        join_policy: JoinPolicy::parse(&row.join_policy).unwrap_or(JoinPolicy::Approval),
+        members_can_invite: row.members_can_invite,
+        mute_all: row.mute_all,
+        max_members: row.max_members.max(0) as u32,
+        member_count: row.member_count.max(0) as u32,
     })
 }
 
 /// A member's role and mute, if `user` is an active member of the group.
 pub(super) async fn standing(pool: &MySqlPool, group_id: Uuid, user: Uuid) -> Result<Option<(Role, Option<PrimitiveDateTime>)>, ApiError> {
-    let row: Option<(String, Option<PrimitiveDateTime>)> =
-        sqlx::query_as("SELECT role, muted_until FROM group_members WHERE group_id = ? AND user_id = ? AND status = 'active'")
-            .bind(group_id.to_string())
-            .bind(user.to_string())
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.and_then(|(r, m)| Role::parse(&r).map(|r| (r, m))))
+    Ok(group::standing(pool, group_id, user).await?.and_then(|(r, m)| Role::parse(&r).map(|r| (r, m))))
 }
 
 async fn role_of(pool: &MySqlPool, group_id: Uuid, user: Uuid) -> Result<Option<Role>, ApiError> {
@@ -124,30 +116,8 @@ async fn lock_group(s: &AppState, group_id: Uuid, actor: Uuid) -> Result<(Aggreg
     Ok((lock, group, role))
 }
 
-/// The ids among `ids` that `sql_head … sql_tail IN (ids)` selects; `binds`
-/// fill the `?`-less equality slots `sql_head` ends with, each followed by AND.
-async fn subset(pool: &MySqlPool, sql_head: &str, binds: &[String], ids: &[Uuid], sql_tail: &str) -> Result<HashSet<Uuid>, ApiError> {
-    if ids.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let mut q = QueryBuilder::new(sql_head);
-    for b in binds {
-        q.push_bind(b.clone());
-        q.push(" AND ");
-    }
-    q.push(sql_tail);
-    q.push(" IN (");
-    let mut sep = q.separated(", ");
-    for id in ids {
-        sep.push_bind(id.to_string());
-    }
-    q.push(")");
-    let rows: Vec<(String,)> = q.build_query_as().fetch_all(pool).await?;
-    Ok(rows.into_iter().filter_map(|(id,)| Uuid::try_parse(&id).ok()).collect())
-}
-
 async fn existing_users(pool: &MySqlPool, ids: &[Uuid]) -> Result<(), ApiError> {
-    let found = subset(pool, "SELECT user_id FROM users WHERE ", &[], ids, "user_id").await?;
+    let found = users::existing_among(pool, ids).await?;
     match ids.iter().find(|id| !found.contains(id)) {
         Some(missing) => Err(ApiError::NotFound(format!("user {missing} not found"))),
         None => Ok(()),
@@ -155,7 +125,7 @@ async fn existing_users(pool: &MySqlPool, ids: &[Uuid]) -> Result<(), ApiError> 
 }
 
 async fn friends_among(pool: &MySqlPool, user: Uuid, ids: &[Uuid]) -> Result<HashSet<Uuid>, ApiError> {
-    subset(pool, "SELECT friend_id FROM friendships WHERE status = 'active' AND user_id = ", &[user.to_string()], ids, "friend_id").await
+    Ok(relation::friends_among(pool, user, ids).await?)
 }
 
 async fn create(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiJson(req): ApiJson<CreateGroup>) -> Result<Response, ApiError> {
@@ -188,8 +158,8 @@ async fn update(
     if shown {
         notice(&s, group_id, &c, content).await;
     }
-    let info = beaver_query_api::views::group_info(&s.pool, group_id, user.user_id).await?;
-    Ok(written(visible, info.unwrap_or_else(|| json!({ "group_id": group_id }))))
+    let info = group::info(&s.pool, group_id, user.user_id).await?;
+    Ok(written(visible, info.map(|i| json!(i)).unwrap_or_else(|| json!({ "group_id": group_id }))))
 }
 
 async fn dissolve(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, user: AuthUser, ApiPath(group_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
@@ -219,9 +189,8 @@ async fn invite(
     }
     existing_users(&s.pool, &ids).await?;
     let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
-    let gid = group_id.to_string();
-    let members = subset(&s.pool, "SELECT user_id FROM group_members WHERE status = 'active' AND group_id = ", &[gid.clone()], &ids, "user_id").await?;
-    let pending = subset(&s.pool, "SELECT user_id FROM group_join_requests WHERE status = 'pending' AND group_id = ", &[gid], &ids, "user_id").await?;
+    let members = group::members_among(&s.pool, group_id, &ids).await?;
+    let pending = group::pending_among(&s.pool, group_id, &ids).await?;
     let friends = friends_among(&s.pool, user.user_id, &ids).await?;
     let invitees: Vec<Invitee> = ids
         .iter()
@@ -327,12 +296,8 @@ async fn join(
     ApiJson(req): ApiJson<Join>,
 ) -> Result<Response, ApiError> {
     let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
-    let pending: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM group_join_requests WHERE group_id = ? AND user_id = ? AND status = 'pending' LIMIT 1")
-        .bind(group_id.to_string())
-        .bind(user.user_id.to_string())
-        .fetch_optional(&s.pool)
-        .await?;
-    let event = rules::decide_join(user.user_id, role, &group, pending.is_some(), Uuid::now_v7(), &req.message)?;
+    let pending = group::pending_among(&s.pool, group_id, &[user.user_id]).await?;
+    let event = rules::decide_join(user.user_id, role, &group, !pending.is_empty(), Uuid::now_v7(), &req.message)?;
     let data = match &event {
         GroupEvent::GroupJoinRequested(r) => json!({ "status": "pending", "request_id": r.request_id }),
         _ => json!({ "status": "joined" }),
@@ -347,16 +312,10 @@ async fn join(
 
 async fn decide_request(s: AppState, c: CorrelationId, user: AuthUser, group_id: Uuid, request_id: Uuid, approve: bool) -> Result<Response, ApiError> {
     let (lock, group, role) = lock_group(&s, group_id, user.user_id).await?;
-    let row: Option<(String, String)> = sqlx::query_as("SELECT user_id, status FROM group_join_requests WHERE request_id = ? AND group_id = ?")
-        .bind(request_id.to_string())
-        .bind(group_id.to_string())
-        .fetch_optional(&s.pool)
-        .await?;
-    let request = match row {
-        Some((requester, status)) => {
-            let requester = Uuid::try_parse(&requester).map_err(|e| ApiError::Internal(e.into()))?;
+    let request = match group::join_request(&s.pool, group_id, request_id).await? {
+        Some((requester, pending)) => {
             let is_member = role_of(&s.pool, group_id, requester).await?.is_some();
-            Some(JoinRequestView { request_id, user_id: requester, pending: status == "pending", user_is_member: is_member })
+            Some(JoinRequestView { request_id, user_id: requester, pending, user_is_member: is_member })
         }
         None => None,
     };

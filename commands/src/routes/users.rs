@@ -10,8 +10,8 @@ use beaver_events::{topics, user::Gender, Actor, Envelope, UserEvent};
 use beaver_platform::{
     auth::AuthUser,
     http::{ApiError, ApiJson, CorrelationId},
-    readiness::USERS_PROJECTOR,
 };
+use beaver_readmodel::{progress::USERS_PROJECTOR, user as users};
 use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
@@ -100,12 +100,7 @@ fn profile_json(user_id: Uuid, p: &EditableProfile) -> serde_json::Value {
 }
 
 async fn load_profile(pool: &sqlx::MySqlPool, user_id: Uuid) -> Result<EditableProfile, ApiError> {
-    let row: Option<(String, String, String, String)> =
-        sqlx::query_as("SELECT nickname, avatar, signature, gender FROM users WHERE user_id = ?")
-            .bind(user_id.to_string())
-            .fetch_optional(pool)
-            .await?;
-    let (nickname, avatar, signature, gender) = row.ok_or_else(|| ApiError::NotFound("user not found".into()))?;
-    let gender: Gender = serde_json::from_value(json!(gender)).unwrap_or_default();
-    Ok(EditableProfile { nickname, avatar, signature, gender })
+    let row = users::editable(pool, user_id).await?.ok_or_else(|| ApiError::NotFound("user not found".into()))?;
+    let gender: Gender = serde_json::from_value(json!(row.gender)).unwrap_or_default();
+    Ok(EditableProfile { nickname: row.nickname, avatar: row.avatar, signature: row.signature, gender })
 }

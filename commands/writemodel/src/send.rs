@@ -17,7 +17,8 @@ use beaver_events::{
     message::{direct_conversation_id, ConversationRef, MessageSent},
     Actor, Envelope, MessageEvent,
 };
-use beaver_platform::{http::ApiError, kafka::EventProducer, redis_keys, sequencing::{self, Answers}};
+use beaver_platform::{http::ApiError, kafka::EventProducer, sequencing::{self, Answers}};
+use beaver_readmodel::{conversation, group, keys, user as users};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::MySqlPool;
@@ -62,23 +63,19 @@ async fn caught_up(s: &SendPath) -> Result<(), ApiError> {
 
 /// 404 unless `user_id` is a registered user.
 async fn ensure_user(pool: &MySqlPool, user_id: Uuid) -> Result<(), ApiError> {
-    let found: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM users WHERE user_id = ?").bind(user_id.to_string()).fetch_optional(pool).await?;
-    found.map(|_| ()).ok_or_else(|| ApiError::NotFound("user not found".into()))
+    match users::exists(pool, user_id).await? {
+        true => Ok(()),
+        false => Err(ApiError::NotFound("user not found".into())),
+    }
 }
 
 /// A member's role and mute in an active group (the read model).
 async fn role_in(pool: &MySqlPool, group: Uuid, user: Uuid) -> Result<Option<(Role, Option<PrimitiveDateTime>)>, ApiError> {
-    let row: Option<(String, Option<PrimitiveDateTime>)> =
-        sqlx::query_as("SELECT role, muted_until FROM group_members WHERE group_id = ? AND user_id = ? AND status = 'active'")
-            .bind(group.to_string())
-            .bind(user.to_string())
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.and_then(|(r, m)| Role::parse(&r).map(|r| (r, m))))
+    Ok(group::standing(pool, group, user).await?.and_then(|(r, m)| Role::parse(&r).map(|r| (r, m))))
 }
 
 async fn can_read(pool: &MySqlPool, conversation: ConversationRef, user: Uuid) -> Result<bool, ApiError> {
-    Ok(beaver_query_api::views::can_read(pool, conversation, user).await?)
+    Ok(conversation::can_read(pool, conversation, user).await?)
 }
 
 fn group_conversation_id_of(group: Uuid) -> String {
@@ -153,11 +150,7 @@ pub async fn send(w: &SendPath, me: Uuid, correlation: String, req: SendRequest)
         caught_up(s).await?;
     }
     if let Some(reply_to) = req.reply_to {
-        let found: Option<(String,)> = sqlx::query_as("SELECT conversation_id FROM messages WHERE message_id = ?")
-            .bind(reply_to.to_string())
-            .fetch_optional(&s.pool)
-            .await?;
-        if found.map(|f| f.0) != Some(conversation_id.clone()) {
+        if conversation::conversation_of(&s.pool, reply_to).await? != Some(conversation_id.clone()) {
             return Err(ApiError::invalid("reply_to", "reply_to must be a message of this conversation"));
         }
     }
@@ -166,11 +159,8 @@ pub async fn send(w: &SendPath, me: Uuid, correlation: String, req: SendRequest)
     }
     for (conv, message) in &refs.forwarded {
         let source = ConversationRef::parse(conv).ok_or_else(|| ApiError::invalid("content", "a forwarded conversation id is malformed"))?;
-        let found: Option<(String,)> = sqlx::query_as("SELECT conversation_id FROM messages WHERE message_id = ?")
-            .bind(message.to_string())
-            .fetch_optional(&s.pool)
-            .await?;
-        if found.map(|f| f.0).as_deref() != Some(conv.as_str()) || !can_read(&s.pool, source, me).await? {
+        let found = conversation::conversation_of(&s.pool, *message).await?;
+        if found.as_deref() != Some(conv.as_str()) || !can_read(&s.pool, source, me).await? {
             return Err(ApiError::invalid("content", format!("message {message} cannot be forwarded")));
         }
     }
@@ -214,13 +204,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 /// slow or down the send goes on (the sequencer's window still catches
 /// repeats), so MariaDB never blocks the send path.
 async fn stored_answer(pool: &MySqlPool, conversation_id: &str, sender: Uuid, client_msg_id: &str) -> Option<Value> {
-    let lookup = sqlx::query_as::<_, (String, i64, PrimitiveDateTime)>(
-        "SELECT message_id, seq, sent_at FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?",
-    )
-    .bind(conversation_id)
-    .bind(sender.to_string())
-    .bind(client_msg_id)
-    .fetch_optional(pool);
+    let lookup = conversation::sent(pool, conversation_id, sender, client_msg_id);
     match tokio::time::timeout(STORED_ANSWER_BUDGET, lookup).await {
         Ok(Ok(Some((message_id, seq, sent_at)))) => {
             Some(json!({ "message_id": message_id, "conversation_id": conversation_id, "seq": seq, "sent_at": rfc3339(sent_at.assume_utc()) }))
@@ -245,9 +229,9 @@ const STORED_ANSWER_BUDGET: Duration = Duration::from_millis(250);
 /// user is a member. `None` when the hash is absent (a dissolved group, or
 /// one the projector has not written yet): then MariaDB decides.
 async fn group_send_view(s: &SendPath, group: Uuid, me: Uuid, mentions: &[Uuid]) -> Result<Option<(GroupSendView, Vec<bool>)>, ApiError> {
-    let mut fields = vec!["mute_all".to_owned(), redis_keys::group_send_member(me)];
-    fields.extend(mentions.iter().map(|m| redis_keys::group_send_member(*m)));
-    let values: Vec<Option<String>> = redis::cmd("HMGET").arg(redis_keys::group_send_state(group)).arg(&fields).query_async(&mut s.redis.clone()).await?;
+    let mut fields = vec!["mute_all".to_owned(), keys::group_send_member(me)];
+    fields.extend(mentions.iter().map(|m| keys::group_send_member(*m)));
+    let values: Vec<Option<String>> = redis::cmd("HMGET").arg(keys::group_send_state(group)).arg(&fields).query_async(&mut s.redis.clone()).await?;
     let Some(mute_all) = values.first().cloned().flatten() else { return Ok(None) };
     let standing = values.get(1).cloned().flatten().and_then(|v| {
         let (role, until) = v.split_once('|')?;
@@ -261,11 +245,7 @@ async fn group_send_view(s: &SendPath, group: Uuid, me: Uuid, mentions: &[Uuid])
 
 /// [`group_send_view`] from the read model.
 async fn group_send_view_from_db(s: &SendPath, group: Uuid, me: Uuid, mentions: &[Uuid]) -> Result<(GroupSendView, Vec<bool>), ApiError> {
-    let row: Option<(bool,)> = sqlx::query_as("SELECT mute_all FROM chat_groups WHERE group_id = ? AND status = 'active'")
-        .bind(group.to_string())
-        .fetch_optional(&s.pool)
-        .await?;
-    let (mute_all,) = row.ok_or_else(|| ApiError::NotFound("group not found".into()))?;
+    let mute_all = group::mute_all(&s.pool, group).await?.ok_or_else(|| ApiError::NotFound("group not found".into()))?;
     let standing = role_in(&s.pool, group, me).await?;
     let view = GroupSendView { role: standing.map(|s| s.0), muted_until: standing.and_then(|s| s.1).map(|m| m.assume_utc()), mute_all };
     let mut members = Vec::with_capacity(mentions.len());
@@ -279,9 +259,9 @@ async fn group_send_view_from_db(s: &SendPath, group: Uuid, me: Uuid, mentions: 
 /// relations projector keeps: one round trip, no database query.
 async fn direct_view(s: &SendPath, me: Uuid, peer: Uuid) -> Result<DirectView, ApiError> {
     let (friends, i_blocked, they_blocked): (bool, bool, bool) = redis::pipe()
-        .sismember(redis_keys::friends(me), peer.to_string())
-        .sismember(redis_keys::blocks(me), peer.to_string())
-        .sismember(redis_keys::blocks(peer), me.to_string())
+        .sismember(keys::friends(me), peer.to_string())
+        .sismember(keys::blocks(me), peer.to_string())
+        .sismember(keys::blocks(peer), me.to_string())
         .query_async(&mut s.redis.clone())
         .await?;
     Ok(DirectView { friends, i_blocked_them: i_blocked, they_blocked_me: they_blocked })

@@ -44,18 +44,6 @@ pub struct Claims {
     pub exp: i64,
 }
 
-/// Redis key marking a session as ended. Set by the sessions projector.
-pub fn revoked_session_key(session_id: &Uuid) -> String {
-    format!("beaver:session:revoked:{session_id}")
-}
-
-/// Redis key marking a session as live, holding its user id. Set by the
-/// sessions projector when the session starts (and refreshed with it),
-/// deleted when it ends.
-pub fn live_session_key(session_id: &Uuid) -> String {
-    format!("beaver:session:live:{session_id}")
-}
-
 /// The secret in the source, for tests and throw-away development stacks
 /// only: tiers refuse it unless `BEAVER_DEV_INSECURE=1`.
 pub const DEV_JWT_SECRET: &str = "beaver-dev-secret-change-me";
@@ -193,7 +181,7 @@ impl Authenticator {
         let claims = self.decode(token)?;
         let mut redis = self.redis.clone();
         let mut pipe = redis::pipe();
-        pipe.exists(revoked_session_key(&claims.sid)).get(live_session_key(&claims.sid));
+        pipe.exists(beaver_readmodel::keys::session_revoked(&claims.sid)).get(beaver_readmodel::keys::session_live(&claims.sid));
         let check = pipe.query_async::<(bool, Option<String>)>(&mut redis);
         let (revoked, live) = tokio::time::timeout(SESSION_CHECK_TIMEOUT, check).await.map_err(|_| timed_out())??;
         if revoked {

@@ -16,9 +16,7 @@
 //!   the JSON body extractor, correlation ids and request metrics.
 //! - [`auth`]: access-token claims, signing, verification and the `AuthUser` extractor.
 //! - [`kafka`]: the event producer (idempotent, `acks=all`) and consumer defaults.
-//! - [`presence`]: the Redis online state ws-push writes and query-api reads.
 //! - [`readiness`]: waiting until a projector has applied an appended event (read-your-writes).
-//! - [`redis_keys`]: the Redis keys projectors write and the chat path reads.
 //! - [`sequencing`]: the sequencer's answers to senders (Redis channel and waiters).
 //! - [`serve`]: binding, the `/healthz` and `/metrics` routes, graceful shutdown.
 
@@ -26,9 +24,7 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod kafka;
-pub mod presence;
 pub mod readiness;
-pub mod redis_keys;
 pub mod sequencing;
 pub mod serve;
 pub mod telemetry;

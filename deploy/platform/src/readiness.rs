@@ -20,19 +20,7 @@ use std::{
 };
 use tokio::sync::Notify;
 
-/// Projector building `users` from `beaver.users.v1`.
-pub const USERS_PROJECTOR: &str = "users";
-/// Projector building `sessions` and the Redis revocation keys from `beaver.sessions.v1`.
-pub const SESSIONS_PROJECTOR: &str = "sessions";
-/// Projector building friend requests, friendships and blocks from `beaver.relations.v1`.
-pub const RELATIONS_PROJECTOR: &str = "relations";
-/// Projector building groups, members and join requests from `beaver.groups.v1`.
-pub const GROUPS_PROJECTOR: &str = "groups";
-/// Projector sequencing and storing messages from `beaver.messages.v1`.
-pub const MESSAGES_PROJECTOR: &str = "messages";
-
-/// Redis channel on which projectors announce `projector|topic|partition|next_offset`.
-pub const PROGRESS_CHANNEL: &str = "beaver:projected";
+pub use beaver_readmodel::keys::PROGRESS_CHANNEL;
 
 /// How long a waiter trusts the channel before asking MariaDB again.
 const FALLBACK_POLL: Duration = Duration::from_millis(100);
@@ -50,15 +38,7 @@ fn parse_progress(msg: &str) -> Option<((String, String, i32), i64)> {
 
 /// The next offset `projector` will apply in `topic`/`partition` (0 if it has not started).
 pub async fn projected_until(pool: &sqlx::MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {
-    let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT next_offset FROM projector_offsets WHERE projector = ? AND topic = ? AND partition_id = ?",
-    )
-    .bind(projector)
-    .bind(topic)
-    .bind(partition)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| r.0).unwrap_or(0))
+    beaver_readmodel::progress::next_offset(pool, projector, topic, partition).await
 }
 
 /// Follows projector progress for one process; cheap to clone.

@@ -20,16 +20,10 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// Redis channel of the sequencer's answers (a JSON array of [`SendAnswer`] per message).
-pub const ANSWERS_CHANNEL: &str = "beaver:sequenced";
-
-/// Redis hash: partition of `beaver.sequenced.v1` → the end offset of the
-/// sequencer's last committed transaction there (written before its answers
-/// are published).
-pub const SEQUENCED_ENDS_KEY: &str = "beaver:sequenced:end";
-
-/// The messages projection's name in `projector_offsets`.
-const MESSAGES_PROJECTOR: &str = crate::readiness::MESSAGES_PROJECTOR;
+use beaver_readmodel::{
+    keys::{ANSWERS_CHANNEL, SEQUENCED_ENDS},
+    progress::{self, MESSAGES_PROJECTOR},
+};
 
 /// Waits (up to `timeout`) until the messages projection has stored every
 /// record the sequencer had committed when this was called, so a read that
@@ -37,19 +31,14 @@ const MESSAGES_PROJECTOR: &str = crate::readiness::MESSAGES_PROJECTOR;
 /// caught up; on `false` the caller reads what is there (the projection is
 /// lagging: `projector_lag` shows by how much).
 pub async fn await_projection(redis: &redis::aio::ConnectionManager, pool: &sqlx::MySqlPool, timeout: Duration) -> Result<bool, crate::http::ApiError> {
-    let ends: HashMap<i32, i64> = redis::cmd("HGETALL").arg(SEQUENCED_ENDS_KEY).query_async(&mut redis.clone()).await?;
+    let ends: HashMap<i32, i64> = redis::cmd("HGETALL").arg(SEQUENCED_ENDS).query_async(&mut redis.clone()).await?;
     if ends.is_empty() {
         return Ok(true);
     }
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(2);
     loop {
-        let rows: Vec<(i32, i64)> = sqlx::query_as("SELECT partition_id, next_offset FROM projector_offsets WHERE projector = ? AND topic = ?")
-            .bind(MESSAGES_PROJECTOR)
-            .bind(beaver_events::topics::SEQUENCED)
-            .fetch_all(pool)
-            .await?;
-        let applied: HashMap<i32, i64> = rows.into_iter().collect();
+        let applied = progress::next_offsets(pool, MESSAGES_PROJECTOR, beaver_events::topics::SEQUENCED).await?;
         if ends.iter().all(|(p, end)| applied.get(p).copied().unwrap_or(0) >= *end) {
             metrics::histogram!("sequenced_read_wait_seconds").record(started.elapsed().as_secs_f64());
             return Ok(true);

@@ -20,10 +20,8 @@ pub mod core;
 pub mod worker;
 
 use axum::{extract::State, routing::get, Router};
-use beaver_platform::{
-    sequencing::{SendAnswer, ANSWERS_CHANNEL, SEQUENCED_ENDS_KEY},
-    serve,
-};
+use beaver_platform::{sequencing::SendAnswer, serve};
+use beaver_readmodel::keys::{ANSWERS_CHANNEL, SEQUENCED_ENDS};
 use serde::{Deserialize, Serialize};
 use std::{
     future::Future,
@@ -176,7 +174,7 @@ async fn publish_answers(mut rx: mpsc::UnboundedReceiver<Committed>, redis: redi
     while let Some(committed) = rx.recv().await {
         let mut pipe = redis::pipe();
         if !committed.ends.is_empty() {
-            pipe.hset_multiple(SEQUENCED_ENDS_KEY, &committed.ends).ignore();
+            pipe.hset_multiple(SEQUENCED_ENDS, &committed.ends).ignore();
         }
         if !committed.answers.is_empty() {
             let payload = serde_json::to_vec(&committed.answers).expect("answers serialise");

@@ -7,7 +7,7 @@
 use super::sync::{bump, list, utc};
 use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{group::*, topics, GroupEvent, RawEnvelope};
-use beaver_platform::{readiness::GROUPS_PROJECTOR, redis_keys};
+use beaver_readmodel::{keys, progress::GROUPS_PROJECTOR};
 use redis::AsyncCommands;
 use sqlx::{MySql, Transaction};
 use time::PrimitiveDateTime;
@@ -47,13 +47,13 @@ async fn add_member(tx: &mut Tx, ctx: &ApplyContext, group: Uuid, user: Uuid, ro
     .bind(uv)
     .execute(&mut **tx)
     .await?;
-    let _: () = ctx.redis.clone().sadd(redis_keys::group_members(group), user.to_string()).await?;
+    let _: () = ctx.redis.clone().sadd(keys::group_members(group), user.to_string()).await?;
     Ok(())
 }
 
 async fn remove_member(tx: &mut Tx, ctx: &ApplyContext, group: Uuid, user: Uuid, when: PrimitiveDateTime) -> Result<(), ApplyError> {
     update_member(tx, group, user, "status", Some("removed".to_owned()), when).await?;
-    let _: () = ctx.redis.clone().srem(redis_keys::group_members(group), user.to_string()).await?;
+    let _: () = ctx.redis.clone().srem(keys::group_members(group), user.to_string()).await?;
     Ok(())
 }
 
@@ -107,7 +107,7 @@ async fn decide_join_request(tx: &mut Tx, d: &GroupJoinRequestDecided, status: &
 /// transaction, so it sees this event's changes), atomically. An absolute
 /// value: a replay converges.
 async fn write_send_state(tx: &mut Tx, ctx: &ApplyContext, group: Uuid) -> Result<(), ApplyError> {
-    let key = redis_keys::group_send_state(group);
+    let key = keys::group_send_state(group);
     let row: Option<(String, bool)> = sqlx::query_as("SELECT status, mute_all FROM chat_groups WHERE group_id = ?")
         .bind(group.to_string())
         .fetch_optional(&mut **tx)
@@ -228,7 +228,7 @@ impl Groups {
                     .bind(group.to_string())
                     .execute(&mut **tx)
                     .await?;
-                let _: () = ctx.redis.clone().del(redis_keys::group_members(group)).await?;
+                let _: () = ctx.redis.clone().del(keys::group_members(group)).await?;
             }
             GroupEvent::GroupMembersAdded(e) => {
                 for user in &e.user_ids {

@@ -18,7 +18,7 @@ use beaver_events::{
     sequenced::{MessageSequenced, SequencedEvent},
     topics, MessageEvent, RawEnvelope,
 };
-use beaver_platform::{readiness::MESSAGES_PROJECTOR, redis_keys};
+use beaver_readmodel::{keys, progress::MESSAGES_PROJECTOR};
 use redis::AsyncCommands;
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 use std::collections::HashMap;
@@ -184,10 +184,10 @@ async fn store_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSequenced, 
 
     let mut pipe = redis::pipe();
     for c in &order {
-        pipe.set(redis_keys::conversation_max_seq(c), run[last[c]].0.seq).ignore();
+        pipe.set(keys::conversation_max_seq(c), run[last[c]].0.seq).ignore();
     }
     for (e, ..) in &run {
-        pipe.hset(redis_keys::read_cursors(e.sender_id), &e.conversation_id, e.seq).ignore();
+        pipe.hset(keys::read_cursors(e.sender_id), &e.conversation_id, e.seq).ignore();
     }
     let _: () = pipe.query_async(&mut ctx.redis.clone()).await?;
     Ok(())
@@ -295,7 +295,7 @@ impl Messages {
                     .fetch_one(&mut **tx)
                     .await?
                     .try_get(0)?;
-                let _: () = ctx.redis.clone().hset(redis_keys::read_cursors(e.user_id), &e.conversation_id, read).await?;
+                let _: () = ctx.redis.clone().hset(keys::read_cursors(e.user_id), &e.conversation_id, read).await?;
             }
             MessageEvent::ConversationSettingsChanged(e) => {
                 for (column, value) in [("pinned", e.pinned), ("muted", e.muted), ("hidden", e.hidden)] {

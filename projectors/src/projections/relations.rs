@@ -6,9 +6,9 @@
 use super::sync::{bump, list, utc};
 use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{relation::FriendRequestDecided, topics, RawEnvelope, RelationEvent};
-use beaver_platform::{
-    readiness::RELATIONS_PROJECTOR,
-    redis_keys::{blocks as blocks_key, friends as friends_key},
+use beaver_readmodel::{
+    keys::{blocks as blocks_key, friends as friends_key},
+    progress::RELATIONS_PROJECTOR,
 };
 use redis::AsyncCommands;
 use sqlx::{MySql, Transaction};

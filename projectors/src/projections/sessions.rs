@@ -6,9 +6,9 @@
 
 use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{topics, RawEnvelope, SessionEvent};
-use beaver_platform::{
-    auth::{live_session_key, revoked_session_key},
-    readiness::SESSIONS_PROJECTOR,
+use beaver_readmodel::{
+    keys::{session_live, session_revoked},
+    progress::SESSIONS_PROJECTOR,
 };
 use redis::AsyncCommands;
 use sqlx::{MySql, Transaction};
@@ -66,7 +66,7 @@ impl Projection for Sessions {
                 .execute(&mut **tx)
                 .await?;
                 if let Some(ttl) = live_ttl_secs(e.refresh_expires_at, ctx.access_token_ttl, OffsetDateTime::now_utc()) {
-                    let _: () = ctx.redis.clone().set_ex(live_session_key(&e.session_id), e.user_id.to_string(), ttl).await?;
+                    let _: () = ctx.redis.clone().set_ex(session_live(&e.session_id), e.user_id.to_string(), ttl).await?;
                 }
             }
             SessionEvent::SessionRefreshed(e) => {
@@ -89,7 +89,7 @@ impl Projection for Sessions {
                     .fetch_optional(&mut **tx)
                     .await?;
                 if let (Some(_), Some(ttl)) = (active, live_ttl_secs(e.refresh_expires_at, ctx.access_token_ttl, OffsetDateTime::now_utc())) {
-                    let _: () = ctx.redis.clone().set_ex(live_session_key(&e.session_id), e.user_id.to_string(), ttl).await?;
+                    let _: () = ctx.redis.clone().set_ex(session_live(&e.session_id), e.user_id.to_string(), ttl).await?;
                 }
             }
             SessionEvent::SessionEnded(e) => {
@@ -99,10 +99,10 @@ impl Projection for Sessions {
                     .bind(e.session_id.to_string())
                     .execute(&mut **tx)
                     .await?;
-                let _: () = ctx.redis.clone().del(live_session_key(&e.session_id)).await?;
+                let _: () = ctx.redis.clone().del(session_live(&e.session_id)).await?;
                 if let Some(ttl) = revocation_ttl_secs(occurred, ctx.access_token_ttl, OffsetDateTime::now_utc()) {
                     // Absolute SET with expiry: replaying it is harmless.
-                    let _: () = ctx.redis.clone().set_ex(revoked_session_key(&e.session_id), e.reason.as_str(), ttl).await?;
+                    let _: () = ctx.redis.clone().set_ex(session_revoked(&e.session_id), e.reason.as_str(), ttl).await?;
                 }
             }
         }

@@ -2,7 +2,7 @@
 
 use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{topics, user::UserProfileUpdated, RawEnvelope, UserEvent};
-use beaver_platform::readiness::USERS_PROJECTOR;
+use beaver_readmodel::progress::USERS_PROJECTOR;
 use sqlx::{MySql, Transaction};
 use time::PrimitiveDateTime;
 

@@ -1,6 +1,6 @@
 //! HTTP routes of the read side, one module per resource.
 
-pub mod chat;
+mod chat;
 mod friends;
 mod groups;
 mod users;

@@ -1,5 +1,5 @@
 //! Online state, shared by ws-push (which writes it) and query-api (which
-//! reads it). Per user, the sorted set `beaver:online:<user>` holds one member
+//! reads it). Per user, the sorted set `beaver:online:<user>` ([`crate::keys::online`]) holds one member
 //! per live connection, `<connection id>|<platform>|<node>`, scored by the
 //! Unix time in milliseconds at which it expires unless its node refreshes
 //! it. A user is online while any member's score is in the future, so a dead
@@ -8,15 +8,6 @@
 use redis::AsyncCommands;
 use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
-
-/// The sorted set of a user's connections.
-pub fn key(user: Uuid) -> String {
-    format!("beaver:online:{user}")
-}
-
-/// Pub/sub channel for what nodes tell each other and never store: typing,
-/// presence changes, kicks.
-pub const EPHEMERAL_CHANNEL: &str = "beaver:ws:ephemeral";
 
 /// A set member naming one connection.
 pub fn member(connection: Uuid, platform: &str, node: &str) -> String {
@@ -34,11 +25,11 @@ pub fn now_ms() -> i64 {
 }
 
 /// The platforms (sorted, deduplicated) on which each user is connected now.
-pub async fn platforms(redis: &mut crate::RedisConnection, users: &[Uuid]) -> redis::RedisResult<Vec<Vec<String>>> {
+pub async fn platforms(redis: &mut redis::aio::ConnectionManager, users: &[Uuid]) -> redis::RedisResult<Vec<Vec<String>>> {
     let now = now_ms();
     let mut pipe = redis::pipe();
     for user in users {
-        pipe.zrangebyscore(key(*user), now, "+inf");
+        pipe.zrangebyscore(crate::keys::online(*user), now, "+inf");
     }
     let lists: Vec<Vec<String>> = pipe.query_async(redis).await?;
     Ok(lists
@@ -53,16 +44,16 @@ pub async fn platforms(redis: &mut crate::RedisConnection, users: &[Uuid]) -> re
 }
 
 /// How many of a user's connections are live now.
-pub async fn live_connections(redis: &mut crate::RedisConnection, user: Uuid) -> redis::RedisResult<usize> {
-    redis.zcount(key(user), now_ms(), "+inf").await
+pub async fn live_connections(redis: &mut redis::aio::ConnectionManager, user: Uuid) -> redis::RedisResult<usize> {
+    redis.zcount(crate::keys::online(user), now_ms(), "+inf").await
 }
 
 /// [`platforms`] as `viewer` may see them: their own and their friends'
 /// (`beaver:friends:<viewer>`, kept by the relations projector). Anyone else
 /// gets the empty list — the same answer as a user who is offline.
-pub async fn platforms_visible_to(redis: &mut crate::RedisConnection, viewer: Uuid, users: &[Uuid]) -> redis::RedisResult<Vec<Vec<String>>> {
+pub async fn platforms_visible_to(redis: &mut redis::aio::ConnectionManager, viewer: Uuid, users: &[Uuid]) -> redis::RedisResult<Vec<Vec<String>>> {
     let friends: Vec<bool> = redis::cmd("SMISMEMBER")
-        .arg(crate::redis_keys::friends(viewer))
+        .arg(crate::keys::friends(viewer))
         .arg(users.iter().map(Uuid::to_string).collect::<Vec<_>>())
         .query_async(redis)
         .await?;

@@ -1,0 +1,84 @@
+//! The whole Redis keyspace: every key and pub/sub channel any tier reads or
+//! writes is named here and nowhere else.
+//!
+//! Keys the projectors maintain hold absolute values (set members, SET, HSET),
+//! so a replay converges. Presence (`online`) is written by ws-push, login
+//! failures by commands; both expire on their own.
+
+use uuid::Uuid;
+
+/// The friend ids of a user.
+pub fn friends(user: Uuid) -> String {
+    format!("beaver:friends:{user}")
+}
+
+/// The user ids a user has blocked.
+pub fn blocks(user: Uuid) -> String {
+    format!("beaver:blocks:{user}")
+}
+
+/// The member ids of a group.
+pub fn group_members(group: Uuid) -> String {
+    format!("beaver:group:{group}:members")
+}
+
+/// Hash of what the send path checks about a group, so a group send needs no
+/// database query: `mute_all` → `0`/`1`, and `m:<user id>` → `<role>|<muted
+/// until, unix ms, 0 for none>` for every active member. Absent for a
+/// dissolved group (and before the groups projection wrote it): the send path
+/// then asks MariaDB.
+pub fn group_send_state(group: Uuid) -> String {
+    format!("beaver:group:{group}:send")
+}
+
+/// The field of `member` in [`group_send_state`].
+pub fn group_send_member(member: Uuid) -> String {
+    format!("m:{member}")
+}
+
+/// The highest seq of a conversation (a string value).
+pub fn conversation_max_seq(conversation_id: &str) -> String {
+    format!("beaver:conv:{conversation_id}:max_seq")
+}
+
+/// Hash of a user's read cursors: conversation id → read seq.
+pub fn read_cursors(user: Uuid) -> String {
+    format!("beaver:read:{user}")
+}
+
+/// Marks a session as ended (written by the sessions projector).
+pub fn session_revoked(session_id: &Uuid) -> String {
+    format!("beaver:session:revoked:{session_id}")
+}
+
+/// Marks a session as live and holds its user id. The sessions projector
+/// sets it when the session starts (and refreshes it with the session) and
+/// deletes it when the session ends.
+pub fn session_live(session_id: &Uuid) -> String {
+    format!("beaver:session:live:{session_id}")
+}
+
+/// Failed password logins for one login name (commands' rate limit).
+pub fn login_failures(login: &str) -> String {
+    format!("beaver:login:failures:{login}")
+}
+
+/// The sorted set of a user's live WebSocket connections (see [`crate::presence`]).
+pub fn online(user: Uuid) -> String {
+    format!("beaver:online:{user}")
+}
+
+/// Pub/sub channel for what ws-push nodes tell each other and never store:
+/// typing, presence changes, kicks.
+pub const EPHEMERAL_CHANNEL: &str = "beaver:ws:ephemeral";
+
+/// Pub/sub channel on which projectors announce `projector|topic|partition|next_offset`.
+pub const PROGRESS_CHANNEL: &str = "beaver:projected";
+
+/// Pub/sub channel of the sequencer's answers (a JSON array per transaction).
+pub const ANSWERS_CHANNEL: &str = "beaver:sequenced";
+
+/// Hash: partition of `beaver.sequenced.v1` → the end offset of the
+/// sequencer's last committed transaction there (written before its answers
+/// are published).
+pub const SEQUENCED_ENDS: &str = "beaver:sequenced:end";

@@ -1,0 +1,110 @@
+//! The `users` read model (from `beaver.users.v1`): accounts, their public
+//! profile and the credentials a login checks.
+
+use serde_json::{json, Value};
+use sqlx::{mysql::MySqlRow, MySqlPool, Row};
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// Whether `user_id` has an account.
+pub async fn exists(pool: &MySqlPool, user_id: Uuid) -> Result<bool, sqlx::Error> {
+    let found: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM users WHERE user_id = ?").bind(user_id.to_string()).fetch_optional(pool).await?;
+    Ok(found.is_some())
+}
+
+/// The ids among `ids` that have an account.
+pub async fn existing_among(pool: &MySqlPool, ids: &[Uuid]) -> Result<HashSet<Uuid>, sqlx::Error> {
+    crate::subset(pool, "SELECT user_id FROM users WHERE ", &[], ids, "user_id").await
+}
+
+/// How a login names the account.
+#[derive(Clone, Copy, Debug)]
+pub enum LoginName<'a> {
+    Email(&'a str),
+    /// A normalised username.
+    Username(&'a str),
+}
+
+/// The account id and argon2id PHC string of a login, if the account exists.
+pub async fn credentials(pool: &MySqlPool, login: LoginName<'_>) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    let row: Option<(String, String)> = match login {
+        LoginName::Email(email) => sqlx::query_as("SELECT user_id, password_hash FROM users WHERE email = ?").bind(email).fetch_optional(pool).await?,
+        LoginName::Username(name) => sqlx::query_as("SELECT user_id, password_hash FROM users WHERE username = ?").bind(name).fetch_optional(pool).await?,
+    };
+    Ok(row.and_then(|(id, hash)| Some((Uuid::try_parse(&id).ok()?, hash))))
+}
+
+/// The fields a user edits on their own profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EditableRow {
+    pub nickname: String,
+    pub avatar: String,
+    pub signature: String,
+    /// `male`, `female` or `unknown`.
+    pub gender: String,
+}
+
+pub async fn editable(pool: &MySqlPool, user_id: Uuid) -> Result<Option<EditableRow>, sqlx::Error> {
+    let row: Option<(String, String, String, String)> = sqlx::query_as("SELECT nickname, avatar, signature, gender FROM users WHERE user_id = ?")
+        .bind(user_id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|(nickname, avatar, signature, gender)| EditableRow { nickname, avatar, signature, gender }))
+}
+
+const PUBLIC_COLUMNS: &str = "user_id, username, nickname, avatar, signature, gender";
+
+fn public_json(row: &MySqlRow) -> Result<Value, sqlx::Error> {
+    Ok(json!({
+        "user_id": row.try_get::<String, _>("user_id")?,
+        "username": row.try_get::<String, _>("username")?,
+        "nickname": row.try_get::<String, _>("nickname")?,
+        "avatar": row.try_get::<String, _>("avatar")?,
+        "signature": row.try_get::<String, _>("signature")?,
+        "gender": row.try_get::<String, _>("gender")?,
+    }))
+}
+
+/// A user's profile: every field for the user themself (`own`), the public
+/// fields for anyone else; `None` when there is no such user.
+pub async fn profile(pool: &MySqlPool, target: Uuid, own: bool) -> Result<Option<Value>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {PUBLIC_COLUMNS}, email, phone, created_at, updated_at FROM users WHERE user_id = ?"))
+        .bind(target.to_string())
+        .fetch_optional(pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut body = public_json(&row)?;
+    if own {
+        body["email"] = json!(row.try_get::<Option<String>, _>("email")?);
+        body["phone"] = json!(row.try_get::<Option<String>, _>("phone")?);
+        body["created_at"] = json!(crate::rfc3339(row.try_get("created_at")?));
+        body["updated_at"] = json!(crate::rfc3339(row.try_get("updated_at")?));
+    }
+    Ok(Some(body))
+}
+
+/// Users by exact id, username prefix or nickname substring (public fields),
+/// an exact username first.
+pub async fn search(pool: &MySqlPool, term: &str, limit: u32) -> Result<Vec<Value>, sqlx::Error> {
+    let escaped = crate::like_escape(term);
+    let rows = sqlx::query(&format!(
+        "SELECT {PUBLIC_COLUMNS} FROM users \
+         WHERE user_id = ? OR username LIKE ? OR nickname LIKE ? \
+         ORDER BY (username = ?) DESC, username LIMIT ?"
+    ))
+    .bind(term)
+    .bind(format!("{}%", escaped.to_lowercase()))
+    .bind(format!("%{escaped}%"))
+    .bind(term.to_lowercase())
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(public_json).collect()
+}
+
+/// A SQL predicate that holds when an account with the id in `owner_column`
+/// exists, for statements that must check it atomically with their own
+/// write (commands' take-over of a stale username claim).
+pub fn account_exists_predicate(owner_column: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM users u WHERE u.user_id = {owner_column})")
+}
