@@ -46,7 +46,7 @@ pub struct Config {
     pub database_url: String,
     pub redis_url: String,
     /// HS256 secret for access tokens; shared with every tier that verifies them.
-    pub jwt_secret: String,
+    pub jwt_secret: beaver_platform::config::Secret,
     /// File holding the secret (wins over `jwt_secret`); `deploy/up` makes one
     /// per installation. Without either the tier refuses to start; see
     /// `beaver_platform::auth::load_secret`.
@@ -85,7 +85,7 @@ impl Default for Config {
             kafka_brokers: "127.0.0.1:9092".into(),
             database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: String::new(),
+            jwt_secret: Default::default(),
             jwt_secret_file: String::new(),
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,
@@ -178,7 +178,7 @@ pub fn written<T: Serialize>(visible: bool, data: T) -> Response {
 
 /// Connects the dependencies and builds the state.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let secret = beaver_platform::auth::load_secret(&config.jwt_secret, &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
+    let secret = beaver_platform::auth::load_secret(config.jwt_secret.expose(), &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
     let pool = beaver_platform::connect_mysql(&config.database_url, 32).await?;
     let redis = beaver_platform::connect_redis(&config.redis_url).await?;
     let producer = EventProducer::with_timeout(
@@ -205,7 +205,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 
 /// The routes of this tier.
 pub fn router(state: AppState) -> Router {
-    routes::router().with_state(state)
+    routes::router(&state).with_state(state)
 }
 
 /// Serves commands on `listener` until `shutdown` resolves.

@@ -16,7 +16,6 @@ pub mod projections;
 pub mod runner;
 
 use anyhow::Context;
-use axum::{extract::State, routing::get, Router};
 use beaver_platform::serve;
 use projection::{ApplyContext, Projection};
 use serde::{Deserialize, Serialize};
@@ -149,24 +148,6 @@ pub async fn reset(database_url: &str, projection: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[derive(Clone)]
-struct Health {
-    pool: sqlx::MySqlPool,
-    redis: redis::aio::ConnectionManager,
-    kafka: beaver_platform::kafka::KafkaHealth,
-    running: Arc<Vec<(&'static str, Arc<AtomicBool>)>>,
-}
-
-async fn healthz(State(h): State<Health>) -> axum::response::Response {
-    let (db, redis) = tokio::join!(serve::check_mysql(&h.pool), serve::check_redis(&h.redis));
-    let mut checks = vec![("mariadb", db), ("redis", redis), ("kafka", h.kafka.check())];
-    for (name, alive) in h.running.iter() {
-        let state = if alive.load(Ordering::Relaxed) { Ok(()) } else { Err(anyhow::anyhow!("consumer thread stopped")) };
-        checks.push((*name, state));
-    }
-    serve::health_response(checks)
-}
-
 /// Runs the configured projections until `shutdown` resolves.
 pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     beaver_platform::telemetry::prometheus();
@@ -205,8 +186,17 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
             })?;
         threads.push(thread);
     }
-    let health = Health { pool, redis, kafka, running: Arc::new(running) };
-    let app = Router::new().route("/healthz", get(healthz)).with_state(health);
+    let mut health = serve::HealthChecks::new().mysql(pool).redis(redis).check("kafka", move || std::future::ready(kafka.check()));
+    for (name, alive) in running {
+        health = health.check(name, move || {
+            let state = match alive.load(Ordering::Relaxed) {
+                true => Ok(()),
+                false => Err(anyhow::anyhow!("consumer thread stopped")),
+            };
+            std::future::ready(state)
+        });
+    }
+    let app = health.route();
     let result = serve::serve(listener, app, shutdown).await;
     stop.store(true, Ordering::Relaxed);
     tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await?;

@@ -22,7 +22,7 @@ pub struct Config {
     pub database_url: String,
     pub redis_url: String,
     /// Same secret as the commands tier, which issues the tokens.
-    pub jwt_secret: String,
+    pub jwt_secret: beaver_platform::config::Secret,
     /// File holding the secret (wins over `jwt_secret`); `deploy/up` makes one
     /// per installation. Without either the tier refuses to start; see
     /// `beaver_platform::auth::load_secret`.
@@ -36,7 +36,7 @@ impl Default for Config {
             http_addr: "127.0.0.1:21082".into(),
             database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: String::new(),
+            jwt_secret: Default::default(),
             jwt_secret_file: String::new(),
             access_token_ttl_secs: 900,
         }
@@ -57,12 +57,12 @@ impl FromRef<AppState> for Authenticator {
 }
 
 pub fn router(state: AppState) -> Router {
-    routes::router().with_state(state)
+    routes::router(&state).with_state(state)
 }
 
 /// Serves queries on `listener` until `shutdown` resolves.
 pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let secret = beaver_platform::auth::load_secret(&config.jwt_secret, &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
+    let secret = beaver_platform::auth::load_secret(config.jwt_secret.expose(), &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
     let pool = beaver_platform::connect_mysql(&config.database_url, 32).await?;
     let redis = beaver_platform::connect_redis(&config.redis_url).await?;
     let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());

@@ -56,7 +56,7 @@ pub struct Config {
     pub database_url: String,
     pub redis_url: String,
     /// Must be the commands tier's secret: tokens are verified here too.
-    pub jwt_secret: String,
+    pub jwt_secret: beaver_platform::config::Secret,
     /// File holding the secret (wins over `jwt_secret`); `deploy/up` makes one
     /// per installation. Without either the tier refuses to start; see
     /// `beaver_platform::auth::load_secret`.
@@ -104,7 +104,7 @@ impl Default for Config {
             kafka_brokers: "127.0.0.1:9092".into(),
             database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: String::new(),
+            jwt_secret: Default::default(),
             jwt_secret_file: String::new(),
             access_token_ttl_secs: 900,
             chat_require_friendship: true,
@@ -174,16 +174,6 @@ async fn upgrade(State(s): State<AppState>, Query(creds): Query<Credentials>, ws
         .on_upgrade(move |socket| connection::serve(s, socket, pre))
 }
 
-async fn health(State(s): State<AppState>) -> Response {
-    let tailing = s.tailing.load(std::sync::atomic::Ordering::Relaxed);
-    let (db, redis) = tokio::join!(beaver_platform::serve::check_mysql(&s.pool), beaver_platform::serve::check_redis(&s.redis));
-    beaver_platform::serve::health_response(vec![
-        ("mariadb", db),
-        ("redis", redis),
-        ("kafka", if tailing { s.kafka.check() } else { Err(anyhow::anyhow!("not tailing Kafka yet")) }),
-    ])
-}
-
 /// Serves until `shutdown` resolves, then closes every socket (1001) and
 /// removes this node's presence entries.
 pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
@@ -192,7 +182,7 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
     if config.node_id.is_empty() {
         config.node_id = format!("ws-{port}");
     }
-    let secret = beaver_platform::auth::load_secret(&config.jwt_secret, &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
+    let secret = beaver_platform::auth::load_secret(config.jwt_secret.expose(), &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
     let pool = beaver_platform::connect_mysql(&config.database_url, 8).await?;
     let redis = beaver_platform::connect_redis(&config.redis_url).await?;
     let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
@@ -220,7 +210,15 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
     let listen = tokio::spawn(ephemeral::listen(shared.clone(), stop_rx.clone()));
     let refresh = tokio::spawn(presence::refresh_loop(shared.clone(), stop_rx.clone()));
 
-    let app = Router::new().route("/ws", get(upgrade)).route("/healthz", get(health)).with_state(shared.clone());
+    let tailing = shared.clone();
+    let health = beaver_platform::serve::HealthChecks::new().mysql(shared.pool.clone()).redis(shared.redis.clone()).check("kafka", move || {
+        let ready = match tailing.tailing.load(std::sync::atomic::Ordering::Relaxed) {
+            true => tailing.kafka.check(),
+            false => Err(anyhow::anyhow!("not tailing Kafka yet")),
+        };
+        std::future::ready(ready)
+    });
+    let app = Router::new().route("/ws", get(upgrade)).merge(health.route()).with_state(shared.clone());
     let send_buffer = shared.config.socket_send_buffer;
     let tune = move |tcp: &tokio::net::TcpStream| {
         let _ = tcp.set_nodelay(true);

@@ -1,14 +1,17 @@
 //! `/healthz`: MariaDB, Redis and Kafka must answer.
 
 use crate::AppState;
-use axum::{extract::State, response::Response, routing::get, Router};
-use beaver_platform::serve::{check_mysql, check_redis, health_response};
+use axum::Router;
+use beaver_platform::serve::HealthChecks;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
-}
-
-async fn healthz(State(s): State<AppState>) -> Response {
-    let (db, redis, kafka) = tokio::join!(check_mysql(&s.pool), check_redis(&s.redis), s.producer.ping());
-    health_response(vec![("mariadb", db), ("redis", redis), ("kafka", kafka)])
+pub fn router(s: &AppState) -> Router<AppState> {
+    let producer = s.producer.clone();
+    HealthChecks::new()
+        .mysql(s.pool.clone())
+        .redis(s.redis.clone())
+        .check("kafka", move || {
+            let producer = producer.clone();
+            async move { producer.ping().await }
+        })
+        .route()
 }

@@ -10,12 +10,12 @@ mod users;
 use crate::AppState;
 use axum::Router;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(users::router())
         .merge(auth::router())
         .merge(friends::router())
         .merge(chat::router())
         .merge(groups::router())
-        .merge(health::router())
+        .merge(health::router(state))
 }

@@ -101,9 +101,76 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
+/// One named health check: a fresh future per `/healthz` request.
+type Check = std::sync::Arc<dyn Fn() -> futures::future::BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+/// A tier's `/healthz`, built from named checks that run concurrently on
+/// every request: 200 `healthy` with `"ok"` per check when all pass, 503
+/// `unhealthy` naming each failure otherwise. Every tier builds its own from
+/// the dependencies it really uses:
+///
+/// ```ignore
+/// let health = HealthChecks::new().mysql(pool.clone()).redis(redis.clone()).check("kafka", move || kafka.check_async());
+/// let app = Router::new().merge(health.route()).route(...);
+/// ```
+#[derive(Clone, Default)]
+pub struct HealthChecks {
+    checks: Vec<(&'static str, Check)>,
+}
+
+impl HealthChecks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a check named `name`.
+    pub fn check<F, Fut>(mut self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.checks.push((name, std::sync::Arc::new(move || Box::pin(check()))));
+        self
+    }
+
+    /// `mariadb`: a round trip to the pool.
+    pub fn mysql(self, pool: sqlx::MySqlPool) -> Self {
+        self.check("mariadb", move || {
+            let pool = pool.clone();
+            async move { check_mysql(&pool).await }
+        })
+    }
+
+    /// `redis`: a `PING`.
+    pub fn redis(self, redis: redis::aio::ConnectionManager) -> Self {
+        self.check("redis", move || {
+            let redis = redis.clone();
+            async move { check_redis(&redis).await }
+        })
+    }
+
+    /// Runs every check and answers.
+    pub async fn respond(&self) -> Response {
+        let results = futures::future::join_all(self.checks.iter().map(|(_, check)| check())).await;
+        health_response(self.checks.iter().map(|(name, _)| *name).zip(results).collect())
+    }
+
+    /// The `/healthz` route, for any router state.
+    pub fn route<S: Clone + Send + Sync + 'static>(self) -> Router<S> {
+        let checks = std::sync::Arc::new(self);
+        Router::new().route(
+            "/healthz",
+            get(move || {
+                let checks = checks.clone();
+                async move { checks.respond().await }
+            }),
+        )
+    }
+}
+
 /// Builds the `/healthz` answer from named dependency checks: 200 when all
 /// pass, 503 naming the failures otherwise.
-pub fn health_response(checks: Vec<(&'static str, anyhow::Result<()>)>) -> Response {
+fn health_response(checks: Vec<(&'static str, anyhow::Result<()>)>) -> Response {
     let mut details = Map::new();
     let mut healthy = true;
     for (name, result) in checks {
@@ -125,13 +192,40 @@ pub fn health_response(checks: Vec<(&'static str, anyhow::Result<()>)>) -> Respo
 }
 
 /// Health check helper: a MariaDB round trip.
-pub async fn check_mysql(pool: &sqlx::MySqlPool) -> anyhow::Result<()> {
+async fn check_mysql(pool: &sqlx::MySqlPool) -> anyhow::Result<()> {
     sqlx::query("SELECT 1").execute(pool).await?;
     Ok(())
 }
 
 /// Health check helper: a Redis round trip.
-pub async fn check_redis(redis: &redis::aio::ConnectionManager) -> anyhow::Result<()> {
+async fn check_redis(redis: &redis::aio::ConnectionManager) -> anyhow::Result<()> {
     let _: String = redis::cmd("PING").query_async(&mut redis.clone()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn healthz(checks: HealthChecks) -> (StatusCode, Value) {
+        let app: Router = checks.route();
+        let response = app.oneshot(axum::http::Request::get("/healthz").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn healthz_is_200_only_when_every_check_passes_and_names_each_failure() {
+        let (status, body) = healthz(HealthChecks::new().check("a", || async { Ok(()) }).check("b", || async { Ok(()) })).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"], json!({ "a": "ok", "b": "ok" }));
+
+        let failing = HealthChecks::new().check("a", || async { Ok(()) }).check("b", || async { Err(anyhow::anyhow!("b is down")) });
+        let (status, body) = healthz(failing).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["message"], "unhealthy");
+        assert_eq!(body["data"], json!({ "a": "ok", "b": "b is down" }));
+    }
 }

@@ -19,7 +19,6 @@
 pub mod core;
 pub mod worker;
 
-use axum::{extract::State, routing::get, Router};
 use beaver_platform::{sequencing::SendAnswer, serve};
 use beaver_readmodel::keys::{ANSWERS_CHANNEL, SEQUENCED_ENDS};
 use serde::{Deserialize, Serialize};
@@ -140,23 +139,13 @@ impl Status {
     }
 }
 
-#[derive(Clone)]
-struct Health {
-    lanes: Arc<Vec<Arc<Status>>>,
-    redis: redis::aio::ConnectionManager,
-    stall: Duration,
-}
-
-async fn healthz(State(h): State<Health>) -> axum::response::Response {
-    let mut worker = Ok(());
-    for (k, lane) in h.lanes.iter().enumerate() {
+/// Whether every lane is assigned and committing (none stalled).
+fn lanes_healthy(lanes: &[Arc<Status>], stall: Duration) -> anyhow::Result<()> {
+    for (k, lane) in lanes.iter().enumerate() {
         let partitions = lane.partitions.lock().expect("status lock").clone();
-        if let Err(e) = lane.check(h.stall) {
-            worker = Err(e.context(format!("lane {k} (partitions {partitions:?})")));
-            break;
-        }
+        lane.check(stall).map_err(|e| e.context(format!("lane {k} (partitions {partitions:?})")))?;
     }
-    serve::health_response(vec![("kafka_transactions", worker), ("redis", serve::check_redis(&h.redis).await)])
+    Ok(())
 }
 
 /// What one committed transaction tells the rest of the system.
@@ -213,8 +202,11 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
     drop(tx);
     let stall = Duration::from_millis(config.transaction_timeout_ms * 2 + config.fetch_wait_max_ms + 1000);
     let statuses = Arc::new(statuses);
-    let health = Health { lanes: statuses.clone(), redis, stall };
-    let app = Router::new().route("/healthz", get(healthz)).with_state(health);
+    let lanes = statuses.clone();
+    let health = serve::HealthChecks::new()
+        .check("kafka_transactions", move || std::future::ready(lanes_healthy(&lanes, stall)))
+        .redis(redis);
+    let app = health.route();
     let server = tokio::spawn(serve::serve(listener, app, shutdown));
     let stop_all = || statuses.iter().for_each(|s| s.stop.store(true, Ordering::Relaxed));
     tokio::select! {

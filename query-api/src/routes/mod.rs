@@ -6,19 +6,14 @@ mod groups;
 mod users;
 
 use crate::AppState;
-use axum::{extract::State, response::Response, routing::get, Router};
-use beaver_platform::serve::{check_mysql, check_redis, health_response};
+use axum::Router;
+use beaver_platform::serve::HealthChecks;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(users::router())
         .merge(friends::router())
         .merge(chat::router())
         .merge(groups::router())
-        .route("/healthz", get(healthz))
-}
-
-async fn healthz(State(s): State<AppState>) -> Response {
-    let (db, redis) = tokio::join!(check_mysql(&s.pool), check_redis(&s.redis));
-    health_response(vec![("mariadb", db), ("redis", redis)])
+        .merge(HealthChecks::new().mysql(state.pool.clone()).redis(state.redis.clone()).route())
 }
