@@ -1,0 +1,216 @@
+//! Offset storage: a projection's progress lives in MariaDB, not in Kafka.
+//!
+//! `projector_offsets (projector, topic, partition_id) → next_offset` is the
+//! truth about what a projection has applied. This module reads it (with
+//! retries: without the stored offset the consumer must not read, it could
+//! skip or repeat), locks and moves it inside a batch's transaction, and
+//! positions newly assigned partitions at it from the consumer's rebalance
+//! callback. The callback also tells the loop's [`Reader`](super::batch::Reader)
+//! where each partition is read from, through [`SeekToStoredOffsets::changes`].
+
+use super::batch::Partition;
+use beaver_events::topics;
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer, ConsumerContext},
+    statistics::Statistics,
+    types::RDKafkaRespErr,
+    ClientContext, Offset, TopicPartitionList,
+};
+use sqlx::{MySql, MySqlPool, QueryBuilder, Row, Transaction};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex,
+    },
+    time::Duration,
+};
+use tokio::runtime::Handle;
+
+/// A change of assignment the rebalance callback made, for the loop's reader.
+#[derive(Debug)]
+pub enum Change {
+    /// The partition was assigned at this offset (0: the log's beginning).
+    Assigned(Partition, i64),
+    Revoked(Partition),
+    /// Everything was unassigned after a rebalance error.
+    Unassigned,
+}
+
+/// The consumer's context: positions partitions at the offsets stored in
+/// MariaDB when they are assigned, and keeps `/healthz` and the lag metric current.
+pub struct SeekToStoredOffsets {
+    pub projector: &'static str,
+    pub pool: MySqlPool,
+    pub handle: Handle,
+    /// Broker reachability for `/healthz` (see [`beaver_platform::kafka::HealthContext`]).
+    pub kafka: beaver_platform::kafka::HealthContext,
+    /// Assignment changes since the loop last looked. The callback runs inside
+    /// `poll` on the loop's own thread, so the loop drains this after every
+    /// poll, before the record that poll returned.
+    pub changes: Mutex<Vec<Change>>,
+}
+
+impl ClientContext for SeekToStoredOffsets {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.kafka.error(error, reason);
+    }
+
+    /// librdkafka's periodic statistics carry each partition's lag (high
+    /// watermark minus committed offset, which we commit after every batch):
+    /// exported as `projector_lag` without any request to the broker.
+    fn stats(&self, statistics: Statistics) {
+        self.kafka.health.observe(&statistics);
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::gauge!("projector_lag", "projector" => self.projector, "topic" => topic.clone(), "partition" => partition.to_string())
+                        .set(p.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for SeekToStoredOffsets {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let wanted: Vec<Partition> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+                let mut positioned = TopicPartitionList::new();
+                let mut assigned = Vec::with_capacity(wanted.len());
+                for (topic, partition) in wanted {
+                    let next = stored_offset_with_retry(&self.pool, &self.handle, self.projector, &topic, partition, None)
+                        .expect("retried until the database answers");
+                    positioned
+                        .add_partition_offset(&topic, partition, seek_target(next))
+                        .expect("adding a partition to a fresh list cannot fail");
+                    tracing::info!(projector = self.projector, topic, partition, next_offset = next, "partition assigned");
+                    assigned.push(Change::Assigned((topic, partition), next));
+                }
+                match consumer.assign(&positioned) {
+                    Ok(()) => self.record(assigned),
+                    Err(e) => tracing::error!(projector = self.projector, error = %e, "assign failed"),
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(projector = self.projector, partitions = tpl.count(), "partitions revoked");
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(projector = self.projector, error = %e, "unassign failed");
+                }
+                self.record(tpl.elements().iter().map(|e| Change::Revoked((e.topic().to_owned(), e.partition()))).collect());
+            }
+            other => {
+                tracing::error!(projector = self.projector, error = ?other, "rebalance error");
+                let _ = consumer.unassign();
+                self.record(vec![Change::Unassigned]);
+            }
+        }
+    }
+}
+
+impl SeekToStoredOffsets {
+    fn record(&self, changes: Vec<Change>) {
+        self.changes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(changes);
+    }
+
+    /// Takes the assignment changes made since the last call.
+    pub fn take_changes(&self) -> Vec<Change> {
+        std::mem::take(&mut *self.changes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+}
+
+/// Where to position a partition whose stored next offset is `next`.
+pub fn seek_target(next: i64) -> Offset {
+    if next > 0 {
+        Offset::Offset(next)
+    } else {
+        Offset::Beginning
+    }
+}
+
+/// The stored next offset of a partition (0 when there is none).
+pub async fn stored_offset(pool: &MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {
+    beaver_platform::readiness::projected_until(pool, projector, topic, partition).await
+}
+
+/// The stored next offset, asked until MariaDB answers; `None` only when
+/// `stop` is set meanwhile.
+pub fn stored_offset_with_retry(
+    pool: &MySqlPool,
+    handle: &Handle,
+    projector: &str,
+    topic: &str,
+    partition: i32,
+    stop: Option<&AtomicBool>,
+) -> Option<i64> {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match handle.block_on(stored_offset(pool, projector, topic, partition)) {
+            Ok(next) => return Some(next),
+            Err(_) if stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) => return None,
+            Err(e) => {
+                tracing::error!(projector, topic, partition, error = %e, "cannot read the stored offset; retrying");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Creates the partitions' offset rows if new and locks them (one statement
+/// each, in key order, so that two instances cannot deadlock); returns their
+/// next offsets. Held until the transaction ends, so a zombie instance waits
+/// and then sees the offsets the owner moved.
+pub async fn lock(
+    tx: &mut Transaction<'static, MySql>,
+    projector: &str,
+    partitions: &[&Partition],
+) -> anyhow::Result<HashMap<Partition, i64>> {
+    let mut q = QueryBuilder::new("INSERT IGNORE INTO projector_offsets (projector, topic, partition_id, next_offset) ");
+    q.push_values(partitions, |mut b, (topic, partition)| {
+        b.push_bind(projector).push_bind(topic).push_bind(*partition).push_bind(0i64);
+    });
+    q.build().execute(&mut **tx).await?;
+    let mut q = QueryBuilder::new("SELECT topic, partition_id, next_offset FROM projector_offsets WHERE projector = ");
+    q.push_bind(projector).push(" AND (topic, partition_id) IN (");
+    let mut keys = q.separated(", ");
+    for (topic, partition) in partitions {
+        keys.push("(").push_bind_unseparated(topic).push_unseparated(", ").push_bind_unseparated(*partition).push_unseparated(")");
+    }
+    q.push(") ORDER BY topic, partition_id FOR UPDATE");
+    let mut stored = HashMap::with_capacity(partitions.len());
+    for row in q.build().fetch_all(&mut **tx).await? {
+        stored.insert((row.try_get("topic")?, row.try_get("partition_id")?), row.try_get("next_offset")?);
+    }
+    anyhow::ensure!(stored.len() == partitions.len(), "an offset row vanished inside its transaction");
+    Ok(stored)
+}
+
+/// Moves the offset rows (one statement) and records the
+/// `beaver.messages.v1` progress the applied records carried, never moving
+/// it backwards (records of several sequenced partitions may carry it).
+pub async fn store(
+    tx: &mut Transaction<'static, MySql>,
+    projector: &str,
+    moved: &[(Partition, i64)],
+    sources: &BTreeMap<i32, i64>,
+) -> Result<(), sqlx::Error> {
+    if !moved.is_empty() {
+        let mut q = QueryBuilder::new("INSERT INTO projector_offsets (projector, topic, partition_id, next_offset) ");
+        q.push_values(moved, |mut b, ((topic, partition), next)| {
+            b.push_bind(projector).push_bind(topic).push_bind(*partition).push_bind(*next);
+        });
+        q.push(" ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset)");
+        q.build().execute(&mut **tx).await?;
+    }
+    if !sources.is_empty() {
+        let mut q = QueryBuilder::new("INSERT INTO projector_offsets (projector, topic, partition_id, next_offset) ");
+        q.push_values(sources, |mut b, (partition, next)| {
+            b.push_bind(projector).push_bind(topics::MESSAGES).push_bind(*partition).push_bind(*next);
+        });
+        q.push(" ON DUPLICATE KEY UPDATE next_offset = GREATEST(next_offset, VALUES(next_offset))");
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
