@@ -20,7 +20,7 @@ use std::{
 };
 use tokio::sync::Notify;
 
-pub use beaver_readmodel::keys::PROGRESS_CHANNEL;
+use beaver_readmodel::keys::PROGRESS_CHANNEL;
 
 /// How long a waiter trusts the channel before asking MariaDB again.
 const FALLBACK_POLL: Duration = Duration::from_millis(100);
@@ -34,11 +34,6 @@ fn parse_progress(msg: &str) -> Option<((String, String, i32), i64)> {
     let mut parts = msg.split('|');
     let (projector, topic, partition, next) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     Some(((projector.to_owned(), topic.to_owned(), partition.parse().ok()?), next.parse().ok()?))
-}
-
-/// The next offset `projector` will apply in `topic`/`partition` (0 if it has not started).
-pub async fn projected_until(pool: &sqlx::MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {
-    beaver_readmodel::progress::next_offset(pool, projector, topic, partition).await
 }
 
 /// Follows projector progress for one process; cheap to clone.
@@ -108,7 +103,7 @@ impl ProjectionWatch {
             }
             let now = Instant::now();
             if now >= next_db_check {
-                let next = projected_until(&self.pool, projector, topic, pos.partition).await?;
+                let next = beaver_readmodel::progress::next_offset(&self.pool, projector, topic, pos.partition).await?;
                 self.learn((projector.to_owned(), topic.to_owned(), pos.partition), next);
                 if next > pos.offset {
                     break;

@@ -34,7 +34,8 @@ pub mod offsets;
 use crate::projection::{ApplyContext, Projection};
 use batch::{Batch, Plan, Reader, Record, Unreadable};
 use beaver_events::topics;
-use beaver_platform::readiness::{progress_message, PROGRESS_CHANNEL};
+use beaver_platform::readiness::progress_message;
+use beaver_readmodel::keys::PROGRESS_CHANNEL;
 use offsets::{Change, SeekToStoredOffsets};
 use rdkafka::{
     config::ClientConfig,

@@ -131,7 +131,7 @@ pub fn seek_target(next: i64) -> Offset {
 
 /// The stored next offset of a partition (0 when there is none).
 pub async fn stored_offset(pool: &MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {
-    beaver_platform::readiness::projected_until(pool, projector, topic, partition).await
+    beaver_readmodel::progress::next_offset(pool, projector, topic, partition).await
 }
 
 /// The stored next offset, asked until MariaDB answers; `None` only when
