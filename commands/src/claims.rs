@@ -10,7 +10,7 @@
 //!    error and are answered 409 before anything is appended.
 //! 2. Append the event and wait for Kafka's acknowledgement.
 //! 3. Success: mark the claims `confirmed`. Failure: delete them, so the value
-//!    is free again.
+//!    is free again. [`settle`] does this step for every caller.
 //!
 //! A crash between 1 and 3 leaves a `pending` claim that may or may not have
 //! its event. Such a claim is taken over by a later claimant only when it is
@@ -22,6 +22,7 @@
 //! `stale_after` at that moment; it is logged by the users projector as a
 //! conflict if it ever happens.
 
+use beaver_platform::http::ApiError;
 use sqlx::MySqlPool;
 use std::time::Duration;
 use uuid::Uuid;
@@ -141,7 +142,7 @@ async fn take_over_stale(
 }
 
 /// Marks `owner`'s claims as backed by an appended event.
-pub async fn confirm(pool: &MySqlPool, owner: Uuid) -> Result<(), sqlx::Error> {
+async fn confirm(pool: &MySqlPool, owner: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE cmd_claims SET state = 'confirmed' WHERE owner_id = ? AND state = 'pending'")
         .bind(owner.to_string())
         .execute(pool)
@@ -150,12 +151,32 @@ pub async fn confirm(pool: &MySqlPool, owner: Uuid) -> Result<(), sqlx::Error> {
 }
 
 /// Frees `owner`'s pending claims after a failed append.
-pub async fn release(pool: &MySqlPool, owner: Uuid) -> Result<(), sqlx::Error> {
+async fn release(pool: &MySqlPool, owner: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM cmd_claims WHERE owner_id = ? AND state = 'pending'")
         .bind(owner.to_string())
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Step 3 of the protocol for `owner`'s claims, given the outcome of the
+/// append they guard: confirmed after a successful append; released after a
+/// failed one (so the value is free again) and the append's error returned.
+/// A failed release is only logged: the claim then goes stale and can be
+/// taken over (see the module documentation).
+pub async fn settle<T>(pool: &MySqlPool, owner: Uuid, appended: Result<T, ApiError>) -> Result<T, ApiError> {
+    match appended {
+        Ok(position) => {
+            confirm(pool, owner).await?;
+            Ok(position)
+        }
+        Err(e) => {
+            if let Err(release) = release(pool, owner).await {
+                tracing::error!(error = %release, %owner, "could not release claims after a failed append");
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Whether `value` was claimed before (used to recognise a spent refresh token).

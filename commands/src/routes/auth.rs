@@ -268,14 +268,8 @@ async fn rotate(s: &AppState, correlation: CorrelationId, req: Refresh) -> Resul
                 refresh_token_hash: sessions::token_hash(&refresh_token),
                 refresh_expires_at: OffsetDateTime::now_utc() + TimeDuration::seconds(s.config.refresh_token_ttl_secs as i64),
             });
-            let position = match s.append(&Envelope::new(event, Actor::User(state.user_id), correlation.0, None)).await {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = claims::release(&s.pool, attempt).await;
-                    return Err(e);
-                }
-            };
-            claims::confirm(&s.pool, attempt).await?;
+            let appended = s.append(&Envelope::new(event, Actor::User(state.user_id), correlation.0, None)).await;
+            let position = claims::settle(&s.pool, attempt, appended).await?;
             let visible = s.visible(SESSIONS_PROJECTOR, topics::SESSIONS, position).await?;
             Ok(token_response(s, visible, state.user_id, session_id, &refresh_token))
         }

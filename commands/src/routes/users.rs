@@ -57,16 +57,7 @@ async fn register(
         s.append(&envelope).await
     }
     .await;
-    let position = match appended {
-        Ok(p) => p,
-        Err(e) => {
-            if let Err(release) = claims::release(&s.pool, user_id).await {
-                tracing::error!(error = %release, %user_id, "could not release claims after a failed append");
-            }
-            return Err(e);
-        }
-    };
-    claims::confirm(&s.pool, user_id).await?;
+    let position = claims::settle(&s.pool, user_id, appended).await?;
     let visible = s.visible(USERS_PROJECTOR, topics::USERS, position).await?;
     tracing::info!(%user_id, "user registered");
     Ok(written(visible, json!({ "user_id": user_id, "username": account.username })))

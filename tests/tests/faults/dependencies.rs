@@ -188,6 +188,13 @@ async fn a_kafka_outage_is_answered_503_within_seconds_named_by_health_and_comma
         assert!(elapsed < KAFKA_ANSWER_BOUND, "PUT /api/user/profile: 503 took {elapsed:?}");
         println!("kafka down: PUT /api/user/profile 503 in {elapsed:?}");
     }
+    // A registration whose append fails frees its username again (the claim
+    // is released, not left pending for minutes): checked after recovery.
+    let tried_while_down = unique("kdown");
+    let register = format!("{gateway}/api/user/register");
+    let (status, body, _) =
+        timed_send(&http, reqwest::Method::POST, &register, None, serde_json::json!({ "username": tried_while_down, "password": crate::helpers::PASSWORD })).await;
+    assert_eq!(status, 503, "POST /api/user/register (Kafka down): {body}");
     // Reads keep working: they need no Kafka.
     assert_eq!(timed_get(&http, &profile, Some(&token)).await.0, 200, "queries do not need Kafka");
     // Every tier that uses Kafka names it (ws-push's flag is not set once).
@@ -233,6 +240,9 @@ async fn a_kafka_outage_is_answered_503_within_seconds_named_by_health_and_comma
     })
     .await;
     assert!(visible.is_some(), "registrations not visible to queries within 90 s of Kafka's return");
+    let (status, body, _) =
+        timed_send(&http, reqwest::Method::POST, &register, None, serde_json::json!({ "username": tried_while_down, "password": crate::helpers::PASSWORD })).await;
+    assert_eq!(status, 200, "the username tried while Kafka was down is still claimed: {body}");
     println!(
         "kafka: commands accepted {served_after:?} after infra-up returned; all tiers healthy after {healthy:?} more; writes visible again after {:?} more",
         projecting.elapsed()
