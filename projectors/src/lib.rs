@@ -28,7 +28,6 @@ use std::{
     time::Duration,
 };
 
-
 /// Projectors configuration (`BEAVER_*` variables override).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]

@@ -141,10 +141,6 @@ struct React {
     emoji: String,
 }
 
-async fn has_reacted(pool: &MySqlPool, message_id: Uuid, user: Uuid, emoji: &str) -> Result<bool, ApiError> {
-    Ok(conversation::has_reacted(pool, message_id, user, emoji).await?)
-}
-
 async fn react(
     State(s): State<AppState>,
     Extension(c): Extension<CorrelationId>,
@@ -155,7 +151,7 @@ async fn react(
     rules::check_emoji(&req.emoji)?;
     let (_, conversation_id, _, _) = readable_message(&s, message_id, user.user_id).await?;
     let mut visible = true;
-    if !has_reacted(&s.pool, message_id, user.user_id, &req.emoji).await? {
+    if !conversation::has_reacted(&s.pool, message_id, user.user_id, &req.emoji).await? {
         let event = MessageEvent::MessageReactionAdded(MessageReaction { message_id, conversation_id, user_id: user.user_id, emoji: req.emoji });
         visible = append(&s, user.user_id, c.0, event).await?;
     }
@@ -170,7 +166,7 @@ async fn unreact(
 ) -> Result<Response, ApiError> {
     let (_, conversation_id, _, _) = readable_message(&s, message_id, user.user_id).await?;
     let mut visible = true;
-    if has_reacted(&s.pool, message_id, user.user_id, &emoji).await? {
+    if conversation::has_reacted(&s.pool, message_id, user.user_id, &emoji).await? {
         let event = MessageEvent::MessageReactionRemoved(MessageReaction { message_id, conversation_id, user_id: user.user_id, emoji });
         visible = append(&s, user.user_id, c.0, event).await?;
     }

@@ -1,7 +1,7 @@
 //! Sessions: login, refresh-token rotation and reuse, verify, logout, and the
 //! token endpoint (`POST /api/auth/token`, password and refresh grants).
 
-use crate::helpers::{unique, Answer, Api, PASSWORD};
+use crate::helpers::{assert_token_pair, unique, Answer, Api, PASSWORD};
 use reqwest::Method;
 use serde_json::json;
 
@@ -117,14 +117,6 @@ async fn token_form(api: &Api, fields: &[(&str, &str)]) -> Answer {
     api.send(api.raw(Method::POST, "/api/auth/token").form(fields)).await
 }
 
-fn assert_token_pair(a: &Answer, user_id: &str) {
-    let d = a.data();
-    assert!(d["access_token"].as_str().is_some_and(|t| t.split('.').count() == 3), "a JWT access token: {}", a.body);
-    assert!(d["refresh_token"].as_str().is_some_and(|t| !t.is_empty()), "a refresh token: {}", a.body);
-    assert_eq!(d["token_type"], "Bearer", "{}", a.body);
-    assert!(d["expires_in"].as_i64().is_some_and(|s| s > 0), "{}", a.body);
-    assert_eq!(d["user_id"], user_id, "{}", a.body);
-}
 
 #[tokio::test]
 async fn the_password_grant_issues_a_token_pair_as_json_and_as_a_form() {

@@ -224,3 +224,14 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Asserts `a` answers a token grant for `user_id`: a JWT access token, a
+/// refresh token, `Bearer`, a positive lifetime.
+pub fn assert_token_pair(a: &Answer, user_id: &str) {
+    let d = a.data();
+    assert!(d["access_token"].as_str().is_some_and(|t| t.split('.').count() == 3), "a JWT access token: {}", a.body);
+    assert!(d["refresh_token"].as_str().is_some_and(|t| !t.is_empty()), "a refresh token: {}", a.body);
+    assert_eq!(d["token_type"], "Bearer", "{}", a.body);
+    assert!(d["expires_in"].as_i64().is_some_and(|s| s > 0), "{}", a.body);
+    assert_eq!(d["user_id"], user_id, "{}", a.body);
+}

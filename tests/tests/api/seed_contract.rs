@@ -6,7 +6,7 @@
 
 use crate::friends::befriend;
 use crate::friends::User;
-use crate::helpers::{eventually, gateway_ws_origin, gateway_ws_url, unique, Answer, Api};
+use crate::helpers::{assert_token_pair, eventually, gateway_ws_origin, gateway_ws_url, unique, Answer, Api};
 use crate::ws::{connect, connect_at, query_url_at, refused_handshake, GATEWAY, WAIT};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -30,14 +30,6 @@ async fn registered_and_logged_in(api: &Api, prefix: &str) -> (User, String) {
     (User { id, name, nickname: "Seed".into(), token }, refresh)
 }
 
-fn assert_token_pair(a: &Answer, user_id: &str) {
-    let d = a.data();
-    assert!(d["access_token"].as_str().is_some_and(|t| t.split('.').count() == 3), "a JWT access token: {}", a.body);
-    assert!(d["refresh_token"].as_str().is_some_and(|t| !t.is_empty()), "a refresh token: {}", a.body);
-    assert_eq!(d["token_type"], "Bearer", "{}", a.body);
-    assert!(d["expires_in"].as_i64().is_some_and(|s| s > 0), "{}", a.body);
-    assert_eq!(d["user_id"], user_id, "{}", a.body);
-}
 
 /// A write's answer: 200 once it is visible to queries, or 202 with the same
 /// data when the projection takes longer than the command waits (a loaded machine).
