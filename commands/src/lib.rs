@@ -1,41 +1,37 @@
 //! Beaver's write side. A client's command arrives over HTTP (through the
-//! gateway, which sends every non-GET `/api/` request here); a handler
-//! extracts it, loads the little state the decision needs from the read
-//! models, calls a pure decision function in [`domain`], appends the
-//! resulting events to Kafka and answers once Kafka acknowledged them. This
-//! tier never writes read models; projectors do.
+//! gateway, which sends every non-GET `/api/` request here) and goes through
+//! four layers:
 //!
-//! Read-your-writes: account and session commands wait (bounded by
-//! `projection_wait_ms`) until the projector serving the follow-up read has
-//! applied their event, so a client that registers and at once logs in, or
-//! updates its profile and at once reads it, sees its write. If the wait times
-//! out the answer is 202 with the same data: the event is durable, merely not
-//! visible yet.
+//! - [`http`]: a thin axum handler extracts the caller and the request and
+//!   calls one app function;
+//! - [`app`]: the use case loads the aggregate's state from the read models
+//!   (under the aggregate's lock where decisions must not race), asks the
+//!   domain, appends, and answers a typed DTO;
+//! - `domain` (`beaver_writemodel::domain`, shared with ws-push): the
+//!   aggregate's pure `decide(&State, Command, &Ctx) -> Result<Vec<Event>, DomainError>`;
+//! - [`store`]: the append to Kafka (answered once Kafka acknowledged it),
+//!   the claims and the aggregate locks.
 //!
-//! # Layout
-//! - [`domain`]: pure rules and decisions, unit-tested without I/O (in `beaver-writemodel`, shared with ws-push).
-//! - [`claims`]: the write-side guard that makes usernames unique and refresh tokens single-use.
-//! - [`consistency`]: per-aggregate locks so decisions see every earlier event of their aggregate.
-//! - [`passwords`]: argon2id hashing off the executor, with a timing-equalising dummy.
-//! - [`routes`]: thin axum handlers, one module per resource.
+//! This tier never writes read models; projectors do.
+//!
+//! Read-your-writes: commands wait (bounded by `projection_wait_ms`) until
+//! the projector serving the follow-up read has applied their event, so a
+//! client that registers and at once logs in, or updates its profile and at
+//! once reads it, sees its write. If the wait times out the answer is 202
+//! with the same data: the event is durable, merely not visible yet.
+//!
+//! [`passwords`]: argon2id hashing off the executor, with a timing-equalising dummy.
 
-pub mod claims;
-pub mod consistency;
+pub mod app;
 pub use beaver_writemodel::domain;
+pub mod http;
 pub mod passwords;
-pub mod routes;
+pub mod store;
 
-use axum::{extract::FromRef, http::StatusCode, response::Response, Router};
-use beaver_events::{Actor, DomainEvent, Envelope};
-use beaver_platform::{
-    auth::Authenticator,
-    http::{self, ApiError},
-    kafka::{EventProducer, Position},
-    readiness, sequencing,
-};
+use axum::{extract::FromRef, Router};
+use beaver_platform::{auth::Authenticator, kafka::EventProducer, readiness, sequencing};
 use serde::{Deserialize, Serialize};
 use std::{future::Future, sync::Arc, time::Duration};
-use uuid::Uuid;
 
 /// Commands configuration (`BEAVER_*` variables override).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -125,57 +121,6 @@ impl FromRef<AppState> for Authenticator {
     }
 }
 
-impl AppState {
-    /// Appends one event; answers only after Kafka acknowledged it.
-    pub async fn append<E: DomainEvent>(&self, envelope: &Envelope<E>) -> Result<Position, ApiError> {
-        self.producer.append(envelope).await.map_err(|e| ApiError::Unavailable(e.into()))
-    }
-
-    /// Waits until `projector` has applied the event at `pos`; `false` on timeout.
-    pub async fn visible(&self, projector: &str, topic: &str, pos: Position) -> Result<bool, ApiError> {
-        let wait = Duration::from_millis(self.config.projection_wait_ms);
-        Ok(self.watch.wait(projector, topic, pos, wait).await?)
-    }
-}
-
-/// The actor and correlation of a command, for the envelopes it appends.
-#[derive(Clone, Debug)]
-pub struct Origin {
-    pub actor: Uuid,
-    pub correlation: String,
-}
-
-impl AppState {
-    /// Appends `events` (in order, one aggregate) under `lock`, records the
-    /// aggregate's new head, and waits until `projector` has applied them.
-    /// Returns whether they are visible to queries.
-    pub async fn append_locked<E: DomainEvent>(
-        &self,
-        lock: consistency::AggregateLock,
-        events: Vec<E>,
-        origin: &Origin,
-        projector: &str,
-    ) -> Result<bool, ApiError> {
-        let mut last = None;
-        for event in events {
-            let envelope = Envelope::new(event, Actor::User(origin.actor), origin.correlation.clone(), None);
-            last = Some(self.append(&envelope).await?);
-        }
-        let Some(pos) = last else { return Ok(true) };
-        lock.appended(pos).await?;
-        self.visible(projector, E::TOPIC, pos).await
-    }
-}
-
-/// 200 with `data` when the write is visible to queries, else 202 with the same data.
-pub fn written<T: Serialize>(visible: bool, data: T) -> Response {
-    if visible {
-        http::ok(data)
-    } else {
-        http::respond(StatusCode::ACCEPTED, "accepted; not yet visible to queries", data)
-    }
-}
-
 /// Connects the dependencies and builds the state.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let secret = beaver_platform::auth::load_secret(config.jwt_secret.expose(), &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
@@ -205,7 +150,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 
 /// The routes of this tier.
 pub fn router(state: AppState) -> Router {
-    routes::router(&state).with_state(state)
+    http::router(&state).with_state(state)
 }
 
 /// Serves commands on `listener` until `shutdown` resolves.

@@ -429,7 +429,7 @@ async fn local_send(s: &Shared, user: uuid::Uuid, body: Value, id: Option<&str>)
     };
     let correlation = uuid::Uuid::now_v7().to_string();
     match beaver_writemodel::send::send(&s.send, user, correlation, request).await {
-        Ok(sent) => frame("ack", sent.data, id),
+        Ok(sent) => frame("ack", serde_json::to_value(sent.data).unwrap_or_default(), id),
         Err(e) => error_of(&e, id),
     }
 }

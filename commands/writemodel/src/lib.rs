@@ -1,13 +1,15 @@
-//! Beaver's write model: the pure rules every command is decided by
-//! ([`domain`]) and the chat send path ([`send`]). The commands tier serves
+//! Beaver's write model: the aggregates' pure decisions every command goes
+//! through ([`domain`]) and the chat send path ([`send`]). The commands tier serves
 //! them over HTTP; ws-push accepts `send` frames through the same [`send`], so a
 //! socket send reaches the log without an HTTP hop. Neither tier depends on
 //! the other: both depend on this crate.
 //!
 //! # Layout
-//! - [`domain`]: pure decisions (given the request and the loaded state, which
-//!   events — or which [`domain::DomainError`]), unit-tested without I/O.
-//! - [`send`]: the send path: checks from Redis, append, the sequencer's answer.
+//! - [`domain`]: one module per aggregate, each with a `decide(&State,
+//!   Command, &Ctx) -> Result<Vec<Event>, DomainError>`, tested as
+//!   given/when/then without I/O.
+//! - [`send`]: the send path's app step: the sender's standing from Redis,
+//!   `domain::conversation::decide`, the append and the sequencer's answer.
 
 pub mod domain;
 pub mod send;
@@ -22,6 +24,7 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound(message) => ApiError::NotFound(message),
             DomainError::Forbidden(kind, message) => ApiError::Forbidden { kind, message },
             DomainError::Conflict(kind, message) => ApiError::Conflict { kind, message },
+            DomainError::Unauthorized(message) => ApiError::Unauthorized(message),
         }
     }
 }

@@ -11,16 +11,19 @@
 //! idempotency answer past the sequencer's window (bounded to 250 ms), and
 //! when the Redis state is absent.
 
-use crate::domain::chat::{self as rules, DirectView, GroupSendView};
+use crate::domain::{
+    conversation::{self as rules, ConversationCommand, ConversationState, DirectView, GroupSendView, NewMessage, ReferencesFound, SenderView},
+    Ctx,
+};
 use beaver_events::{
     group::Role,
-    message::{direct_conversation_id, ConversationRef, MessageSent},
+    message::ConversationRef,
     Actor, Envelope, MessageEvent,
 };
 use beaver_platform::{http::ApiError, kafka::EventProducer, sequencing::{self, Answers}};
 use beaver_readmodel::{conversation, group, keys, user as users};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::MySqlPool;
 use std::time::Duration;
 use time::{format_description::well_known::Rfc3339, OffsetDateTime, PrimitiveDateTime};
@@ -41,17 +44,23 @@ pub struct SendPath {
     pub store_wait: Duration,
 }
 
-/// The answer to a send: `{message_id, conversation_id, seq, sent_at}`, with
-/// `seq` and `sent_at` null when it was not numbered in time (`numbered` false:
-/// the message is in the log; resending the same `client_msg_id` is safe).
+/// The answer to a send, with `seq` and `sent_at` null when it was not
+/// numbered in time (the message is in the log; resending the same
+/// `client_msg_id` is safe).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendAnswer {
+    pub message_id: Uuid,
+    pub conversation_id: String,
+    pub seq: Option<i64>,
+    /// RFC 3339.
+    pub sent_at: Option<String>,
+}
+
+/// A send's outcome: the answer, and whether it carries its seq.
 #[derive(Debug)]
 pub struct Sent {
     pub numbered: bool,
-    pub data: Value,
-}
-
-fn parse_conversation(id: &str) -> Result<ConversationRef, ApiError> {
-    ConversationRef::parse(id).ok_or_else(|| ApiError::invalid("conversation_id", "not a conversation id"))
+    pub data: SendAnswer,
 }
 
 /// Waits until the messages projection has stored everything the sequencer
@@ -61,25 +70,9 @@ async fn caught_up(s: &SendPath) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// 404 unless `user_id` is a registered user.
-async fn ensure_user(pool: &MySqlPool, user_id: Uuid) -> Result<(), ApiError> {
-    match users::exists(pool, user_id).await? {
-        true => Ok(()),
-        false => Err(ApiError::NotFound("user not found".into())),
-    }
-}
-
 /// A member's role and mute in an active group (the read model).
 async fn role_in(pool: &MySqlPool, group: Uuid, user: Uuid) -> Result<Option<(Role, Option<PrimitiveDateTime>)>, ApiError> {
     Ok(group::standing(pool, group, user).await?.and_then(|(r, m)| Role::parse(&r).map(|r| (r, m))))
-}
-
-async fn can_read(pool: &MySqlPool, conversation: ConversationRef, user: Uuid) -> Result<bool, ApiError> {
-    Ok(conversation::can_read(pool, conversation, user).await?)
-}
-
-fn group_conversation_id_of(group: Uuid) -> String {
-    beaver_events::group::group_conversation_id(group)
 }
 
 /// A send as a client states it (the body of `POST /api/chat/send`, the
@@ -102,96 +95,86 @@ pub struct SendRequest {
 /// Sends one message as `me`: checks, appends `MessageSent`, and waits for the
 /// sequencer's answer. Every entry point calls this, so HTTP and WebSocket
 /// sends have the same rules, idempotency and answer.
-pub async fn send(w: &SendPath, me: Uuid, correlation: String, req: SendRequest) -> Result<Sent, ApiError> {
-    let s = w;
+///
+/// The checks that need no state come first (nothing is read for a
+/// malformed send), then the sender's standing and the message's references
+/// are loaded and [`rules::decide`] decides.
+pub async fn send(s: &SendPath, me: Uuid, correlation: String, req: SendRequest) -> Result<Sent, ApiError> {
     rules::check_client_msg_id(&req.client_msg_id)?;
-    let targets = [req.to_user_id.is_some(), req.group_id.is_some(), req.conversation_id.is_some()];
-    if targets.iter().filter(|t| **t).count() != 1 {
-        return Err(ApiError::invalid("to_user_id", "give exactly one of to_user_id, group_id, conversation_id"));
-    }
-    let target = match (req.to_user_id, req.group_id, req.conversation_id.as_deref()) {
-        (Some(peer), _, _) => ConversationRef::Direct(me.min(peer), me.max(peer)),
-        (_, Some(group), _) => ConversationRef::Group(group),
-        (_, _, Some(id)) => parse_conversation(id)?,
-        _ => unreachable!("exactly one target was checked"),
-    };
+    let target = rules::resolve_target(me, req.to_user_id, req.group_id, req.conversation_id.as_deref(), &req.mentions)?;
     let refs = rules::validate_content(&req.kind, &req.content, req.reply_to)?;
-    let now = OffsetDateTime::now_utc();
-    let (conversation_id, hidden_from) = match target {
-        ConversationRef::Direct(a, b) => {
-            if me != a && me != b {
-                return Err(ApiError::Forbidden { kind: "not_a_participant", message: "you are not in this conversation".into() });
-            }
-            let peer = req.to_user_id.unwrap_or(if a == me { b } else { a });
-            if !req.mentions.is_empty() {
-                return Err(ApiError::invalid("mentions", "mentions are for group messages"));
-            }
+    let conversation_id = rules::conversation_id(target);
+    let sender = match target {
+        ConversationRef::Direct(..) => {
+            let peer = rules::peer_of(me, target).expect("a direct conversation has a peer");
             let view = direct_view(s, me, peer).await?;
-            if peer != me && !view.friends {
-                ensure_user(&s.pool, peer).await?;
-            }
-            let hidden = rules::check_direct_send(me, peer, view, s.require_friendship)?;
-            (direct_conversation_id(me, peer), hidden.then_some(peer))
+            let peer_exists = peer == me || view.friends || users::exists(&s.pool, peer).await?;
+            SenderView::Direct { peer, view, peer_exists }
         }
         ConversationRef::Group(group) => {
-            let (view, members) = match group_send_view(s, group, me, &req.mentions).await? {
+            let (view, mentions_are_members) = match group_send_view(s, group, me, &req.mentions).await? {
                 Some(found) => found,
                 None => group_send_view_from_db(s, group, me, &req.mentions).await?,
             };
-            rules::check_group_send(view, now)?;
-            if let Some((m, _)) = req.mentions.iter().zip(&members).find(|(_, member)| !**member) {
-                return Err(ApiError::invalid("mentions", format!("{m} is not a member of this group")));
-            }
-            (group_conversation_id_of(group), None)
+            SenderView::Group { view, mentions_are_members }
         }
     };
+    let mut references = ReferencesFound::default();
     if req.reply_to.is_some() || !refs.forwarded.is_empty() {
         // These name stored messages: read them once everything answered is stored.
         caught_up(s).await?;
     }
     if let Some(reply_to) = req.reply_to {
-        if conversation::conversation_of(&s.pool, reply_to).await? != Some(conversation_id.clone()) {
-            return Err(ApiError::invalid("reply_to", "reply_to must be a message of this conversation"));
-        }
+        references.reply_in_conversation = conversation::conversation_of(&s.pool, reply_to).await?.as_deref() == Some(conversation_id.as_str());
     }
     if let Some(card) = refs.card_user {
-        ensure_user(&s.pool, card).await.map_err(|_| ApiError::invalid("content", "content.user_id is not a user"))?;
+        references.card_user_exists = users::exists(&s.pool, card).await?;
     }
     for (conv, message) in &refs.forwarded {
-        let source = ConversationRef::parse(conv).ok_or_else(|| ApiError::invalid("content", "a forwarded conversation id is malformed"))?;
-        let found = conversation::conversation_of(&s.pool, *message).await?;
-        if found.as_deref() != Some(conv.as_str()) || !can_read(&s.pool, source, me).await? {
-            return Err(ApiError::invalid("content", format!("message {message} cannot be forwarded")));
-        }
+        let readable = match ConversationRef::parse(conv) {
+            Some(source) => {
+                conversation::conversation_of(&s.pool, *message).await?.as_deref() == Some(conv.as_str())
+                    && conversation::can_read(&s.pool, source, me).await?
+            }
+            None => false,
+        };
+        references.forwards_readable.push(readable);
     }
-
-    // Idempotency past the sequencer's window: the read model's unique key.
-    // (Within the window the sequencer itself answers a repeat with the original.)
-    if let Some(original) = stored_answer(&s.pool, &conversation_id, me, &req.client_msg_id).await {
-        return Ok(Sent { numbered: true, data: original });
-    }
-    let message_id = Uuid::now_v7();
-    let event = MessageEvent::MessageSent(MessageSent {
-        message_id,
+    let state = ConversationState {
         conversation_id: conversation_id.clone(),
+        sender: Some(sender),
+        references,
+        require_friendship: s.require_friendship,
+        ..Default::default()
+    };
+    let command = ConversationCommand::Send(NewMessage {
+        conversation: target,
         client_msg_id: req.client_msg_id,
-        sender_id: me,
         kind: req.kind,
         content: req.content,
         mentions: req.mentions,
         reply_to: req.reply_to,
-        hidden_from,
     });
+    let mut events = rules::decide(&state, command, &Ctx::live(me))?;
+    let Some(event @ MessageEvent::MessageSent(_)) = events.pop() else { unreachable!("a send decides one MessageSent") };
+    let MessageEvent::MessageSent(sent) = &event else { unreachable!() };
+    let message_id = sent.message_id;
+
+    // Idempotency past the sequencer's window: the read model's unique key.
+    // (Within the window the sequencer itself answers a repeat with the original.)
+    if let Some(original) = stored_answer(&s.pool, &conversation_id, me, &sent.client_msg_id).await {
+        return Ok(Sent { numbered: true, data: original });
+    }
     // Register before appending, so the sequencer's answer cannot be missed.
     let waiter = s.answers.register(message_id);
     s.producer.append(&Envelope::new(event, Actor::User(me), correlation, None)).await.map_err(|e| ApiError::Unavailable(e.into()))?;
     Ok(match waiter.wait(s.sequencer_wait).await {
         Some(a) => Sent {
             numbered: true,
-            data: json!({ "message_id": a.message_id, "conversation_id": a.conversation_id, "seq": a.seq, "sent_at": rfc3339(a.sent_at) }),
+            data: SendAnswer { message_id: a.message_id, conversation_id: a.conversation_id, seq: Some(a.seq), sent_at: Some(rfc3339(a.sent_at)) },
         },
         // In the log, not yet numbered (or the answer was lost): safe to resend.
-        None => Sent { numbered: false, data: json!({ "message_id": message_id, "conversation_id": conversation_id, "seq": null, "sent_at": null }) },
+        None => Sent { numbered: false, data: SendAnswer { message_id, conversation_id, seq: None, sent_at: None } },
     })
 }
 
@@ -203,11 +186,11 @@ fn rfc3339(t: OffsetDateTime) -> String {
 /// conversation, from the read model's unique key. Bounded: if MariaDB is
 /// slow or down the send goes on (the sequencer's window still catches
 /// repeats), so MariaDB never blocks the send path.
-async fn stored_answer(pool: &MySqlPool, conversation_id: &str, sender: Uuid, client_msg_id: &str) -> Option<Value> {
+async fn stored_answer(pool: &MySqlPool, conversation_id: &str, sender: Uuid, client_msg_id: &str) -> Option<SendAnswer> {
     let lookup = conversation::sent(pool, conversation_id, sender, client_msg_id);
     match tokio::time::timeout(STORED_ANSWER_BUDGET, lookup).await {
         Ok(Ok(Some((message_id, seq, sent_at)))) => {
-            Some(json!({ "message_id": message_id, "conversation_id": conversation_id, "seq": seq, "sent_at": rfc3339(sent_at.assume_utc()) }))
+            Some(SendAnswer { message_id: Uuid::try_parse(&message_id).ok()?, conversation_id: conversation_id.to_owned(), seq: Some(seq), sent_at: Some(rfc3339(sent_at.assume_utc())) })
         }
         Ok(Ok(None)) => None,
         Ok(Err(e)) => {

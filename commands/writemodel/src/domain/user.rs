@@ -1,6 +1,9 @@
-//! Account rules: registration fields and profile updates.
+//! The user aggregate: an account — registration and its public profile.
+//! Registration's uniqueness (usernames, e-mails, phones) is not decided
+//! here but by the commands tier's claims, before `Register` is decided.
 
-use super::DomainError;
+use super::{Ctx, DomainError};
+use beaver_events::UserEvent;
 use beaver_events::user::{Gender, UserProfileUpdated, UserRegistered};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -107,20 +110,8 @@ pub fn validate_registration(req: RegisterUser) -> Result<NewAccount, DomainErro
     Ok(NewAccount { username, password: req.password, nickname, email, phone })
 }
 
-/// The event for a validated registration.
-pub fn decide_register(account: &NewAccount, user_id: Uuid, password_hash: String) -> UserRegistered {
-    UserRegistered {
-        user_id,
-        username: account.username.clone(),
-        password_hash,
-        nickname: account.nickname.clone(),
-        email: account.email.clone(),
-        phone: account.phone.clone(),
-    }
-}
-
 /// `PUT /api/user/profile` body: any subset of the editable fields.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfile {
     pub nickname: Option<String>,
@@ -138,13 +129,47 @@ pub struct EditableProfile {
     pub gender: Gender,
 }
 
-/// Validates an update and keeps only the fields that change; `None` means
-/// nothing changes and nothing is appended.
-pub fn decide_profile_update(
-    user_id: Uuid,
-    current: &EditableProfile,
-    req: UpdateProfile,
-) -> Result<Option<UserProfileUpdated>, DomainError> {
+/// What a client asks of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserCommand {
+    /// Register `user_id` (its names already claimed) with a hashed password.
+    Register { user_id: Uuid, account: NewAccount, password_hash: String },
+    /// Change any subset of the caller's public profile.
+    UpdateProfile(UpdateProfile),
+}
+
+/// An account as commands see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserState {
+    /// The caller's editable profile; `None` before registration.
+    pub profile: Option<EditableProfile>,
+}
+
+/// Decides an account command of `ctx.actor`. A profile update keeps only
+/// the fields that change; changing nothing answers no events.
+pub fn decide(state: &UserState, command: UserCommand, ctx: &Ctx) -> Result<Vec<UserEvent>, DomainError> {
+    match command {
+        UserCommand::Register { user_id, account, password_hash } => {
+            if state.profile.is_some() {
+                return Err(DomainError::Conflict("already_registered", "this account exists".into()));
+            }
+            Ok(vec![UserEvent::UserRegistered(UserRegistered {
+                user_id,
+                username: account.username,
+                password_hash,
+                nickname: account.nickname,
+                email: account.email,
+                phone: account.phone,
+            })])
+        }
+        UserCommand::UpdateProfile(req) => {
+            let current = state.profile.as_ref().ok_or_else(|| DomainError::NotFound("user not found".into()))?;
+            Ok(profile_update(ctx.actor, current, req)?.map(UserEvent::UserProfileUpdated).into_iter().collect())
+        }
+    }
+}
+
+fn profile_update(user_id: Uuid, current: &EditableProfile, req: UpdateProfile) -> Result<Option<UserProfileUpdated>, DomainError> {
     if req.nickname.is_none() && req.avatar.is_none() && req.signature.is_none() && req.gender.is_none() {
         return Err(DomainError::Invalid("body", "give at least one of nickname, avatar, signature, gender".into()));
     }
@@ -233,11 +258,27 @@ mod tests {
         EditableProfile { nickname: "Ada".into(), avatar: String::new(), signature: String::new(), gender: Gender::Unspecified }
     }
 
+    fn update(req: UpdateProfile) -> Result<Vec<UserEvent>, DomainError> {
+        decide(&UserState { profile: Some(profile()) }, UserCommand::UpdateProfile(req), &crate::domain::testing::ctx(Uuid::now_v7()))
+    }
+
+    #[test]
+    fn given_a_validated_account_when_registered_then_its_fields_are_the_event() {
+        let account = validate_registration(RegisterUser { email: Some("ada@x.org".into()), ..register("ada", "password1") }).unwrap();
+        let id = Uuid::now_v7();
+        let command = UserCommand::Register { user_id: id, account, password_hash: "$argon2id$…".into() };
+        let events = decide(&UserState::default(), command.clone(), &crate::domain::testing::ctx(id)).unwrap();
+        let [UserEvent::UserRegistered(r)] = &events[..] else { panic!("{events:?}") };
+        assert_eq!((r.user_id, r.username.as_str(), r.nickname.as_str(), r.email.as_deref()), (id, "ada", "ada", Some("ada@x.org")));
+        let existing = UserState { profile: Some(profile()) };
+        assert_eq!(decide(&existing, command, &crate::domain::testing::ctx(id)).unwrap_err().kind(), "already_registered");
+    }
+
     #[test]
     fn a_profile_update_keeps_only_what_changes() {
-        let id = Uuid::now_v7();
         let req = UpdateProfile { nickname: Some("Ada".into()), signature: Some("hello".into()), ..Default::default() };
-        let e = decide_profile_update(id, &profile(), req).unwrap().unwrap();
+        let events = update(req).unwrap();
+        let [UserEvent::UserProfileUpdated(e)] = &events[..] else { panic!("{events:?}") };
         assert_eq!(e.nickname, None);
         assert_eq!(e.signature.as_deref(), Some("hello"));
     }
@@ -245,15 +286,15 @@ mod tests {
     #[test]
     fn an_update_that_changes_nothing_appends_nothing() {
         let req = UpdateProfile { nickname: Some(" Ada ".into()), gender: Some(Gender::Unspecified), ..Default::default() };
-        assert_eq!(decide_profile_update(Uuid::now_v7(), &profile(), req).unwrap(), None);
+        assert_eq!(update(req).unwrap(), vec![]);
     }
 
     #[test]
     fn empty_or_invalid_profile_updates_are_rejected() {
-        assert_eq!(field(decide_profile_update(Uuid::now_v7(), &profile(), UpdateProfile::default())), "body");
-        let long = UpdateProfile { nickname: Some("n".repeat(33)), ..Default::default() };
-        assert_eq!(field(decide_profile_update(Uuid::now_v7(), &profile(), long)), "nickname");
-        let avatar = UpdateProfile { avatar: Some("javascript:alert(1)".into()), ..Default::default() };
-        assert_eq!(field(decide_profile_update(Uuid::now_v7(), &profile(), avatar)), "avatar");
+        assert_eq!(field(update(UpdateProfile::default())), "body");
+        assert_eq!(field(update(UpdateProfile { nickname: Some("n".repeat(33)), ..Default::default() })), "nickname");
+        assert_eq!(field(update(UpdateProfile { avatar: Some("javascript:alert(1)".into()), ..Default::default() })), "avatar");
+        let unknown = decide(&UserState::default(), UserCommand::UpdateProfile(UpdateProfile::default()), &crate::domain::testing::ctx(Uuid::now_v7()));
+        assert_eq!(unknown.unwrap_err().kind(), "not_found");
     }
 }

@@ -1,0 +1,27 @@
+//! `POST /api/user/register`, `PUT /api/user/profile`.
+
+use crate::{
+    app::{user as app, Origin, Written},
+    AppState,
+};
+use axum::{
+    extract::State,
+    routing::{post, put},
+    Extension, Router,
+};
+use beaver_platform::http::{ApiError, ApiJson, CorrelationId};
+use beaver_writemodel::domain::user::{RegisterUser, UpdateProfile};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/user/register", post(register))
+        .route("/api/user/profile", put(update_profile))
+}
+
+async fn register(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, ApiJson(req): ApiJson<RegisterUser>) -> Result<Written<app::Registered>, ApiError> {
+    app::register(&s, c.0, req).await
+}
+
+async fn update_profile(State(s): State<AppState>, origin: Origin, ApiJson(req): ApiJson<UpdateProfile>) -> Result<Written<app::Profile>, ApiError> {
+    app::update_profile(&s, &origin, req).await
+}
