@@ -4,10 +4,10 @@
 //! the write side (signature, expiry, and the session's revocation key in Redis).
 //!
 //! # Layout
-//! - `routes`: thin axum handlers, one module per resource, over the queries
+//! - `http`: thin axum handlers, one module per resource, over the queries
 //!   of `beaver-readmodel` (which alone names tables and keys).
 
-mod routes;
+mod http;
 
 use axum::{extract::FromRef, Router};
 use beaver_platform::auth::Authenticator;
@@ -57,7 +57,7 @@ impl FromRef<AppState> for Authenticator {
 }
 
 pub fn router(state: AppState) -> Router {
-    routes::router(&state).with_state(state)
+    http::router(&state).with_state(state)
 }
 
 /// Serves queries on `listener` until `shutdown` resolves.

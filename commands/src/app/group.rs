@@ -320,7 +320,7 @@ pub async fn join(s: &AppState, origin: &Origin, group_id: Uuid, message: String
     Ok(Written::new(visible, answer))
 }
 
-pub async fn decide_join_request(s: &AppState, origin: &Origin, group_id: Uuid, request_id: Uuid, approve: bool) -> Result<Written<RequestDecided>, ApiError> {
+pub async fn answer_join_request(s: &AppState, origin: &Origin, group_id: Uuid, request_id: Uuid, approve: bool) -> Result<Written<RequestDecided>, ApiError> {
     let (_, _, visible) = execute(s, origin, group_id, GroupCommand::DecideJoinRequest { request_id, approve }, &[]).await?;
     Ok(Written::new(visible, RequestDecided { request_id, status: if approve { "approved" } else { "rejected" } }))
 }

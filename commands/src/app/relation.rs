@@ -104,7 +104,7 @@ pub async fn send_request(s: &AppState, origin: &Origin, to: Uuid, message: Stri
     Ok(Written::new(visible, answer))
 }
 
-pub async fn decide_request(s: &AppState, origin: &Origin, request_id: Uuid, accept: bool) -> Result<Written<RequestAnswer>, ApiError> {
+pub async fn answer_request(s: &AppState, origin: &Origin, request_id: Uuid, accept: bool) -> Result<Written<RequestAnswer>, ApiError> {
     let (events, visible) = execute(s, origin, RelationCommand::DecideRequest { request_id, accept }).await?;
     let answer = match events.first() {
         Some(RelationEvent::FriendRequestAccepted(e)) => RequestAnswer { request_id, status: "accepted", friend_user_id: Some(e.from_user_id) },

@@ -39,11 +39,11 @@ async fn send_request(State(s): State<AppState>, origin: Origin, ApiJson(req): A
 }
 
 async fn accept(State(s): State<AppState>, origin: Origin, ApiPath(id): ApiPath<Uuid>) -> Answer<relation::RequestAnswer> {
-    relation::decide_request(&s, &origin, id, true).await
+    relation::answer_request(&s, &origin, id, true).await
 }
 
 async fn reject(State(s): State<AppState>, origin: Origin, ApiPath(id): ApiPath<Uuid>) -> Answer<relation::RequestAnswer> {
-    relation::decide_request(&s, &origin, id, false).await
+    relation::answer_request(&s, &origin, id, false).await
 }
 
 #[derive(Debug, Deserialize)]

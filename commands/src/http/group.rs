@@ -95,11 +95,11 @@ async fn join(State(s): State<AppState>, origin: Origin, ApiPath(group_id): ApiP
 }
 
 async fn approve(State(s): State<AppState>, origin: Origin, ApiPath((group_id, request_id)): ApiPath<(Uuid, Uuid)>) -> Answer<app::RequestDecided> {
-    app::decide_join_request(&s, &origin, group_id, request_id, true).await
+    app::answer_join_request(&s, &origin, group_id, request_id, true).await
 }
 
 async fn reject(State(s): State<AppState>, origin: Origin, ApiPath((group_id, request_id)): ApiPath<(Uuid, Uuid)>) -> Answer<app::RequestDecided> {
-    app::decide_join_request(&s, &origin, group_id, request_id, false).await
+    app::answer_join_request(&s, &origin, group_id, request_id, false).await
 }
 
 async fn leave(State(s): State<AppState>, origin: Origin, ApiPath(group_id): ApiPath<Uuid>) -> Answer<app::Left> {

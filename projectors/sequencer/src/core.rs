@@ -24,7 +24,7 @@ pub struct Sent {
 
 /// What becomes of one `MessageSent`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub enum Numbering {
     /// A new message: it gets this seq.
     Fresh { seq: i64 },
     /// A repeat of a `(sender, client_msg_id)` still in the window: dropped,
@@ -71,8 +71,8 @@ impl PartitionState {
         PartitionState { window_ms, tops: HashMap::new(), sent: HashMap::new(), expiry: VecDeque::new(), clock_ms: i64::MIN, next_offset: 0 }
     }
 
-    /// Decides one `MessageSent` read at log time `at_ms`, appending the state changes to `changes`.
-    pub fn decide_sent(
+    /// Numbers one `MessageSent` read at log time `at_ms`, appending the state changes to `changes`.
+    pub fn number_sent(
         &mut self,
         conversation: &str,
         sender: Uuid,
@@ -80,11 +80,11 @@ impl PartitionState {
         message_id: Uuid,
         at_ms: i64,
         changes: &mut Vec<Change>,
-    ) -> Decision {
+    ) -> Numbering {
         self.advance(at_ms, changes);
         let key = sent_key(conversation, sender, client_msg_id);
         if let Some(original) = self.sent.get(&key) {
-            return Decision::Repeat(original.clone());
+            return Numbering::Repeat(original.clone());
         }
         let top = self.tops.entry(conversation.to_owned()).or_insert(0);
         *top += 1;
@@ -94,7 +94,7 @@ impl PartitionState {
         changes.push(Change { key: key.clone(), value: Some(serde_json::to_vec(&sent).expect("Sent serialises")) });
         self.expiry.push_back((sent.at_ms, key.clone()));
         self.sent.insert(key, sent);
-        Decision::Fresh { seq }
+        Numbering::Fresh { seq }
     }
 
     /// Moves the log clock forward and forgets the sends that left the window.
@@ -162,8 +162,8 @@ mod tests {
 
     const WINDOW: i64 = 600_000;
 
-    fn send(s: &mut PartitionState, conv: &str, sender: Uuid, cmid: &str, at: i64, changes: &mut Vec<Change>) -> Decision {
-        s.decide_sent(conv, sender, cmid, Uuid::now_v7(), at, changes)
+    fn send(s: &mut PartitionState, conv: &str, sender: Uuid, cmid: &str, at: i64, changes: &mut Vec<Change>) -> Numbering {
+        s.number_sent(conv, sender, cmid, Uuid::now_v7(), at, changes)
     }
 
     #[test]
@@ -178,7 +178,7 @@ mod tests {
             .collect();
         assert_eq!(
             seqs,
-            [1, 1, 2, 3, 2].map(|seq| Decision::Fresh { seq }).to_vec()
+            [1, 1, 2, 3, 2].map(|seq| Numbering::Fresh { seq }).to_vec()
         );
     }
 
@@ -188,13 +188,13 @@ mod tests {
         let a = Uuid::now_v7();
         let mut c = Vec::new();
         let first = Uuid::now_v7();
-        assert_eq!(s.decide_sent("x", a, "m", first, 1000, &mut c), Decision::Fresh { seq: 1 });
+        assert_eq!(s.number_sent("x", a, "m", first, 1000, &mut c), Numbering::Fresh { seq: 1 });
         let mut after = Vec::new();
-        let again = s.decide_sent("x", a, "m", Uuid::now_v7(), 2000, &mut after);
-        assert_eq!(again, Decision::Repeat(Sent { message_id: first, seq: 1, at_ms: 1000 }));
+        let again = s.number_sent("x", a, "m", Uuid::now_v7(), 2000, &mut after);
+        assert_eq!(again, Numbering::Repeat(Sent { message_id: first, seq: 1, at_ms: 1000 }));
         assert!(after.is_empty());
         // another sender's same client_msg_id is a different message
-        assert_eq!(send(&mut s, "x", Uuid::now_v7(), "m", 3000, &mut c), Decision::Fresh { seq: 2 });
+        assert_eq!(send(&mut s, "x", Uuid::now_v7(), "m", 3000, &mut c), Numbering::Fresh { seq: 2 });
     }
 
     #[test]
@@ -204,11 +204,11 @@ mod tests {
         let mut c = Vec::new();
         send(&mut s, "x", a, "old", 0, &mut c);
         c.clear();
-        assert_eq!(send(&mut s, "x", a, "new", WINDOW + 1, &mut c), Decision::Fresh { seq: 2 });
+        assert_eq!(send(&mut s, "x", a, "new", WINDOW + 1, &mut c), Numbering::Fresh { seq: 2 });
         assert!(c.contains(&Change { key: sent_key("x", a, "old"), value: None }));
         assert_eq!(s.window_len(), 1);
         // the old id is fresh again (the read model's unique key answers for it: docs/chat.md)
-        assert_eq!(send(&mut s, "x", a, "old", WINDOW + 2, &mut c), Decision::Fresh { seq: 3 });
+        assert_eq!(send(&mut s, "x", a, "old", WINDOW + 2, &mut c), Numbering::Fresh { seq: 3 });
     }
 
     #[test]
@@ -218,7 +218,7 @@ mod tests {
         let mut c = Vec::new();
         send(&mut s, "x", a, "m1", 10_000, &mut c);
         // an earlier timestamp later in the log (another producer's clock)
-        assert!(matches!(send(&mut s, "x", a, "m1", 5_000, &mut c), Decision::Repeat(_)));
+        assert!(matches!(send(&mut s, "x", a, "m1", 5_000, &mut c), Numbering::Repeat(_)));
     }
 
     #[test]
@@ -227,7 +227,7 @@ mod tests {
         let mut live = PartitionState::new(WINDOW);
         let mut changes = Vec::new();
         for i in 0..50 {
-            live.decide_sent(if i % 3 == 0 { "x" } else { "y" }, a, &format!("m{i}"), Uuid::now_v7(), i * 20_000, &mut changes);
+            live.number_sent(if i % 3 == 0 { "x" } else { "y" }, a, &format!("m{i}"), Uuid::now_v7(), i * 20_000, &mut changes);
         }
         live.next_offset = 50;
         changes.push(live.checkpoint());
@@ -243,7 +243,7 @@ mod tests {
             let cmid = format!("m{i}");
             let id = Uuid::now_v7();
             let at = 1_000_000 + i;
-            assert_eq!(live.decide_sent("x", a, &cmid, id, at, &mut c1), restored.decide_sent("x", a, &cmid, id, at, &mut c2));
+            assert_eq!(live.number_sent("x", a, &cmid, id, at, &mut c1), restored.number_sent("x", a, &cmid, id, at, &mut c2));
         }
         assert_eq!(c1, c2);
     }

@@ -12,7 +12,7 @@
 //! so nothing is half-applied. A fenced session ends the process.
 
 use crate::{
-    core::{Change, Decision, PartitionState},
+    core::{Change, Numbering, PartitionState},
     Committed, Config, Status,
 };
 use beaver_platform::sequencing::SendAnswer;
@@ -218,7 +218,7 @@ impl<'a> Session<'a> {
                 continue;
             }
             let mut changes = Vec::new();
-            let output = decide(state, input, &mut changes, &mut replies, &mut fresh, &mut repeats);
+            let output = output_of(state, input, &mut changes, &mut replies, &mut fresh, &mut repeats);
             state.next_offset = input.offset + 1;
             touched.insert(input.partition);
             if let Some((value, mut headers)) = output {
@@ -340,7 +340,7 @@ fn copy(m: &rdkafka::message::BorrowedMessage<'_>) -> Input {
 /// becomes nothing (its sender gets the original's answer); every other
 /// record — other conversation events, or anything undecodable — passes
 /// through unchanged, so the output is the whole conversation log in order.
-fn decide(
+fn output_of(
     state: &mut PartitionState,
     input: &Input,
     changes: &mut Vec<Change>,
@@ -366,14 +366,14 @@ fn decide(
         return pass_through();
     };
     let at_ms = (occurred_at.unix_timestamp_nanos() / 1_000_000) as i64;
-    match state.decide_sent(&sent.conversation_id, sent.sender_id, &sent.client_msg_id, sent.message_id, at_ms, changes) {
-        Decision::Repeat(original) => {
+    match state.number_sent(&sent.conversation_id, sent.sender_id, &sent.client_msg_id, sent.message_id, at_ms, changes) {
+        Numbering::Repeat(original) => {
             *repeats += 1;
             let sent_at = time::OffsetDateTime::from_unix_timestamp_nanos(original.at_ms as i128 * 1_000_000).unwrap_or(occurred_at);
             replies.push(SendAnswer { request: sent.message_id, message_id: original.message_id, conversation_id: sent.conversation_id, seq: original.seq, sent_at });
             None
         }
-        Decision::Fresh { seq } => {
+        Numbering::Fresh { seq } => {
             *fresh += 1;
             replies.push(SendAnswer {
                 request: sent.message_id,

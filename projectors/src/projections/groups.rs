@@ -93,7 +93,7 @@ async fn recount(tx: &mut Tx, group: Uuid, when: PrimitiveDateTime) -> Result<()
     Ok(())
 }
 
-async fn decide_join_request(tx: &mut Tx, d: &GroupJoinRequestDecided, status: &str, when: PrimitiveDateTime) -> Result<(), sqlx::Error> {
+async fn close_join_request(tx: &mut Tx, d: &GroupJoinRequestDecided, status: &str, when: PrimitiveDateTime) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE group_join_requests SET status = ?, updated_at = ? WHERE request_id = ? AND status = 'pending'")
         .bind(status)
         .bind(when)
@@ -284,11 +284,11 @@ impl Groups {
                 .await?;
             }
             GroupEvent::GroupJoinRequestApproved(d) => {
-                decide_join_request(tx, &d, "approved", when).await?;
+                close_join_request(tx, &d, "approved", when).await?;
                 add_member(tx, ctx, group, d.user_id, Role::Member, when).await?;
                 recount(tx, group, when).await?;
             }
-            GroupEvent::GroupJoinRequestRejected(d) => decide_join_request(tx, &d, "rejected", when).await?,
+            GroupEvent::GroupJoinRequestRejected(d) => close_join_request(tx, &d, "rejected", when).await?,
         }
         Ok(())
     }

@@ -19,7 +19,7 @@ pub struct Relations;
 
 type Tx = Transaction<'static, MySql>;
 
-async fn decide_request(tx: &mut Tx, d: &FriendRequestDecided, status: &str, when: PrimitiveDateTime) -> Result<(), sqlx::Error> {
+async fn close_request(tx: &mut Tx, d: &FriendRequestDecided, status: &str, when: PrimitiveDateTime) -> Result<(), sqlx::Error> {
     let from_v = bump(tx, &d.from_user_id.to_string(), list::FRIEND_REQUESTS).await?;
     let to_v = bump(tx, &d.to_user_id.to_string(), list::FRIEND_REQUESTS).await?;
     sqlx::query("UPDATE friend_requests SET status = ?, updated_at = ?, from_version = ?, to_version = ? WHERE request_id = ? AND status = 'pending'")
@@ -85,10 +85,10 @@ impl Projection for Relations {
                 .await?;
             }
             RelationEvent::FriendRequestAccepted(d) => {
-                decide_request(tx, &d, "accepted", when).await?;
+                close_request(tx, &d, "accepted", when).await?;
                 befriend(tx, ctx, d.from_user_id, d.to_user_id, when).await?;
             }
-            RelationEvent::FriendRequestRejected(d) => decide_request(tx, &d, "rejected", when).await?,
+            RelationEvent::FriendRequestRejected(d) => close_request(tx, &d, "rejected", when).await?,
             RelationEvent::FriendRemoved(e) => {
                 for (user, friend) in [(e.user_id, e.friend_id), (e.friend_id, e.user_id)] {
                     let v = bump(tx, &user.to_string(), list::FRIENDS).await?;

@@ -292,7 +292,7 @@ pub fn decide(state: &GroupState, command: GroupCommand, ctx: &Ctx) -> Result<Ve
             GroupEvent::GroupOwnershipTransferred(GroupOwnershipTransferred { group_id, from_user_id: actor, to_user_id: to })
         }
         GroupCommand::Join { message } => join(actor, role, group, state.actor_has_pending_request, &message, ctx)?,
-        GroupCommand::DecideJoinRequest { approve, .. } => decide_join_request(actor, role, group, state.join_request, approve)?,
+        GroupCommand::DecideJoinRequest { approve, .. } => answer_join_request(actor, role, group, state.join_request, approve)?,
         GroupCommand::Leave => {
             if authorize(role, Action::Leave, group)? == Role::Owner {
                 return Err(DomainError::Conflict("owner_must_transfer", "transfer the group to another member before leaving".into()));
@@ -374,7 +374,7 @@ fn join(user: Uuid, role: Option<Role>, group: &GroupView, has_pending_request: 
 }
 
 /// An admin's approval or rejection.
-fn decide_join_request(actor: Uuid, role: Option<Role>, group: &GroupView, request: Option<JoinRequestView>, approve: bool) -> Result<GroupEvent, DomainError> {
+fn answer_join_request(actor: Uuid, role: Option<Role>, group: &GroupView, request: Option<JoinRequestView>, approve: bool) -> Result<GroupEvent, DomainError> {
     authorize(role, Action::DecideJoinRequests, group)?;
     let r = request.ok_or_else(|| DomainError::NotFound("no such join request".into()))?;
     if !r.pending {

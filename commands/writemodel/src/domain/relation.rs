@@ -73,7 +73,7 @@ pub fn decide(state: &RelationState, command: RelationCommand, ctx: &Ctx) -> Res
     let pair = &state.pair;
     Ok(match command {
         RelationCommand::SendRequest { to, message } => vec![send_request(me, to, pair, &message, ctx)?],
-        RelationCommand::DecideRequest { accept, .. } => vec![decide_request(me, state.request.as_ref(), accept)?],
+        RelationCommand::DecideRequest { accept, .. } => vec![answer_request(me, state.request.as_ref(), accept)?],
         RelationCommand::SetRemark { friend, remark } => {
             if !pair.friends {
                 return Err(DomainError::NotFound("not your friend".into()));
@@ -133,7 +133,7 @@ fn send_request(me: Uuid, them: Uuid, pair: &PairView, message: &str, ctx: &Ctx)
 }
 
 /// Only the recipient may decide; for anyone else the request does not exist.
-fn decide_request(me: Uuid, request: Option<&RequestView>, accept: bool) -> Result<RelationEvent, DomainError> {
+fn answer_request(me: Uuid, request: Option<&RequestView>, accept: bool) -> Result<RelationEvent, DomainError> {
     let r = request
         .filter(|r| r.to_user_id == me && !r.hidden_from_recipient)
         .ok_or_else(|| DomainError::NotFound("no such friend request".into()))?;
@@ -210,7 +210,7 @@ mod tests {
         RelationState { pair: PairView::default(), request: Some(request) }
     }
 
-    fn decide_it(accept: bool) -> RelationCommand {
+    fn answer(accept: bool) -> RelationCommand {
         RelationCommand::DecideRequest { request_id: user(), accept }
     }
 
@@ -218,11 +218,11 @@ mod tests {
     fn only_the_recipient_decides_a_request() {
         let (me, them, stranger) = (user(), user(), user());
         let state = with_request(them, me);
-        assert!(matches!(&decide(&state, decide_it(true), &ctx(me)).unwrap()[..], [RelationEvent::FriendRequestAccepted(_)]));
-        assert!(matches!(&decide(&state, decide_it(false), &ctx(me)).unwrap()[..], [RelationEvent::FriendRequestRejected(_)]));
-        assert_eq!(decide(&state, decide_it(true), &ctx(them)).unwrap_err().kind(), "not_found");
-        assert_eq!(decide(&state, decide_it(true), &ctx(stranger)).unwrap_err().kind(), "not_found");
-        assert_eq!(decide(&strangers(), decide_it(true), &ctx(me)).unwrap_err().kind(), "not_found");
+        assert!(matches!(&decide(&state, answer(true), &ctx(me)).unwrap()[..], [RelationEvent::FriendRequestAccepted(_)]));
+        assert!(matches!(&decide(&state, answer(false), &ctx(me)).unwrap()[..], [RelationEvent::FriendRequestRejected(_)]));
+        assert_eq!(decide(&state, answer(true), &ctx(them)).unwrap_err().kind(), "not_found");
+        assert_eq!(decide(&state, answer(true), &ctx(stranger)).unwrap_err().kind(), "not_found");
+        assert_eq!(decide(&strangers(), answer(true), &ctx(me)).unwrap_err().kind(), "not_found");
     }
 
     #[test]
@@ -230,10 +230,10 @@ mod tests {
         let (me, them) = (user(), user());
         let mut hidden = with_request(them, me);
         hidden.request.as_mut().unwrap().hidden_from_recipient = true;
-        assert_eq!(decide(&hidden, decide_it(true), &ctx(me)).unwrap_err().kind(), "not_found");
+        assert_eq!(decide(&hidden, answer(true), &ctx(me)).unwrap_err().kind(), "not_found");
         let mut done = with_request(them, me);
         done.request.as_mut().unwrap().pending = false;
-        assert_eq!(decide(&done, decide_it(true), &ctx(me)).unwrap_err().kind(), "request_not_pending");
+        assert_eq!(decide(&done, answer(true), &ctx(me)).unwrap_err().kind(), "request_not_pending");
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! HTTP routes of the read side, one module per resource.
+//! The HTTP surface of the read side, one module per URL resource (named as in beaver-commands).
 
 mod chat;
-mod friends;
-mod groups;
-mod users;
+mod friend;
+mod group;
+mod user;
 
 use crate::AppState;
 use axum::Router;
@@ -11,9 +11,9 @@ use beaver_platform::serve::HealthChecks;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .merge(users::router())
-        .merge(friends::router())
+        .merge(user::router())
+        .merge(friend::router())
         .merge(chat::router())
-        .merge(groups::router())
+        .merge(group::router())
         .merge(HealthChecks::new().mysql(state.pool.clone()).redis(state.redis.clone()).route())
 }
