@@ -72,7 +72,7 @@ pub fn message_data(m: &beaver_events::sequenced::MessageSequenced) -> Value {
         sender_id: m.sender_id.to_string(),
         kind: m.kind.clone(),
         content: m.content.clone(),
-        mentions: json!(m.mentions),
+        mentions: m.mentions.iter().map(Uuid::to_string).collect(),
         reply_to: m.reply_to.map(|r| r.to_string()),
         sent_at: beaver_readmodel::rfc3339(time::PrimitiveDateTime::new(at.date(), at.time())),
         edited_at: None,

@@ -17,7 +17,8 @@ use beaver_writemodel::{
     send::{self, SendAnswer, SendRequest},
 };
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -46,7 +47,7 @@ pub struct Deleted {
 pub struct Reactions {
     pub message_id: Uuid,
     /// Emoji → how many reacted with it.
-    pub reactions: Map<String, Value>,
+    pub reactions: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Serialize)]

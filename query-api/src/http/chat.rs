@@ -9,10 +9,31 @@ use beaver_platform::{
     http::{ok, ApiError, ApiPath, ApiQuery},
 };
 use beaver_readmodel::conversation::{self, can_read, history, Page};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sqlx::MySqlPool;
 use uuid::Uuid;
+
+/// One page of history, oldest first.
+#[derive(Debug, Serialize)]
+struct HistoryPage {
+    messages: Vec<conversation::Message>,
+    /// More in the paging direction.
+    has_more: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Versions {
+    message_id: Uuid,
+    versions: Vec<conversation::Edit>,
+}
+
+/// Who has read a message: the peer's cursor, or a group's readers.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Receipts {
+    Direct { conversation_id: String, peer_user_id: Uuid, peer_read_seq: i64 },
+    Group { conversation_id: String, seq: i64, read_count: usize, readers: Vec<String> },
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -64,7 +85,7 @@ async fn messages(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQue
         None => Page::After(q.after_seq.unwrap_or(0)),
     };
     let (messages, has_more) = history(&s.pool, user.user_id, &q.conversation_id, page, limit).await?;
-    Ok(ok(json!({ "messages": messages, "has_more": has_more })))
+    Ok(ok(HistoryPage { messages, has_more }))
 }
 
 async fn edits(State(s): State<AppState>, user: AuthUser, ApiPath(message_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
@@ -74,7 +95,7 @@ async fn edits(State(s): State<AppState>, user: AuthUser, ApiPath(message_id): A
     if !can_read(&s.pool, conversation, user.user_id).await? {
         return Err(ApiError::NotFound("message not found".into()));
     }
-    Ok(ok(json!({ "message_id": message_id, "versions": conversation::edits(&s.pool, message_id).await? })))
+    Ok(ok(Versions { message_id, versions: conversation::edits(&s.pool, message_id).await? }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,11 +120,11 @@ async fn receipts(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQue
         ConversationRef::Direct(a, b) => {
             let peer = if a == user.user_id { b } else { a };
             let read = conversation::read_seq(&s.pool, peer, &q.conversation_id).await?;
-            Ok(ok(json!({ "conversation_id": q.conversation_id, "peer_user_id": peer, "peer_read_seq": read })))
+            Ok(ok(Receipts::Direct { conversation_id: q.conversation_id, peer_user_id: peer, peer_read_seq: read }))
         }
         ConversationRef::Group(g) => {
             let readers = conversation::group_readers(&s.pool, g, &q.conversation_id, q.seq).await?;
-            Ok(ok(json!({ "conversation_id": q.conversation_id, "seq": q.seq, "read_count": readers.len(), "readers": readers })))
+            Ok(ok(Receipts::Group { conversation_id: q.conversation_id, seq: q.seq, read_count: readers.len(), readers }))
         }
     }
 }

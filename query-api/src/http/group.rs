@@ -6,9 +6,18 @@ use beaver_platform::{
     auth::AuthUser,
     http::{ok, ApiError, ApiPath, ApiQuery},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize)]
+struct JoinRequests {
+    requests: Vec<group::JoinRequest>,
+}
+
+#[derive(Debug, Serialize)]
+struct Found {
+    groups: Vec<group::GroupSummary>,
+}
 use beaver_readmodel::group;
-use serde_json::json;
 use sqlx::MySqlPool;
 use uuid::Uuid;
 
@@ -80,7 +89,7 @@ async fn join_requests(
         Some("all") => true,
         Some(_) => return Err(ApiError::invalid("status", "status must be pending or all")),
     };
-    Ok(ok(json!({ "requests": group::join_requests(&s.pool, group_id, all).await? })))
+    Ok(ok(JoinRequests { requests: group::join_requests(&s.pool, group_id, all).await? }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,5 +102,5 @@ async fn search(State(s): State<AppState>, _user: AuthUser, ApiQuery(q): ApiQuer
     if term.is_empty() || term.chars().count() > 64 {
         return Err(ApiError::invalid("q", "q must be 1 to 64 characters"));
     }
-    Ok(ok(json!({ "groups": group::search(&s.pool, term).await? })))
+    Ok(ok(Found { groups: group::search(&s.pool, term).await? }))
 }

@@ -6,9 +6,26 @@ use beaver_platform::{
     auth::AuthUser,
     http::{ok, ApiError, ApiQuery},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// A user's presence as the viewer may see it.
+#[derive(Debug, Serialize)]
+struct Online {
+    user_id: Uuid,
+    online: bool,
+    platforms: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct OnlineList {
+    users: Vec<Online>,
+}
+
+#[derive(Debug, Serialize)]
+struct Found {
+    users: Vec<users::PublicProfile>,
+}
 use beaver_readmodel::{presence, user as users};
-use serde_json::{json, Value};
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
@@ -46,12 +63,8 @@ fn user_id_list(raw: Option<&str>) -> Result<Vec<Uuid>, ApiError> {
 async fn online(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<OnlineQuery>) -> Result<Response, ApiError> {
     let ids = user_id_list(q.user_ids.as_deref())?;
     let platforms = presence::platforms_visible_to(&mut s.redis.clone(), user.user_id, &ids).await?;
-    let users: Vec<Value> = ids
-        .iter()
-        .zip(platforms)
-        .map(|(id, platforms)| json!({ "user_id": id, "online": !platforms.is_empty(), "platforms": platforms }))
-        .collect();
-    Ok(ok(json!({ "users": users })))
+    let users = ids.into_iter().zip(platforms).map(|(user_id, platforms)| Online { user_id, online: !platforms.is_empty(), platforms }).collect();
+    Ok(ok(OnlineList { users }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,7 +92,7 @@ async fn search(State(s): State<AppState>, _user: AuthUser, ApiQuery(q): ApiQuer
         return Err(ApiError::invalid("q", "q must be 1 to 64 characters"));
     }
     let limit = q.limit.unwrap_or(20).clamp(1, 50);
-    Ok(ok(json!({ "users": users::search(&s.pool, term, limit).await? })))
+    Ok(ok(Found { users: users::search(&s.pool, term, limit).await? }))
 }
 
 #[cfg(test)]

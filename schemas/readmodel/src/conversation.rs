@@ -7,9 +7,9 @@
 use crate::rfc3339;
 use beaver_events::message::ConversationRef;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
-use sqlx::{mysql::MySqlRow, MySqlPool, Row};
-use std::collections::HashMap;
+use serde_json::Value;
+use sqlx::{FromRow, MySqlPool, Row};
+use std::collections::{BTreeMap, HashMap};
 use time::PrimitiveDateTime;
 use uuid::Uuid;
 
@@ -33,13 +33,14 @@ pub struct Message {
     #[serde(rename = "type")]
     pub kind: String,
     pub content: Value,
-    pub mentions: Value,
+    /// Mentioned user ids.
+    pub mentions: Vec<String>,
     pub reply_to: Option<String>,
     pub sent_at: String,
     pub edited_at: Option<String>,
     pub recalled: bool,
     /// Emoji → how many users reacted with it.
-    pub reactions: Map<String, Value>,
+    pub reactions: BTreeMap<String, i64>,
     /// The viewer's own emoji.
     pub my_reactions: Vec<String>,
     /// Only in live frames, so the sender's other devices can match their sends.
@@ -56,9 +57,29 @@ pub enum Page {
     Before(i64),
 }
 
-fn content_of(row: &MySqlRow) -> Result<Value, sqlx::Error> {
-    Ok(row.try_get::<Option<String>, _>("content")?.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or(Value::Null))
+/// Stored JSON text as a value (null when absent, e.g. recalled).
+fn json_of(text: Option<&str>) -> Value {
+    text.and_then(|c| serde_json::from_str(c).ok()).unwrap_or(Value::Null)
 }
+
+/// A `messages` row as history reads it.
+#[derive(FromRow)]
+struct StoredMessage {
+    message_id: String,
+    conversation_id: String,
+    seq: i64,
+    sender_id: String,
+    kind: String,
+    content: Option<String>,
+    mentions: String,
+    reply_to: Option<String>,
+    sent_at: PrimitiveDateTime,
+    edited_at: Option<PrimitiveDateTime>,
+    recalled: bool,
+}
+
+const STORED_MESSAGE_COLUMNS: &str =
+    "m.message_id, m.conversation_id, m.seq, m.sender_id, m.kind, m.content, m.mentions, m.reply_to, m.sent_at, m.edited_at, m.recalled";
 
 /// One page of what `user` may see of a conversation (cleared, deleted-for-me
 /// and hidden messages left out), oldest first, and whether there is more.
@@ -70,49 +91,50 @@ pub async fn history(pool: &MySqlPool, user: Uuid, conversation_id: &str, page: 
         Page::After(after) => ("m.seq > ?", "ASC", after),
     };
     let sql = format!(
-        "SELECT m.* FROM messages m \
+        "SELECT {STORED_MESSAGE_COLUMNS} FROM messages m \
          LEFT JOIN user_conversations uc ON uc.user_id = ? AND uc.conversation_id = m.conversation_id \
          WHERE m.conversation_id = ? AND {condition} AND m.seq > COALESCE(uc.cleared_seq, 0) \
            AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = ? AND h.message_id = m.message_id) \
          ORDER BY m.seq {order} LIMIT ?"
     );
-    let mut rows = sqlx::query(&sql).bind(&me).bind(conversation_id).bind(bound).bind(&me).bind(limit + 1).fetch_all(pool).await?;
+    let mut rows: Vec<StoredMessage> = sqlx::query_as(&sql).bind(&me).bind(conversation_id).bind(bound).bind(&me).bind(limit + 1).fetch_all(pool).await?;
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     if matches!(page, Page::Before(_)) {
         rows.reverse();
     }
-    let ids: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>("message_id")).collect::<Result<_, _>>()?;
-    let reactions = reactions_of(pool, &ids, &me).await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.message_id.clone()).collect();
+    let mut reactions = reactions_of(pool, &ids, &me).await?;
     let messages = rows
-        .iter()
+        .into_iter()
         .map(|r| {
-            let message_id: String = r.try_get("message_id")?;
-            let (reactions, my_reactions) = reactions.get(&message_id).cloned().unwrap_or_default();
-            Ok(Message {
-                message_id,
-                conversation_id: r.try_get("conversation_id")?,
-                seq: r.try_get("seq")?,
-                sender_id: r.try_get("sender_id")?,
-                kind: r.try_get("kind")?,
-                content: content_of(r)?,
-                mentions: serde_json::from_str(&r.try_get::<String, _>("mentions")?).unwrap_or(json!([])),
-                reply_to: r.try_get("reply_to")?,
-                sent_at: rfc3339(r.try_get("sent_at")?),
-                edited_at: r.try_get::<Option<PrimitiveDateTime>, _>("edited_at")?.map(rfc3339),
-                recalled: r.try_get("recalled")?,
+            let (reactions, my_reactions) = reactions.remove(&r.message_id).unwrap_or_default();
+            Message {
+                content: json_of(r.content.as_deref()),
+                mentions: serde_json::from_str(&r.mentions).unwrap_or_default(),
+                message_id: r.message_id,
+                conversation_id: r.conversation_id,
+                seq: r.seq,
+                sender_id: r.sender_id,
+                kind: r.kind,
+                reply_to: r.reply_to,
+                sent_at: rfc3339(r.sent_at),
+                edited_at: r.edited_at.map(rfc3339),
+                recalled: r.recalled,
                 reactions,
                 my_reactions,
                 client_msg_id: None,
-            })
+            }
         })
-        .collect::<Result<Vec<Message>, sqlx::Error>>()?;
+        .collect();
     Ok((messages, has_more))
 }
 
 /// Per message: emoji → count, and the caller's own emoji.
-async fn reactions_of(pool: &MySqlPool, ids: &[String], me: &str) -> Result<HashMap<String, (Map<String, Value>, Vec<String>)>, sqlx::Error> {
-    let mut out: HashMap<String, (Map<String, Value>, Vec<String>)> = HashMap::new();
+type Reactions = (BTreeMap<String, i64>, Vec<String>);
+
+async fn reactions_of(pool: &MySqlPool, ids: &[String], me: &str) -> Result<HashMap<String, Reactions>, sqlx::Error> {
+    let mut out: HashMap<String, Reactions> = HashMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
@@ -128,7 +150,7 @@ async fn reactions_of(pool: &MySqlPool, ids: &[String], me: &str) -> Result<Hash
         let id: String = r.try_get("message_id")?;
         let emoji = String::from_utf8_lossy(&r.try_get::<Vec<u8>, _>("emoji")?).into_owned();
         let entry = out.entry(id).or_default();
-        entry.0.insert(emoji.clone(), json!(r.try_get::<i64, _>("n")?));
+        entry.0.insert(emoji.clone(), r.try_get::<i64, _>("n")?);
         if r.try_get::<i64, _>("mine")? > 0 {
             entry.1.push(emoji);
         }
@@ -186,10 +208,20 @@ pub async fn edit_state(pool: &MySqlPool, message_id: Uuid) -> Result<(Option<Pr
     Ok(row.unwrap_or((None, 0)))
 }
 
-/// Every version of a message, oldest first: `{version, content, at}` (a
-/// message never edited has one version, itself).
-pub async fn edits(pool: &MySqlPool, message_id: Uuid) -> Result<Vec<Value>, sqlx::Error> {
-    let rows = sqlx::query(
+/// One version of a message's content.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Edit {
+    /// 0 for the original.
+    pub version: i32,
+    pub content: Value,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// Every version of a message, oldest first (a message never edited has one
+/// version, itself).
+pub async fn edits(pool: &MySqlPool, message_id: Uuid) -> Result<Vec<Edit>, sqlx::Error> {
+    let rows: Vec<(i32, String, PrimitiveDateTime)> = sqlx::query_as(
         "SELECT edit_no, content, edited_at FROM message_edits WHERE message_id = ? \
          UNION ALL SELECT 0, content, sent_at FROM messages m WHERE m.message_id = ? AND m.content IS NOT NULL \
            AND NOT EXISTS (SELECT 1 FROM message_edits e WHERE e.message_id = m.message_id) \
@@ -199,24 +231,16 @@ pub async fn edits(pool: &MySqlPool, message_id: Uuid) -> Result<Vec<Value>, sql
     .bind(message_id.to_string())
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(json!({
-                "version": r.try_get::<i32, _>("edit_no")?,
-                "content": serde_json::from_str::<Value>(&r.try_get::<String, _>("content")?).unwrap_or(Value::Null),
-                "at": rfc3339(r.try_get("edited_at")?),
-            }))
-        })
-        .collect()
+    Ok(rows.into_iter().map(|(version, content, at)| Edit { version, content: json_of(Some(&content)), at: rfc3339(at) }).collect())
 }
 
 /// Emoji → count of a message's reactions.
-pub async fn reaction_counts(pool: &MySqlPool, message_id: Uuid) -> Result<Map<String, Value>, sqlx::Error> {
+pub async fn reaction_counts(pool: &MySqlPool, message_id: Uuid) -> Result<BTreeMap<String, i64>, sqlx::Error> {
     let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as("SELECT emoji, COUNT(*) FROM message_reactions WHERE message_id = ? GROUP BY emoji ORDER BY emoji")
         .bind(message_id.to_string())
         .fetch_all(pool)
         .await?;
-    Ok(rows.into_iter().map(|(e, n)| (String::from_utf8_lossy(&e).into_owned(), json!(n))).collect())
+    Ok(rows.into_iter().map(|(e, n)| (String::from_utf8_lossy(&e).into_owned(), n)).collect())
 }
 
 pub async fn has_reacted(pool: &MySqlPool, message_id: Uuid, user: Uuid, emoji: &str) -> Result<bool, sqlx::Error> {
@@ -274,12 +298,85 @@ pub async fn group_readers(pool: &MySqlPool, group_id: Uuid, conversation_id: &s
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
+/// A conversation in its participant's list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationEntry {
+    pub conversation_id: String,
+    /// `direct` or `group`.
+    pub kind: &'static str,
+    /// The other user (direct) or the group (group).
+    #[serde(flatten)]
+    pub counterpart: Counterpart,
+    /// The newest message the participant can see, as a preview.
+    pub last_message: Option<LastMessage>,
+    pub max_seq: i64,
+    pub read_seq: i64,
+    /// Messages from others after the read cursor that the participant can see.
+    pub unread: i64,
+    pub pinned: bool,
+    pub muted: bool,
+    pub hidden: bool,
+    /// The list version of this entry's last change.
+    pub version: i64,
+}
+
+/// Whom a conversation is with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Counterpart {
+    Direct { peer_user_id: Uuid },
+    Group { group_id: Option<String> },
+}
+
+/// A conversation's newest visible message, shortened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastMessage {
+    pub message_id: String,
+    pub seq: i64,
+    pub sender_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// [`preview`] of the message.
+    pub text: String,
+    pub sent_at: String,
+}
+
+/// A participant's conversation list: `{conversations, version}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationList {
+    pub conversations: Vec<ConversationEntry>,
+    pub version: i64,
+}
+
+#[derive(FromRow)]
+struct ListRow {
+    conversation_id: String,
+    group_id: Option<String>,
+    max_seq: Option<i64>,
+    changed: i64,
+    read_seq: i64,
+    cleared_seq: i64,
+    pinned: bool,
+    muted: bool,
+    hidden: bool,
+}
+
+#[derive(FromRow)]
+struct LastRow {
+    message_id: String,
+    seq: i64,
+    sender_id: String,
+    kind: String,
+    content: Option<String>,
+    sent_at: PrimitiveDateTime,
+    recalled: bool,
+}
+
 /// `user`'s conversations changed after `since_version` (direct ones they
-/// took part in, groups they are in), pinned first, then by last activity:
-/// `{conversations, version}`.
-pub async fn list(pool: &MySqlPool, user: Uuid, since_version: Option<i64>) -> Result<Value, sqlx::Error> {
+/// took part in, groups they are in), pinned first, then by last activity.
+pub async fn list(pool: &MySqlPool, user: Uuid, since_version: Option<i64>) -> Result<ConversationList, sqlx::Error> {
     let me = user.to_string();
-    let rows = sqlx::query(
+    let rows: Vec<ListRow> = sqlx::query_as(
         "SELECT x.conversation_id, x.group_id, c.max_seq, c.last_at, GREATEST(COALESCE(c.changed_version, 0), COALESCE(uc.changed_version, 0)) AS changed, \
                 COALESCE(uc.read_seq, 0) AS read_seq, COALESCE(uc.cleared_seq, 0) AS cleared_seq, \
                 COALESCE(uc.pinned, FALSE) AS pinned, COALESCE(uc.muted, FALSE) AS muted, COALESCE(uc.hidden, FALSE) AS hidden \
@@ -300,68 +397,58 @@ pub async fn list(pool: &MySqlPool, user: Uuid, since_version: Option<i64>) -> R
     .fetch_all(pool)
     .await?;
     let mut version = since_version.unwrap_or(0);
-    let mut list = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let conversation_id: String = r.try_get("conversation_id")?;
-        let changed: i64 = r.try_get("changed")?;
-        version = version.max(changed);
-        let read_seq: i64 = r.try_get("read_seq")?;
-        let cleared_seq: i64 = r.try_get("cleared_seq")?;
-        let floor = read_seq.max(cleared_seq);
+    let mut conversations = Vec::with_capacity(rows.len());
+    for r in rows {
+        version = version.max(r.changed);
+        let floor = r.read_seq.max(r.cleared_seq);
         let (unread,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM messages m WHERE m.conversation_id = ? AND m.seq > ? AND m.sender_id <> ? AND m.kind <> 'system' \
              AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = ? AND h.message_id = m.message_id)",
         )
-        .bind(&conversation_id)
+        .bind(&r.conversation_id)
         .bind(floor)
         .bind(&me)
         .bind(&me)
         .fetch_one(pool)
         .await?;
-        let last = sqlx::query(
+        let last: Option<LastRow> = sqlx::query_as(
             "SELECT m.message_id, m.seq, m.sender_id, m.kind, m.content, m.sent_at, m.recalled FROM messages m \
              WHERE m.conversation_id = ? AND m.seq > ? \
                AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = ? AND h.message_id = m.message_id) \
              ORDER BY m.seq DESC LIMIT 1",
         )
-        .bind(&conversation_id)
-        .bind(cleared_seq)
+        .bind(&r.conversation_id)
+        .bind(r.cleared_seq)
         .bind(&me)
         .fetch_optional(pool)
         .await?;
-        let last_message = match &last {
-            Some(m) => json!({
-                "message_id": m.try_get::<String, _>("message_id")?,
-                "seq": m.try_get::<i64, _>("seq")?,
-                "sender_id": m.try_get::<String, _>("sender_id")?,
-                "type": m.try_get::<String, _>("kind")?,
-                "text": preview(&m.try_get::<String, _>("kind")?, &content_of(m)?, m.try_get("recalled")?),
-                "sent_at": rfc3339(m.try_get("sent_at")?),
-            }),
-            None => Value::Null,
-        };
-        let (kind, peer_or_group) = match ConversationRef::parse(&conversation_id) {
-            Some(ConversationRef::Direct(a, b)) => ("direct", json!({ "peer_user_id": if a == user { b } else { a } })),
-            _ => ("group", json!({ "group_id": r.try_get::<Option<String>, _>("group_id")? })),
-        };
-        let mut entry = json!({
-            "conversation_id": conversation_id,
-            "kind": kind,
-            "last_message": last_message,
-            "max_seq": r.try_get::<Option<i64>, _>("max_seq")?.unwrap_or(0),
-            "read_seq": read_seq,
-            "unread": unread,
-            "pinned": r.try_get::<bool, _>("pinned")?,
-            "muted": r.try_get::<bool, _>("muted")?,
-            "hidden": r.try_get::<bool, _>("hidden")?,
-            "version": changed,
+        let last_message = last.map(|m| LastMessage {
+            text: preview(&m.kind, &json_of(m.content.as_deref()), m.recalled),
+            message_id: m.message_id,
+            seq: m.seq,
+            sender_id: m.sender_id,
+            kind: m.kind,
+            sent_at: rfc3339(m.sent_at),
         });
-        if let (Some(e), Some(extra)) = (entry.as_object_mut(), peer_or_group.as_object()) {
-            e.extend(extra.clone());
-        }
-        list.push(entry);
+        let (kind, counterpart) = match ConversationRef::parse(&r.conversation_id) {
+            Some(ConversationRef::Direct(a, b)) => ("direct", Counterpart::Direct { peer_user_id: if a == user { b } else { a } }),
+            _ => ("group", Counterpart::Group { group_id: r.group_id }),
+        };
+        conversations.push(ConversationEntry {
+            conversation_id: r.conversation_id,
+            kind,
+            counterpart,
+            last_message,
+            max_seq: r.max_seq.unwrap_or(0),
+            read_seq: r.read_seq,
+            unread,
+            pinned: r.pinned,
+            muted: r.muted,
+            hidden: r.hidden,
+            version: r.changed,
+        });
     }
-    Ok(json!({ "conversations": list, "version": version }))
+    Ok(ConversationList { conversations, version })
 }
 
 /// A one-line preview of a message for conversation lists.
@@ -378,6 +465,7 @@ pub fn preview(kind: &str, content: &Value, recalled: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn previews_show_text_or_a_type_label() {
@@ -396,12 +484,12 @@ mod tests {
             sender_id: "s".into(),
             kind: "text".into(),
             content: json!({ "text": "hi" }),
-            mentions: json!([]),
+            mentions: vec![],
             reply_to: None,
             sent_at: "2026-01-01T00:00:00Z".into(),
             edited_at: None,
             recalled: false,
-            reactions: Map::new(),
+            reactions: BTreeMap::new(),
             my_reactions: vec![],
             client_msg_id: None,
         };

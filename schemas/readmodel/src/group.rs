@@ -2,17 +2,16 @@
 //! per-group and per-user versions for sync) and join requests. The Redis
 //! side (member sets, the send-state hash) is named in [`crate::keys`].
 
-use crate::{rfc3339, sync::synced_list};
+use crate::sync::{synced_list, SyncedList};
 use serde::Serialize;
-use serde_json::{json, Value};
-use sqlx::{mysql::MySqlRow, MySqlPool, Row};
+use sqlx::{FromRow, MySqlPool};
 use std::collections::HashSet;
 use time::PrimitiveDateTime;
 use uuid::Uuid;
 
 /// A group as a viewer sees it (`GET /api/group/{id}`, and what a group
 /// update answers with).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, FromRow)]
 pub struct GroupInfo {
     pub group_id: String,
     pub conversation_id: String,
@@ -25,14 +24,15 @@ pub struct GroupInfo {
     pub mute_all: bool,
     pub member_count: i32,
     pub max_members: i32,
-    pub created_at: String,
+    #[serde(serialize_with = "crate::time_text")]
+    pub created_at: PrimitiveDateTime,
     /// The viewer's role; `None` for a non-member.
     pub my_role: Option<String>,
 }
 
 /// The group as `viewer` sees it; `None` when it does not exist or was dissolved.
 pub async fn info(pool: &MySqlPool, group_id: Uuid, viewer: Uuid) -> Result<Option<GroupInfo>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT g.group_id, g.conversation_id, g.name, g.avatar, g.announcement, g.owner_id, g.join_policy, g.members_can_invite, \
                 g.mute_all, g.member_count, g.max_members, g.created_at, m.role AS my_role \
          FROM chat_groups g LEFT JOIN group_members m ON m.group_id = g.group_id AND m.user_id = ? AND m.status = 'active' \
@@ -41,23 +41,7 @@ pub async fn info(pool: &MySqlPool, group_id: Uuid, viewer: Uuid) -> Result<Opti
     .bind(viewer.to_string())
     .bind(group_id.to_string())
     .fetch_optional(pool)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(GroupInfo {
-        group_id: row.try_get("group_id")?,
-        conversation_id: row.try_get("conversation_id")?,
-        name: row.try_get("name")?,
-        avatar: row.try_get("avatar")?,
-        announcement: row.try_get("announcement")?,
-        owner_id: row.try_get("owner_id")?,
-        join_policy: row.try_get("join_policy")?,
-        members_can_invite: row.try_get("members_can_invite")?,
-        mute_all: row.try_get("mute_all")?,
-        member_count: row.try_get("member_count")?,
-        max_members: row.try_get("max_members")?,
-        created_at: rfc3339(row.try_get("created_at")?),
-        my_role: row.try_get("my_role")?,
-    }))
+    .await
 }
 
 /// What the group commands decide on.
@@ -158,8 +142,61 @@ pub async fn join_request(pool: &MySqlPool, group_id: Uuid, request_id: Uuid) ->
     row.map(|(user, status)| Ok((crate::uuid(&user)?, status == "pending"))).transpose()
 }
 
+/// A group I am in, as my group list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct MyGroup {
+    pub group_id: String,
+    pub conversation_id: String,
+    pub name: String,
+    pub avatar: String,
+    /// My role.
+    pub role: String,
+    pub member_count: i32,
+    #[sqlx(rename = "user_version")]
+    pub version: i64,
+}
+
+/// A member of a group, with their public profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct Member {
+    pub user_id: String,
+    pub username: String,
+    pub nickname: String,
+    pub avatar: String,
+    pub role: String,
+    pub group_nickname: String,
+    #[serde(serialize_with = "crate::opt_time_text")]
+    pub muted_until: Option<PrimitiveDateTime>,
+    #[serde(serialize_with = "crate::time_text")]
+    pub joined_at: PrimitiveDateTime,
+    pub version: i64,
+}
+
+/// A request to join a group (or an invitation awaiting an admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct JoinRequest {
+    pub request_id: String,
+    pub user_id: String,
+    pub message: String,
+    /// The member who invited them, for an invitation.
+    pub invited_by: Option<String>,
+    pub status: String,
+    #[serde(serialize_with = "crate::time_text")]
+    pub created_at: PrimitiveDateTime,
+}
+
+/// A group as search shows it to anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct GroupSummary {
+    pub group_id: String,
+    pub name: String,
+    pub avatar: String,
+    pub member_count: i32,
+    pub join_policy: String,
+}
+
 /// The groups `me` is in, changed after `since_version`: `{groups, removed, version, full_sync}`.
-pub async fn mine(pool: &MySqlPool, me: Uuid, since_version: Option<i64>) -> Result<Value, sqlx::Error> {
+pub async fn mine(pool: &MySqlPool, me: Uuid, since_version: Option<i64>) -> Result<SyncedList<MyGroup>, sqlx::Error> {
     synced_list(
         pool,
         (&me.to_string(), "groups"),
@@ -169,39 +206,13 @@ pub async fn mine(pool: &MySqlPool, me: Uuid, since_version: Option<i64>) -> Res
          WHERE m.user_id = ? AND m.user_version > ? AND (m.status = 'active' OR ?) ORDER BY m.user_version",
         ("group_id", "group_id", "user_version"),
         "groups",
-        |r| {
-            Ok(json!({
-                "group_id": r.try_get::<String, _>("group_id")?,
-                "conversation_id": r.try_get::<String, _>("conversation_id")?,
-                "name": r.try_get::<String, _>("name")?,
-                "avatar": r.try_get::<String, _>("avatar")?,
-                "role": r.try_get::<String, _>("role")?,
-                "member_count": r.try_get::<i32, _>("member_count")?,
-                "version": r.try_get::<i64, _>("user_version")?,
-            }))
-        },
     )
     .await
 }
 
-/// A group member row with the member's public profile.
-fn member_json(row: &MySqlRow) -> Result<Value, sqlx::Error> {
-    Ok(json!({
-        "user_id": row.try_get::<String, _>("user_id")?,
-        "username": row.try_get::<String, _>("username")?,
-        "nickname": row.try_get::<String, _>("nickname")?,
-        "avatar": row.try_get::<String, _>("avatar")?,
-        "role": row.try_get::<String, _>("role")?,
-        "group_nickname": row.try_get::<String, _>("group_nickname")?,
-        "muted_until": row.try_get::<Option<PrimitiveDateTime>, _>("muted_until")?.map(rfc3339),
-        "joined_at": rfc3339(row.try_get("joined_at")?),
-        "version": row.try_get::<i64, _>("version")?,
-    }))
-}
-
 /// One page of a group's members changed after `since_version` (owner,
 /// admins, members; then by join time): `{members, removed, version, full_sync, total}`.
-pub async fn members(pool: &MySqlPool, group_id: Uuid, since_version: Option<i64>, limit: u32, offset: u32) -> Result<Value, sqlx::Error> {
+pub async fn members(pool: &MySqlPool, group_id: Uuid, since_version: Option<i64>, limit: u32, offset: u32) -> Result<SyncedList<Member>, sqlx::Error> {
     let gid = group_id.to_string();
     // limit and offset are integers, safe to format into the SQL.
     let sql = format!(
@@ -211,39 +222,27 @@ pub async fn members(pool: &MySqlPool, group_id: Uuid, since_version: Option<i64
          ORDER BY m.status = 'active' DESC, FIELD(m.role, 'owner', 'admin', 'member'), m.joined_at, m.user_id \
          LIMIT {limit} OFFSET {offset}"
     );
-    let mut body = synced_list(pool, (&gid, "members"), since_version, &sql, ("user_id", "user_id", "version"), "members", member_json).await?;
+    let mut list = synced_list(pool, (&gid, "members"), since_version, &sql, ("user_id", "user_id", "version"), "members").await?;
     let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM group_members WHERE group_id = ? AND status = 'active'").bind(&gid).fetch_one(pool).await?;
-    body["total"] = json!(total);
-    Ok(body)
+    list.total = Some(total);
+    Ok(list)
 }
 
 /// A group's join requests (pending ones, or `all`), oldest first.
-pub async fn join_requests(pool: &MySqlPool, group_id: Uuid, all: bool) -> Result<Vec<Value>, sqlx::Error> {
-    let rows = sqlx::query(
+pub async fn join_requests(pool: &MySqlPool, group_id: Uuid, all: bool) -> Result<Vec<JoinRequest>, sqlx::Error> {
+    sqlx::query_as(
         "SELECT request_id, user_id, message, invited_by, status, created_at FROM group_join_requests \
          WHERE group_id = ? AND (status = 'pending' OR ?) ORDER BY created_at, request_id LIMIT 500",
     )
     .bind(group_id.to_string())
     .bind(all)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(json!({
-                "request_id": r.try_get::<String, _>("request_id")?,
-                "user_id": r.try_get::<String, _>("user_id")?,
-                "message": r.try_get::<String, _>("message")?,
-                "invited_by": r.try_get::<Option<String>, _>("invited_by")?,
-                "status": r.try_get::<String, _>("status")?,
-                "created_at": rfc3339(r.try_get("created_at")?),
-            }))
-        })
-        .collect()
+    .await
 }
 
 /// Active groups by exact id or name substring, the exact id first, then the largest.
-pub async fn search(pool: &MySqlPool, term: &str) -> Result<Vec<Value>, sqlx::Error> {
-    let rows = sqlx::query(
+pub async fn search(pool: &MySqlPool, term: &str) -> Result<Vec<GroupSummary>, sqlx::Error> {
+    sqlx::query_as(
         "SELECT group_id, name, avatar, member_count, join_policy FROM chat_groups \
          WHERE status = 'active' AND (group_id = ? OR name LIKE ?) ORDER BY (group_id = ?) DESC, member_count DESC, group_id LIMIT 20",
     )
@@ -251,16 +250,5 @@ pub async fn search(pool: &MySqlPool, term: &str) -> Result<Vec<Value>, sqlx::Er
     .bind(format!("%{}%", crate::like_escape(term)))
     .bind(term)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(json!({
-                "group_id": r.try_get::<String, _>("group_id")?,
-                "name": r.try_get::<String, _>("name")?,
-                "avatar": r.try_get::<String, _>("avatar")?,
-                "member_count": r.try_get::<i32, _>("member_count")?,
-                "join_policy": r.try_get::<String, _>("join_policy")?,
-            }))
-        })
-        .collect()
+    .await
 }

@@ -38,6 +38,19 @@ pub fn rfc3339(t: PrimitiveDateTime) -> String {
     t.assume_utc().format(&Rfc3339).unwrap_or_default()
 }
 
+/// Serialising stored times as RFC 3339 text (`#[serde(serialize_with = "crate::time_text")]`).
+pub(crate) fn time_text<S: serde::Serializer>(t: &PrimitiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
+}
+
+/// [`time_text`] for a nullable column.
+pub(crate) fn opt_time_text<S: serde::Serializer>(t: &Option<PrimitiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
 /// A stored id column as a `Uuid`; a malformed one is a decode error.
 pub(crate) fn uuid(text: &str) -> Result<uuid::Uuid, sqlx::Error> {
     uuid::Uuid::try_parse(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))

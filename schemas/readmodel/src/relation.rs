@@ -2,12 +2,10 @@
 //! friendships (one row per direction) and blocks, each with its list
 //! version for incremental sync.
 
-use crate::{
-    rfc3339,
-    sync::{list_version, plan_sync, synced_list},
-};
-use serde_json::{json, Value};
-use sqlx::{MySqlPool, Row};
+use crate::sync::{list_version, plan_sync, synced_list, Removed, SyncedList};
+use serde::Serialize;
+use sqlx::{FromRow, MySqlPool};
+use time::PrimitiveDateTime;
 use std::collections::HashSet;
 use uuid::Uuid;
 
@@ -84,13 +82,57 @@ pub async fn friends_among(pool: &MySqlPool, user: Uuid, ids: &[Uuid]) -> Result
     crate::subset(pool, "SELECT friend_id FROM friendships WHERE status = 'active' AND user_id = ", &[user.to_string()], ids, "friend_id").await
 }
 
+/// A friend request as its sender and recipient list it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct FriendRequest {
+    pub request_id: String,
+    pub from_user_id: String,
+    pub to_user_id: String,
+    pub message: String,
+    /// `pending`, `accepted`, `rejected`.
+    pub status: String,
+    #[serde(serialize_with = "crate::time_text")]
+    pub created_at: PrimitiveDateTime,
+    #[serde(serialize_with = "crate::time_text")]
+    pub updated_at: PrimitiveDateTime,
+    pub version: i64,
+}
+
+/// A friend, with their public profile and my remark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct Friend {
+    #[sqlx(rename = "friend_id")]
+    pub user_id: String,
+    pub username: String,
+    pub nickname: String,
+    pub avatar: String,
+    pub remark: String,
+    #[serde(serialize_with = "crate::time_text")]
+    pub since: PrimitiveDateTime,
+    pub version: i64,
+}
+
+/// Someone I blocked, with their public profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct Blocked {
+    #[sqlx(rename = "blocked_user_id")]
+    pub user_id: String,
+    pub username: String,
+    pub nickname: String,
+    pub avatar: String,
+    #[serde(serialize_with = "crate::time_text")]
+    pub blocked_at: PrimitiveDateTime,
+    pub version: i64,
+}
+
 /// `me`'s friend requests (incoming ones not hidden from me, outgoing ones),
-/// changed after `since_version`: `{requests, removed, version, full_sync}`.
-pub async fn requests(pool: &MySqlPool, me: Uuid, incoming: bool, outgoing: bool, since_version: Option<i64>) -> Result<Value, sqlx::Error> {
+/// changed after `since_version`: `{requests, removed, version, full_sync}`
+/// (a request is never removed, so `removed` is always empty).
+pub async fn requests(pool: &MySqlPool, me: Uuid, incoming: bool, outgoing: bool, since_version: Option<i64>) -> Result<SyncedList<FriendRequest>, sqlx::Error> {
     let me = me.to_string();
     let version = list_version(pool, &me, "requests").await?;
     let sync = plan_sync(since_version, version);
-    let rows = sqlx::query(
+    let entries: Vec<FriendRequest> = sqlx::query_as(
         "SELECT request_id, from_user_id, to_user_id, message, status, created_at, updated_at, \
                 IF(to_user_id = ?, to_version, from_version) AS version \
          FROM friend_requests \
@@ -107,26 +149,12 @@ pub async fn requests(pool: &MySqlPool, me: Uuid, incoming: bool, outgoing: bool
     .bind(sync.after)
     .fetch_all(pool)
     .await?;
-    let requests = rows
-        .iter()
-        .map(|r| {
-            Ok(json!({
-                "request_id": r.try_get::<String, _>("request_id")?,
-                "from_user_id": r.try_get::<String, _>("from_user_id")?,
-                "to_user_id": r.try_get::<String, _>("to_user_id")?,
-                "message": r.try_get::<String, _>("message")?,
-                "status": r.try_get::<String, _>("status")?,
-                "created_at": rfc3339(r.try_get("created_at")?),
-                "updated_at": rfc3339(r.try_get("updated_at")?),
-                "version": r.try_get::<i64, _>("version")?,
-            }))
-        })
-        .collect::<Result<Vec<Value>, sqlx::Error>>()?;
-    Ok(json!({ "requests": requests, "removed": [], "version": version, "full_sync": sync.full_sync }))
+    let removed: Vec<Removed> = Vec::new();
+    Ok(SyncedList { key: "requests", entries, removed, version, full_sync: sync.full_sync, total: None })
 }
 
 /// `me`'s friends changed after `since_version`: `{friends, removed, version, full_sync}`.
-pub async fn friends(pool: &MySqlPool, me: Uuid, since_version: Option<i64>) -> Result<Value, sqlx::Error> {
+pub async fn friends(pool: &MySqlPool, me: Uuid, since_version: Option<i64>) -> Result<SyncedList<Friend>, sqlx::Error> {
     synced_list(
         pool,
         (&me.to_string(), "friends"),
@@ -136,23 +164,12 @@ pub async fn friends(pool: &MySqlPool, me: Uuid, since_version: Option<i64>) -> 
          WHERE f.user_id = ? AND f.version > ? AND (f.status = 'active' OR ?) ORDER BY f.version",
         ("friend_id", "user_id", "version"),
         "friends",
-        |r| {
-            Ok(json!({
-                "user_id": r.try_get::<String, _>("friend_id")?,
-                "username": r.try_get::<String, _>("username")?,
-                "nickname": r.try_get::<String, _>("nickname")?,
-                "avatar": r.try_get::<String, _>("avatar")?,
-                "remark": r.try_get::<String, _>("remark")?,
-                "since": rfc3339(r.try_get("since")?),
-                "version": r.try_get::<i64, _>("version")?,
-            }))
-        },
     )
     .await
 }
 
 /// Who `me` has blocked, changed after `since_version`: `{blocks, removed, version, full_sync}`.
-pub async fn blocks(pool: &MySqlPool, me: Uuid, since_version: Option<i64>) -> Result<Value, sqlx::Error> {
+pub async fn blocks(pool: &MySqlPool, me: Uuid, since_version: Option<i64>) -> Result<SyncedList<Blocked>, sqlx::Error> {
     synced_list(
         pool,
         (&me.to_string(), "blocks"),
@@ -162,16 +179,6 @@ pub async fn blocks(pool: &MySqlPool, me: Uuid, since_version: Option<i64>) -> R
          WHERE b.user_id = ? AND b.version > ? AND (b.status = 'active' OR ?) ORDER BY b.version",
         ("blocked_user_id", "user_id", "version"),
         "blocks",
-        |r| {
-            Ok(json!({
-                "user_id": r.try_get::<String, _>("blocked_user_id")?,
-                "username": r.try_get::<String, _>("username")?,
-                "nickname": r.try_get::<String, _>("nickname")?,
-                "avatar": r.try_get::<String, _>("avatar")?,
-                "blocked_at": rfc3339(r.try_get("blocked_at")?),
-                "version": r.try_get::<i64, _>("version")?,
-            }))
-        },
     )
     .await
 }

@@ -1,8 +1,9 @@
 //! The `users` read model (from `beaver.users.v1`): accounts, their public
 //! profile and the credentials a login checks.
 
-use serde_json::{json, Value};
-use sqlx::{mysql::MySqlRow, MySqlPool, Row};
+use serde::Serialize;
+use sqlx::{FromRow, MySqlPool};
+use time::PrimitiveDateTime;
 use std::collections::HashSet;
 use uuid::Uuid;
 
@@ -54,40 +55,54 @@ pub async fn editable(pool: &MySqlPool, user_id: Uuid) -> Result<Option<Editable
 
 const PUBLIC_COLUMNS: &str = "user_id, username, nickname, avatar, signature, gender";
 
-fn public_json(row: &MySqlRow) -> Result<Value, sqlx::Error> {
-    Ok(json!({
-        "user_id": row.try_get::<String, _>("user_id")?,
-        "username": row.try_get::<String, _>("username")?,
-        "nickname": row.try_get::<String, _>("nickname")?,
-        "avatar": row.try_get::<String, _>("avatar")?,
-        "signature": row.try_get::<String, _>("signature")?,
-        "gender": row.try_get::<String, _>("gender")?,
-    }))
+/// What anyone may see of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct PublicProfile {
+    pub user_id: String,
+    pub username: String,
+    pub nickname: String,
+    pub avatar: String,
+    pub signature: String,
+    pub gender: String,
+}
+
+/// What a user sees of themself: the public profile and the private fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct OwnProfile {
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub public: PublicProfile,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    #[serde(serialize_with = "crate::time_text")]
+    pub created_at: PrimitiveDateTime,
+    #[serde(serialize_with = "crate::time_text")]
+    pub updated_at: PrimitiveDateTime,
+}
+
+/// A profile as its viewer may see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Profile {
+    Own(Box<OwnProfile>),
+    Public(PublicProfile),
 }
 
 /// A user's profile: every field for the user themself (`own`), the public
 /// fields for anyone else; `None` when there is no such user.
-pub async fn profile(pool: &MySqlPool, target: Uuid, own: bool) -> Result<Option<Value>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {PUBLIC_COLUMNS}, email, phone, created_at, updated_at FROM users WHERE user_id = ?"))
+pub async fn profile(pool: &MySqlPool, target: Uuid, own: bool) -> Result<Option<Profile>, sqlx::Error> {
+    let row: Option<OwnProfile> = sqlx::query_as(&format!("SELECT {PUBLIC_COLUMNS}, email, phone, created_at, updated_at FROM users WHERE user_id = ?"))
         .bind(target.to_string())
         .fetch_optional(pool)
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut body = public_json(&row)?;
-    if own {
-        body["email"] = json!(row.try_get::<Option<String>, _>("email")?);
-        body["phone"] = json!(row.try_get::<Option<String>, _>("phone")?);
-        body["created_at"] = json!(crate::rfc3339(row.try_get("created_at")?));
-        body["updated_at"] = json!(crate::rfc3339(row.try_get("updated_at")?));
-    }
-    Ok(Some(body))
+    Ok(row.map(|p| if own { Profile::Own(Box::new(p)) } else { Profile::Public(p.public) }))
 }
 
 /// Users by exact id, username prefix or nickname substring (public fields),
 /// an exact username first.
-pub async fn search(pool: &MySqlPool, term: &str, limit: u32) -> Result<Vec<Value>, sqlx::Error> {
+pub async fn search(pool: &MySqlPool, term: &str, limit: u32) -> Result<Vec<PublicProfile>, sqlx::Error> {
     let escaped = crate::like_escape(term);
-    let rows = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {PUBLIC_COLUMNS} FROM users \
          WHERE user_id = ? OR username LIKE ? OR nickname LIKE ? \
          ORDER BY (username = ?) DESC, username LIMIT ?"
@@ -98,8 +113,7 @@ pub async fn search(pool: &MySqlPool, term: &str, limit: u32) -> Result<Vec<Valu
     .bind(term.to_lowercase())
     .bind(limit)
     .fetch_all(pool)
-    .await?;
-    rows.iter().map(public_json).collect()
+    .await
 }
 
 /// A SQL predicate that holds when an account with the id in `owner_column`
