@@ -54,6 +54,9 @@ pub struct Written<T> {
     pub data: T,
 }
 
+/// What a use case (and so a handler) returns.
+pub type Answer<T> = Result<Written<T>, ApiError>;
+
 impl<T> Written<T> {
     pub fn new(visible: bool, data: T) -> Self {
         Written { visible, data }

@@ -6,7 +6,7 @@
 //! one code path.
 
 use crate::{
-    app::{session as app, Origin, Written},
+    app::{session as app, Answer, Origin},
     AppState,
 };
 use axum::{
@@ -40,8 +40,6 @@ struct Login {
     username: String,
     password: String,
 }
-
-type Answer<T> = Result<Written<T>, ApiError>;
 
 async fn login(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, ApiJson(req): ApiJson<Login>) -> Answer<app::TokenPair> {
     app::login(&s, c.0, &req.username, req.password).await

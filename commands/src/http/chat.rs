@@ -2,7 +2,7 @@
 //! Sends take no lock and write no database (docs/chat.md, "Sequencing").
 
 use crate::{
-    app::{conversation as app, Origin, Written},
+    app::{conversation as app, Answer, Origin},
     AppState,
 };
 use axum::{
@@ -10,7 +10,7 @@ use axum::{
     routing::{delete, post, put},
     Router,
 };
-use beaver_platform::http::{ApiError, ApiJson, ApiPath};
+use beaver_platform::http::{ApiJson, ApiPath};
 use beaver_writemodel::send::{SendAnswer, SendRequest};
 use serde::Deserialize;
 use serde_json::Value;
@@ -27,8 +27,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/chat/conversations/{conversation_id}/clear", post(clear))
         .route("/api/chat/conversations/{conversation_id}/settings", put(settings))
 }
-
-type Answer<T> = Result<Written<T>, ApiError>;
 
 async fn send(State(s): State<AppState>, origin: Origin, ApiJson(req): ApiJson<SendRequest>) -> Answer<SendAnswer> {
     app::send(&s, &origin, req).await

@@ -1,7 +1,7 @@
 //! `/api/friend/…`: friend requests, decisions, remarks, unfriending, blocks.
 
 use crate::{
-    app::{relation, Origin, Written},
+    app::{relation, Answer, Origin},
     AppState,
 };
 use axum::{
@@ -9,7 +9,7 @@ use axum::{
     routing::{delete, post, put},
     Router,
 };
-use beaver_platform::http::{ApiError, ApiJson, ApiPath};
+use beaver_platform::http::{ApiJson, ApiPath};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -23,8 +23,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/friend/blocks", post(block))
         .route("/api/friend/blocks/{user_id}", delete(unblock))
 }
-
-type Answer<T> = Result<Written<T>, ApiError>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

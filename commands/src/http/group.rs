@@ -2,7 +2,7 @@
 //! mutes, join requests.
 
 use crate::{
-    app::{group as app, Origin, Written},
+    app::{group as app, Answer, Origin},
     AppState,
 };
 use axum::{
@@ -11,7 +11,7 @@ use axum::{
     Router,
 };
 use beaver_events::group::Role;
-use beaver_platform::http::{ApiError, ApiJson, ApiPath};
+use beaver_platform::http::{ApiJson, ApiPath};
 use beaver_writemodel::domain::group::{CreateGroup, UpdateGroup};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -33,8 +33,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/group/{group_id}/mute-all", put(mute_all))
         .route("/api/group/{group_id}/nickname", put(set_nickname))
 }
-
-type Answer<T> = Result<Written<T>, ApiError>;
 
 async fn create(State(s): State<AppState>, origin: Origin, ApiJson(req): ApiJson<CreateGroup>) -> Answer<app::Created> {
     app::create(&s, &origin, req).await

@@ -1,7 +1,7 @@
 //! `POST /api/user/register`, `PUT /api/user/profile`.
 
 use crate::{
-    app::{user as app, Origin, Written},
+    app::{user as app, Answer, Origin},
     AppState,
 };
 use axum::{
@@ -9,7 +9,7 @@ use axum::{
     routing::{post, put},
     Extension, Router,
 };
-use beaver_platform::http::{ApiError, ApiJson, CorrelationId};
+use beaver_platform::http::{ApiJson, CorrelationId};
 use beaver_writemodel::domain::user::{RegisterUser, UpdateProfile};
 
 pub fn router() -> Router<AppState> {
@@ -18,10 +18,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/user/profile", put(update_profile))
 }
 
-async fn register(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, ApiJson(req): ApiJson<RegisterUser>) -> Result<Written<app::Registered>, ApiError> {
+async fn register(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, ApiJson(req): ApiJson<RegisterUser>) -> Answer<app::Registered> {
     app::register(&s, c.0, req).await
 }
 
-async fn update_profile(State(s): State<AppState>, origin: Origin, ApiJson(req): ApiJson<UpdateProfile>) -> Result<Written<app::Profile>, ApiError> {
+async fn update_profile(State(s): State<AppState>, origin: Origin, ApiJson(req): ApiJson<UpdateProfile>) -> Answer<app::Profile> {
     app::update_profile(&s, &origin, req).await
 }
