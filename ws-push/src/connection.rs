@@ -6,7 +6,7 @@
 
 use crate::{
     ephemeral::{self, Ephemeral},
-    hub::{CloseReason, Conn, Outbound},
+    hub::{CloseReason, Conn, Frame, Outbound},
     presence,
     protocol::{self, error_frame, frame, parse_client_frame, rate_limited, Admit, Budget, ClientFrame, Device, FrameError, Platform, SeqTracker, SYNC_PAGE},
     Shared,
@@ -219,10 +219,7 @@ impl Session {
                     }
                 },
                 out = rx.recv() => match out {
-                    Some(out) => {
-                        conn.taken(&out);
-                        self.on_out(out).await
-                    }
+                    Some(out) => self.write_queued(out, &mut rx).await,
                     None => return,
                 },
                 _ = ping.tick() => self.socket.send(Message::Ping(Default::default())).await.map_err(|_| Gone),
@@ -370,9 +367,29 @@ impl Session {
         self.send(frame("sync.done", json!({ "conversations": done, "forbidden": forbidden }), id)).await
     }
 
+    /// Writes `first` and whatever else is already queued (up to
+    /// [`WRITE_BATCH`] frames) into the socket's buffer, then flushes once: a
+    /// burst goes out in one write instead of one syscall per frame.
+    async fn write_queued(&mut self, first: Outbound, rx: &mut mpsc::UnboundedReceiver<Outbound>) -> Result<(), Gone> {
+        let conn = self.conn.clone();
+        conn.taken(&first);
+        self.on_out(first).await?;
+        for _ in 1..WRITE_BATCH {
+            let Ok(next) = rx.try_recv() else { break };
+            conn.taken(&next);
+            self.on_out(next).await?;
+        }
+        futures::SinkExt::flush(&mut self.socket).await.map_err(|_| Gone)
+    }
+
+    /// Buffers a shared frame for the socket without flushing (see [`Self::write_queued`]).
+    async fn feed(&mut self, f: Frame) -> Result<(), Gone> {
+        futures::SinkExt::feed(&mut self.socket, Message::Text(f)).await.map_err(|_| Gone)
+    }
+
     async fn on_out(&mut self, out: Outbound) -> Result<(), Gone> {
         match out {
-            Outbound::Frame(f) => self.send(f.as_ref()).await,
+            Outbound::Frame(f) => self.feed(f).await,
             Outbound::Skip { conversation, seq } => {
                 if self.tracker.admit(&conversation, seq) == Admit::Deliver {
                     self.tracker.delivered(&conversation, seq);
@@ -383,12 +400,12 @@ impl Session {
                 Admit::Drop => Ok(()),
                 Admit::Deliver => {
                     self.tracker.delivered(&conversation, seq);
-                    self.send(f.as_ref()).await
+                    self.feed(f).await
                 }
                 Admit::Fill { after } => {
                     Box::pin(self.fill_gap(&conversation, after, seq)).await?;
                     self.tracker.delivered(&conversation, seq);
-                    self.send(f.as_ref()).await
+                    self.feed(f).await
                 }
                 Admit::SyncRequired { last } => {
                     self.tracker.hold(&conversation);
@@ -401,6 +418,9 @@ impl Session {
 
 /// Longest a sync or gap fill waits for the messages projection to store
 /// what the sequencer committed (then it reads what is there).
+/// Most frames written into the socket's buffer before one flush.
+const WRITE_BATCH: usize = 64;
+
 const STORE_BARRIER: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Session {

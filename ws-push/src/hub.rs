@@ -14,13 +14,18 @@ use std::{
 use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
+/// A serialised frame. Reference-counted bytes: made once per event and
+/// shared by every connection it goes to, and handed to the socket as is
+/// (no copy per recipient).
+pub type Frame = axum::extract::ws::Utf8Bytes;
+
 /// What the dispatcher hands a connection.
 #[derive(Clone, Debug)]
 pub enum Outbound {
     /// A ready frame.
-    Frame(Arc<str>),
+    Frame(Frame),
     /// A message frame, subject to the connection's seq tracker.
-    Message { conversation: Arc<str>, seq: i64, frame: Arc<str> },
+    Message { conversation: Arc<str>, seq: i64, frame: Frame },
     /// A message this user must not see: only advances the tracker.
     Skip { conversation: Arc<str>, seq: i64 },
 }
@@ -226,7 +231,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_closes_the_connection_with_resync_and_takes_nothing_more() {
         let (c, mut rx) = conn(Uuid::now_v7(), Platform::Web, "d", QueueLimits { max_frames: 2, max_bytes: 1 << 20 });
-        let frame = Outbound::Frame(Arc::from("{}"));
+        let frame = Outbound::Frame(Frame::from_static("{}"));
         assert!(c.offer(frame.clone()));
         assert!(c.offer(frame.clone()));
         assert!(!c.offer(frame.clone()));
@@ -239,7 +244,7 @@ mod tests {
     #[test]
     fn the_byte_bound_counts_too_and_taking_frees_room() {
         let (c, _rx) = conn(Uuid::now_v7(), Platform::Web, "d", QueueLimits { max_frames: 100, max_bytes: 10 });
-        let big = Outbound::Frame(Arc::from("123456"));
+        let big = Outbound::Frame(Frame::from_static("123456"));
         assert!(c.offer(big.clone()));
         c.taken(&big);
         assert!(c.offer(big.clone()));
@@ -261,6 +266,6 @@ mod tests {
         assert!(phone2.close.lock().unwrap().is_none());
         hub.unregister(&phone);
         assert_eq!(hub.len(), 2);
-        assert_eq!(hub.deliver(user, &Outbound::Frame(Arc::from("{}"))), 2);
+        assert_eq!(hub.deliver(user, &Outbound::Frame(Frame::from_static("{}"))), 2);
     }
 }

@@ -4,7 +4,7 @@
 //! a client that was away resumes with `sync`, not from this node's offsets.
 
 use crate::{
-    hub::Outbound,
+    hub::{Frame, Outbound},
     routing::{route, Audience, Push, Routed},
     Shared,
 };
@@ -116,7 +116,8 @@ pub async fn dispatch(s: &Shared, routed: Routed) {
                 }
             };
             let Push { except, frame, seq, .. } = push;
-            let frame: Arc<str> = frame.into();
+            // Serialised once; every recipient's queue shares these bytes.
+            let frame: Frame = frame.into();
             let (out, skip) = match seq {
                 Some((conversation, seq)) => {
                     let conversation: Arc<str> = conversation.into();
