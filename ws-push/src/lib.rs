@@ -21,6 +21,7 @@
 pub mod connection;
 pub mod ephemeral;
 pub mod hub;
+pub mod membership;
 pub mod presence;
 pub mod protocol;
 pub mod routing;
@@ -139,6 +140,8 @@ pub struct Shared {
     pub redis: beaver_platform::RedisConnection,
     /// Socket sends: the same path as `POST /api/chat/send`, without the HTTP hop.
     pub send: beaver_writemodel::send::SendPath,
+    /// Group membership, cached on this node (see [`membership`]).
+    pub memberships: membership::Memberships,
     /// Set once the Kafka consumer has its partitions.
     pub tailing: AtomicBool,
     /// Whether the consumer reaches a broker now (kept by its context, so
@@ -189,6 +192,7 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
     let shared = Arc::new(Shared {
         node: config.node_id.clone(),
         hub: Hub::default(),
+        memberships: membership::Memberships::new(membership::TTL, membership::CAPACITY),
         auth,
         pool: pool.clone(),
         redis: redis.clone(),

@@ -5,10 +5,11 @@
 
 use crate::{
     hub::{Frame, Outbound},
+    membership::Members,
     routing::{route, Audience, Push, Routed},
     Shared,
 };
-use beaver_events::{message::ConversationRef, topics, RawEnvelope};
+use beaver_events::{message::ConversationRef, topics, GroupEvent, RawEnvelope};
 use beaver_platform::kafka::{HealthContext, RECONNECT_BACKOFF_MAX_MS};
 use beaver_readmodel::{group, keys};
 use rdkafka::{
@@ -95,7 +96,29 @@ pub async fn run(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
             let lag = time::OffsetDateTime::now_utc() - envelope.occurred_at;
             metrics::histogram!("ws_sequenced_lag_seconds").record(lag.as_seconds_f64().max(0.0));
         }
+        if topic == topics::SEQUENCED {
+            apply_notice(&s, &envelope);
+        }
+        if topic == topics::GROUPS {
+            // Membership changes patch the node's cache before anything later is dispatched.
+            if let Ok(e) = envelope.clone().decode::<GroupEvent>() {
+                s.memberships.apply(&e.payload);
+            }
+        }
         dispatch(&s, route(&topic, envelope)).await;
+    }
+}
+
+/// A group's system notice patches the node's membership cache before the
+/// messages after it in the conversation are dispatched (see [`crate::membership`]).
+fn apply_notice(s: &Shared, envelope: &RawEnvelope) {
+    let p = &envelope.payload;
+    if p.get("kind").and_then(|k| k.as_str()) != Some("system") {
+        return;
+    }
+    let group = p.get("conversation_id").and_then(|c| c.as_str()).and_then(ConversationRef::parse);
+    if let (Some(ConversationRef::Group(g)), Some(content)) = (group, p.get("content")) {
+        s.memberships.apply_notice(g, content);
     }
 }
 
@@ -143,6 +166,19 @@ pub async fn dispatch(s: &Shared, routed: Routed) {
     }
 }
 
+/// A group's members: from the node's cache, else from the Redis set the
+/// groups projector keeps (then cached).
+async fn group_members(s: &Shared, group: Uuid) -> anyhow::Result<Members> {
+    let now = std::time::Instant::now();
+    if let Some(members) = s.memberships.get(group, now) {
+        metrics::counter!("ws_membership_cache_hits_total").increment(1);
+        return Ok(members);
+    }
+    metrics::counter!("ws_membership_cache_misses_total").increment(1);
+    let members: Vec<String> = s.redis.clone().smembers(keys::group_members(group)).await?;
+    Ok(s.memberships.put(group, members.iter().filter_map(|m| Uuid::try_parse(m).ok()).collect(), now))
+}
+
 /// The users of an audience who have a connection on this node.
 async fn recipients(s: &Shared, push: &Push) -> anyhow::Result<Vec<Uuid>> {
     let mut users = HashSet::new();
@@ -156,8 +192,7 @@ async fn recipients(s: &Shared, push: &Push) -> anyhow::Result<Vec<Uuid>> {
                 users.insert(*b);
             }
             Audience::Conversation(ConversationRef::Group(g)) => {
-                let members: Vec<String> = s.redis.clone().smembers(keys::group_members(*g)).await?;
-                users.extend(members.iter().filter_map(|m| Uuid::try_parse(m).ok()));
+                users.extend(group_members(s, *g).await?.iter().copied());
             }
             Audience::GroupAdmins(g) => {
                 users.extend(group::admins(&s.pool, *g).await?);
