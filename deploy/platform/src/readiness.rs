@@ -36,11 +36,14 @@ fn parse_progress(msg: &str) -> Option<((String, String, i32), i64)> {
     Some(((projector.to_owned(), topic.to_owned(), partition.parse().ok()?), next.parse().ok()?))
 }
 
+/// (projector, topic, partition) → the next offset it will apply.
+type Progress = HashMap<(String, String, i32), i64>;
+
 /// Follows projector progress for one process; cheap to clone.
 #[derive(Clone)]
 pub struct ProjectionWatch {
     pool: sqlx::MySqlPool,
-    known: Arc<Mutex<HashMap<(String, String, i32), i64>>>,
+    known: Arc<Mutex<Progress>>,
     changed: Arc<Notify>,
 }
 
