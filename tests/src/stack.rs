@@ -535,6 +535,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_tier_config_prints_or_serialises_a_password() {
+        let common = Common {
+            database_url: "mysql://app:hunter2-db@db:3306/beaver".into(),
+            redis_url: "redis://:hunter2-redis@cache:6379".into(),
+            jwt_secret: "hunter2-jwt-secret-of-enough-length".into(),
+            ..Common::serving("127.0.0.1:0")
+        };
+        let shown = [
+            (format!("{:?}", beaver_commands::Config { common: common.clone(), ..Default::default() }), serde_json::to_string(&beaver_commands::Config { common: common.clone(), ..Default::default() })),
+            (format!("{:?}", beaver_query_api::Config { common: common.clone(), ..Default::default() }), serde_json::to_string(&beaver_query_api::Config { common: common.clone(), ..Default::default() })),
+            (format!("{:?}", beaver_ws_push::Config { common: common.clone(), ..Default::default() }), serde_json::to_string(&beaver_ws_push::Config { common: common.clone(), ..Default::default() })),
+            (format!("{:?}", beaver_projectors::Config { common: common.clone(), ..Default::default() }), serde_json::to_string(&beaver_projectors::Config { common: common.clone(), ..Default::default() })),
+            (format!("{:?}", beaver_sequencer::Config { common: common.clone(), ..Default::default() }), serde_json::to_string(&beaver_sequencer::Config { common: common.clone(), ..Default::default() })),
+        ];
+        for (debug, json) in shown {
+            let json = json.unwrap();
+            assert!(!debug.contains("hunter2") && debug.contains("[redacted]"), "{debug}");
+            assert!(!json.contains("hunter2"), "{json}");
+        }
+        assert_eq!(common.database_url(), "mysql://app:hunter2-db@db:3306/beaver", "the value is still there for the connection");
+    }
+
+    #[test]
     fn the_stack_creates_every_topic_of_topics_conf_with_its_settings() {
         let specs = topic_specs(TOPICS_CONF).unwrap();
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
