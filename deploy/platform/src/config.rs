@@ -226,6 +226,8 @@ mod tests {
     #[test]
     fn flattened_common_fields_keep_their_top_level_variables() {
         figment::Jail::expect_with(|jail| {
+            // deploy/test exports the stack's BEAVER_* variables; start from none.
+            jail.clear_env();
             jail.set_env("BEAVER_DATABASE_URL", "mysql://app:hunter2-db@db.internal:3306/beaver");
             jail.set_env("BEAVER_KAFKA_BROKERS", "k1:9092,k2:9092");
             jail.set_env("BEAVER_WORKERS", "5");
@@ -243,6 +245,8 @@ mod tests {
     #[test]
     fn flattened_common_fields_load_from_the_toml_file_too() {
         figment::Jail::expect_with(|jail| {
+            // deploy/test exports the stack's BEAVER_* variables; start from none.
+            jail.clear_env();
             jail.create_file("beaver.toml", "redis_url = \"redis://:pw-in-file@cache:6379/3\"\nhttp_addr = \"0.0.0.0:80\"\n")?;
             let c: Tier = load().unwrap();
             assert_eq!(c.common.redis_url(), "redis://:pw-in-file@cache:6379/3");
@@ -255,6 +259,8 @@ mod tests {
     #[test]
     fn a_tier_config_never_prints_a_password() {
         figment::Jail::expect_with(|jail| {
+            // deploy/test exports the stack's BEAVER_* variables; start from none.
+            jail.clear_env();
             jail.set_env("BEAVER_DATABASE_URL", "mysql://app:hunter2-db@db:3306/beaver");
             jail.set_env("BEAVER_REDIS_URL", "redis://:hunter2-redis@cache:6379");
             jail.set_env("BEAVER_JWT_SECRET", "hunter2-jwt-secret-of-enough-length");
@@ -272,6 +278,8 @@ mod tests {
     #[test]
     fn a_tier_refuses_the_development_jwt_secret_unless_told_this_is_a_development_stack() {
         figment::Jail::expect_with(|jail| {
+            // deploy/test exports the stack's BEAVER_* variables; start from none.
+            jail.clear_env();
             jail.set_env("BEAVER_JWT_SECRET", crate::auth::DEV_JWT_SECRET);
             let c: Tier = load().unwrap();
             // BEAVER_DEV_INSECURE is read from the process environment, which
