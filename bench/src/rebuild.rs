@@ -563,7 +563,9 @@ async fn replay(a: &RebuildArgs, pid_dir: &Path, topic: &str, log: &LogShape, sc
     let pids = projectors.pids();
     println!("started projector pid(s) {}", pids.join(", "));
 
-    let samples = follow(&mut projectors, &pool, topic, target, started, a).await?;
+    // The projector runs in the `--topic-prefix` namespace: it reads `<prefix>beaver.sequenced.v1`
+    // but stores its offsets under the base name.
+    let samples = follow(&mut projectors, &pool, topics::SEQUENCED, target, started, a).await?;
     let wall = started.elapsed().as_secs_f64();
     let cpu1 = CpuReading::now(pid_dir);
     let projector_cpu: Vec<Option<f64>> = pids.iter().map(|p| cpu_seconds_of(p)).collect();

@@ -37,16 +37,9 @@ use std::{future::Future, sync::Arc, time::Duration};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    pub http_addr: String,
-    pub kafka_brokers: String,
-    pub database_url: String,
-    pub redis_url: String,
-    /// HS256 secret for access tokens; shared with every tier that verifies them.
-    pub jwt_secret: beaver_platform::config::Secret,
-    /// File holding the secret (wins over `jwt_secret`); `deploy/up` makes one
-    /// per installation. Without either the tier refuses to start; see
-    /// `beaver_platform::auth::load_secret`.
-    pub jwt_secret_file: String,
+    /// Address, dependencies, the JWT secret and the namespace (the same keys in every tier).
+    #[serde(flatten)]
+    pub common: beaver_platform::config::Common,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     /// Longest a command waits for its event to become visible to queries.
@@ -77,12 +70,7 @@ pub use beaver_platform::auth::DEV_JWT_SECRET;
 impl Default for Config {
     fn default() -> Self {
         Config {
-            http_addr: "127.0.0.1:21081".into(),
-            kafka_brokers: "127.0.0.1:9092".into(),
-            database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
-            redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: Default::default(),
-            jwt_secret_file: String::new(),
+            common: beaver_platform::config::Common::serving("127.0.0.1:21081"),
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             projection_wait_ms: 5000,
@@ -123,24 +111,26 @@ impl FromRef<AppState> for Authenticator {
 
 /// Connects the dependencies and builds the state.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let secret = beaver_platform::auth::load_secret(config.jwt_secret.expose(), &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
-    let pool = beaver_platform::connect_mysql(&config.database_url, 32).await?;
-    let redis = beaver_platform::connect_redis(&config.redis_url).await?;
+    let common = &config.common;
+    common.enter_namespace()?;
+    let secret = common.jwt_secret()?;
+    let pool = beaver_platform::connect_mysql(common.database_url(), 32).await?;
+    let redis = beaver_platform::connect_redis(common.redis_url()).await?;
     let producer = EventProducer::with_timeout(
-        &config.kafka_brokers,
+        &common.kafka_brokers,
         config.producer_linger_ms,
         "beaver-commands",
         Duration::from_millis(config.kafka_message_timeout_ms),
     )?;
     let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
     tokio::task::spawn_blocking(passwords::warm_up).await?;
-    let watch = readiness::ProjectionWatch::start(pool.clone(), redis::Client::open(config.redis_url.as_str())?);
+    let watch = readiness::ProjectionWatch::start(pool.clone(), redis::Client::open(common.redis_url())?);
     let hashing = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_hashes.max(1)));
     let send = beaver_writemodel::send::SendPath {
         pool: pool.clone(),
         redis: redis.clone(),
         producer: producer.clone(),
-        answers: sequencing::Answers::start(redis::Client::open(config.redis_url.as_str())?),
+        answers: sequencing::Answers::start(redis::Client::open(common.redis_url())?),
         require_friendship: config.chat_require_friendship,
         sequencer_wait: Duration::from_millis(config.sequencer_wait_ms),
         store_wait: Duration::from_millis(config.projection_wait_ms),

@@ -32,11 +32,10 @@ use std::{
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    /// Health and metrics endpoint.
-    pub http_addr: String,
-    pub kafka_brokers: String,
-    pub database_url: String,
-    pub redis_url: String,
+    /// Address (health and metrics only), dependencies and the namespace;
+    /// the JWT settings are not used here.
+    #[serde(flatten)]
+    pub common: beaver_platform::config::Common,
     /// Consumer group names are `<group_prefix><projection>`; tests use their own.
     pub group_prefix: String,
     /// Comma-separated projection names to run; empty runs all.
@@ -45,10 +44,6 @@ pub struct Config {
     pub batch_window_ms: u64,
     /// Must match the commands tier: bounds how long revocations are kept.
     pub access_token_ttl_secs: u64,
-    /// Prepended to every topic a projection consumes (`bench.` reads
-    /// `bench.beaver.sequenced.v1`), so benchmarks and tests can replay a
-    /// synthetic log without touching the live topics. Empty in production.
-    pub topic_prefix: String,
     /// Announce each commit's offsets on the Redis channel commands wait on
     /// for read-your-writes. Off for any projector that does not write the
     /// live read model (a replay into a scratch database, a benchmark): Redis
@@ -61,16 +56,12 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            http_addr: "127.0.0.1:21084".into(),
-            kafka_brokers: "127.0.0.1:9092".into(),
-            database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
-            redis_url: "redis://127.0.0.1:6379".into(),
+            common: beaver_platform::config::Common::serving("127.0.0.1:21084"),
             group_prefix: "beaver-projector-".into(),
             projections: String::new(),
             batch_size: 500,
             batch_window_ms: 5,
             access_token_ttl_secs: 900,
-            topic_prefix: String::new(),
             publish_progress: true,
         }
     }
@@ -150,17 +141,20 @@ pub async fn reset(database_url: &str, projection: &str) -> anyhow::Result<()> {
 /// Runs the configured projections until `shutdown` resolves.
 pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     beaver_platform::telemetry::prometheus();
-    let pool = beaver_platform::connect_mysql(&config.database_url, 16).await?;
-    let redis = beaver_platform::connect_redis(&config.redis_url).await?;
+    // `topic_prefix` (BEAVER_TOPIC_PREFIX) is the namespace: `bench.` reads
+    // `bench.beaver.sequenced.v1`, so benchmarks and tests replay a log of
+    // their own without touching the live topics.
+    config.common.enter_namespace()?;
+    let pool = beaver_platform::connect_mysql(config.common.database_url(), 16).await?;
+    let redis = beaver_platform::connect_redis(config.common.redis_url()).await?;
     let ctx = ApplyContext {
         pool: pool.clone(),
         redis: redis.clone(),
         access_token_ttl: Duration::from_secs(config.access_token_ttl_secs),
     };
     let runner_config = runner::RunnerConfig {
-        brokers: config.kafka_brokers.clone(),
+        brokers: config.common.kafka_brokers.clone(),
         group_prefix: config.group_prefix.clone(),
-        topic_prefix: config.topic_prefix.clone(),
         batch_size: config.batch_size.max(1),
         batch_window: Duration::from_millis(config.batch_window_ms),
         kafka: Default::default(),

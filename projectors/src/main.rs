@@ -24,12 +24,12 @@ async fn main() -> anyhow::Result<()> {
     beaver_platform::telemetry::init_tracing("projectors");
     let config: beaver_projectors::Config = beaver_platform::config::load()?;
     match Cli::parse().command.unwrap_or(Command::Run) {
-        Command::Migrate => beaver_projectors::migrate(&config.database_url).await,
-        Command::Reset { projection } => beaver_projectors::reset(&config.database_url, &projection).await,
+        Command::Migrate => beaver_projectors::migrate(config.common.database_url()).await,
+        Command::Reset { projection } => beaver_projectors::reset(config.common.database_url(), &projection).await,
         Command::Run => {
-            let listener = tokio::net::TcpListener::bind(&config.http_addr)
+            let listener = tokio::net::TcpListener::bind(&config.common.http_addr)
                 .await
-                .with_context(|| format!("Failed to bind {}", config.http_addr))?;
+                .with_context(|| format!("Failed to bind {}", config.common.http_addr))?;
             beaver_projectors::run(config, listener, beaver_platform::serve::shutdown_signal()).await
         }
     }

@@ -18,26 +18,17 @@ use std::{future::Future, time::Duration};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    pub http_addr: String,
-    pub database_url: String,
-    pub redis_url: String,
-    /// Same secret as the commands tier, which issues the tokens.
-    pub jwt_secret: beaver_platform::config::Secret,
-    /// File holding the secret (wins over `jwt_secret`); `deploy/up` makes one
-    /// per installation. Without either the tier refuses to start; see
-    /// `beaver_platform::auth::load_secret`.
-    pub jwt_secret_file: String,
+    /// Address, dependencies, the JWT secret (the commands tier's, which
+    /// issues the tokens) and the namespace; `kafka_brokers` is not used here.
+    #[serde(flatten)]
+    pub common: beaver_platform::config::Common,
     pub access_token_ttl_secs: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            http_addr: "127.0.0.1:21082".into(),
-            database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
-            redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: Default::default(),
-            jwt_secret_file: String::new(),
+            common: beaver_platform::config::Common::serving("127.0.0.1:21082"),
             access_token_ttl_secs: 900,
         }
     }
@@ -62,9 +53,11 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves queries on `listener` until `shutdown` resolves.
 pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let secret = beaver_platform::auth::load_secret(config.jwt_secret.expose(), &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
-    let pool = beaver_platform::connect_mysql(&config.database_url, 32).await?;
-    let redis = beaver_platform::connect_redis(&config.redis_url).await?;
+    let common = &config.common;
+    common.enter_namespace()?;
+    let secret = common.jwt_secret()?;
+    let pool = beaver_platform::connect_mysql(common.database_url(), 32).await?;
+    let redis = beaver_platform::connect_redis(common.redis_url()).await?;
     let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
     beaver_platform::serve::serve(listener, router(AppState { pool, redis, auth }), shutdown).await
 }

@@ -4,7 +4,7 @@
 //! these costs a typing dot or a late kick, never a message.
 
 use crate::{hub::Outbound, protocol::Device, Shared};
-use beaver_readmodel::keys::EPHEMERAL_CHANNEL;
+use beaver_readmodel::keys::ephemeral_channel;
 use futures::StreamExt;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ pub enum Ephemeral {
 
 pub async fn publish(s: &Shared, message: &Ephemeral) {
     if let Ok(payload) = serde_json::to_string(message) {
-        let sent: redis::RedisResult<i64> = s.redis.clone().publish(EPHEMERAL_CHANNEL, payload).await;
+        let sent: redis::RedisResult<i64> = s.redis.clone().publish(ephemeral_channel(), payload).await;
         if let Err(e) = sent {
             tracing::warn!(error = %e, "could not publish an ephemeral notice");
         }
@@ -50,9 +50,9 @@ pub fn apply(s: &Shared, message: Ephemeral) {
 pub async fn listen(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         let subscribed = async {
-            let client = redis::Client::open(s.config.redis_url.as_str())?;
+            let client = redis::Client::open(s.config.common.redis_url())?;
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(EPHEMERAL_CHANNEL).await?;
+            pubsub.subscribe(ephemeral_channel()).await?;
             Ok::<_, redis::RedisError>(pubsub)
         }
         .await;

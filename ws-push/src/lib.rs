@@ -50,18 +50,12 @@ use std::{
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    pub http_addr: String,
+    /// Address, dependencies, the JWT secret (the commands tier's: tokens are
+    /// verified here too) and the namespace.
+    #[serde(flatten)]
+    pub common: beaver_platform::config::Common,
     /// Shown in `ready` frames and presence; defaults to `ws-<port>`.
     pub node_id: String,
-    pub kafka_brokers: String,
-    pub database_url: String,
-    pub redis_url: String,
-    /// Must be the commands tier's secret: tokens are verified here too.
-    pub jwt_secret: beaver_platform::config::Secret,
-    /// File holding the secret (wins over `jwt_secret`); `deploy/up` makes one
-    /// per installation. Without either the tier refuses to start; see
-    /// `beaver_platform::auth::load_secret`.
-    pub jwt_secret_file: String,
     pub access_token_ttl_secs: u64,
     /// Direct messages only between friends (as the commands tier: `BEAVER_CHAT_REQUIRE_FRIENDSHIP`).
     pub chat_require_friendship: bool,
@@ -100,13 +94,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            http_addr: "127.0.0.1:21083".into(),
+            common: beaver_platform::config::Common::serving("127.0.0.1:21083"),
             node_id: String::new(),
-            kafka_brokers: "127.0.0.1:9092".into(),
-            database_url: "mysql://beaver:beaver@127.0.0.1:3306/beaver".into(),
-            redis_url: "redis://127.0.0.1:6379".into(),
-            jwt_secret: Default::default(),
-            jwt_secret_file: String::new(),
             access_token_ttl_secs: 900,
             chat_require_friendship: true,
             sequencer_wait_ms: 5000,
@@ -185,9 +174,10 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
     if config.node_id.is_empty() {
         config.node_id = format!("ws-{port}");
     }
-    let secret = beaver_platform::auth::load_secret(config.jwt_secret.expose(), &config.jwt_secret_file, beaver_platform::auth::dev_insecure())?;
-    let pool = beaver_platform::connect_mysql(&config.database_url, 8).await?;
-    let redis = beaver_platform::connect_redis(&config.redis_url).await?;
+    config.common.enter_namespace()?;
+    let secret = config.common.jwt_secret()?;
+    let pool = beaver_platform::connect_mysql(config.common.database_url(), 8).await?;
+    let redis = beaver_platform::connect_redis(config.common.redis_url()).await?;
     let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
     let shared = Arc::new(Shared {
         node: config.node_id.clone(),
@@ -199,8 +189,8 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
         send: beaver_writemodel::send::SendPath {
             pool: pool.clone(),
             redis: redis.clone(),
-            producer: beaver_platform::kafka::EventProducer::with_client_id(&config.kafka_brokers, config.producer_linger_ms, "beaver-ws-push")?,
-            answers: beaver_platform::sequencing::Answers::start(redis::Client::open(config.redis_url.as_str())?),
+            producer: beaver_platform::kafka::EventProducer::with_client_id(&config.common.kafka_brokers, config.producer_linger_ms, "beaver-ws-push")?,
+            answers: beaver_platform::sequencing::Answers::start(redis::Client::open(config.common.redis_url())?),
             require_friendship: config.chat_require_friendship,
             sequencer_wait: Duration::from_millis(config.sequencer_wait_ms),
             store_wait: Duration::from_millis(config.projection_wait_ms),

@@ -28,8 +28,8 @@ pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROU
 
 fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer<HealthContext>> {
     let consumer: StreamConsumer<HealthContext> = ClientConfig::new()
-        .set("bootstrap.servers", &s.config.kafka_brokers)
-        .set("group.id", format!("beaver-ws-push-{}", s.node))
+        .set("bootstrap.servers", &s.config.common.kafka_brokers)
+        .set("group.id", topics::scoped(&format!("beaver-ws-push-{}", s.node)))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("fetch.wait.max.ms", "50")
@@ -41,7 +41,9 @@ fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer<HealthContext>> {
         .create_with_context(HealthContext { health: s.kafka.clone() })?;
     let mut tpl = TopicPartitionList::new();
     for topic in TOPICS {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        // The Kafka boundary: topics in this process's namespace; records map back to base names below.
+        let topic = topics::resolve(topic);
+        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
         for t in metadata.topics() {
             if t.partitions().is_empty() {
                 anyhow::bail!("topic {topic} has no partitions (run deploy/infra-up)");
@@ -81,7 +83,7 @@ pub async fn run(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
         };
         let (topic, envelope) = match record {
             Ok(m) => match m.payload().map(RawEnvelope::from_slice) {
-                Some(Ok(env)) => (m.topic().to_owned(), env),
+                Some(Ok(env)) => (topics::base_name(m.topic()).to_owned(), env),
                 _ => {
                     tracing::warn!(topic = m.topic(), offset = m.offset(), "undecodable record skipped");
                     continue;

@@ -302,7 +302,6 @@ async fn rebuild(global: &Global, name: &str, no_swap: bool, keep_shadow: bool, 
     let config = RunnerConfig {
         brokers: global.brokers.clone(),
         group_prefix: REBUILD_GROUP_PREFIX.to_owned(),
-        topic_prefix: String::new(),
         batch_size: 2000,
         batch_window: Duration::from_millis(20),
         kafka: Default::default(),

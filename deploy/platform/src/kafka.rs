@@ -201,7 +201,9 @@ impl EventProducer {
         }
         let value = serde_json::to_vec(envelope)?;
         let headers = headers_of(envelope);
-        let record = FutureRecord::to(E::TOPIC)
+        // The Kafka boundary: the topic in this process's namespace (beaver_events::topics).
+        let topic = topics::resolve(E::TOPIC);
+        let record = FutureRecord::to(&topic)
             .key(envelope.aggregate_id.as_str())
             .payload(&value)
             .headers(headers);
@@ -230,7 +232,7 @@ impl EventProducer {
         tokio::task::spawn_blocking(move || {
             producer
                 .client()
-                .fetch_metadata(Some(topics::USERS), Duration::from_secs(1))
+                .fetch_metadata(Some(&topics::resolve(topics::USERS)), Duration::from_secs(1))
                 .map(|_| ())
         })
         .await??;

@@ -5,7 +5,7 @@
 //! read — after that, every query sees the write.
 //!
 //! Waiting is event-driven: after each commit a projector publishes its new
-//! position on the Redis channel [`PROGRESS_CHANNEL`]; a [`ProjectionWatch`]
+//! position on the Redis channel [`progress_channel`]; a [`ProjectionWatch`]
 //! in each commands process follows the channel, keeps the latest positions
 //! in memory and wakes its waiters. MariaDB stays the source of truth: a
 //! waiter also re-reads `projector_offsets` when it has heard nothing for a
@@ -20,7 +20,7 @@ use std::{
 };
 use tokio::sync::Notify;
 
-use beaver_readmodel::keys::PROGRESS_CHANNEL;
+use beaver_readmodel::keys::progress_channel;
 
 /// How long a waiter trusts the channel before asking MariaDB again.
 const FALLBACK_POLL: Duration = Duration::from_millis(100);
@@ -48,7 +48,7 @@ pub struct ProjectionWatch {
 }
 
 impl ProjectionWatch {
-    /// Starts following [`PROGRESS_CHANNEL`] (reconnecting on errors).
+    /// Starts following [`progress_channel`] (reconnecting on errors).
     pub fn start(pool: sqlx::MySqlPool, redis: redis::Client) -> Self {
         let watch = ProjectionWatch { pool, known: Arc::default(), changed: Arc::new(Notify::new()) };
         let follower = watch.clone();
@@ -65,7 +65,7 @@ impl ProjectionWatch {
 
     async fn follow(&self, redis: &redis::Client) -> redis::RedisResult<()> {
         let mut pubsub = redis.get_async_pubsub().await?;
-        pubsub.subscribe(PROGRESS_CHANNEL).await?;
+        pubsub.subscribe(progress_channel()).await?;
         let mut stream = pubsub.on_message();
         while let Some(msg) = stream.next().await {
             let Ok(text) = msg.get_payload::<String>() else { continue };

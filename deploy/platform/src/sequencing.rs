@@ -1,7 +1,7 @@
 //! The sequencer's answers to senders.
 //!
 //! After each committed transaction the sequencer (`beaver-sequencer`)
-//! publishes, on the Redis channel [`ANSWERS_CHANNEL`], one [`SendAnswer`]
+//! publishes, on the Redis channel [`answers_channel`], one [`SendAnswer`]
 //! per `MessageSent` it read: the seq of a new message, or the original's
 //! answer for a repeat of a `(sender, client_msg_id)`. A send command
 //! registers with [`Answers`] before it appends and answers its client with
@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use beaver_readmodel::{
-    keys::{ANSWERS_CHANNEL, SEQUENCED_ENDS},
+    keys::{answers_channel, sequenced_ends},
     progress::{self, MESSAGES_PROJECTOR},
 };
 
@@ -31,7 +31,7 @@ use beaver_readmodel::{
 /// caught up; on `false` the caller reads what is there (the projection is
 /// lagging: `projector_lag` shows by how much).
 pub async fn await_projection(redis: &redis::aio::ConnectionManager, pool: &sqlx::MySqlPool, timeout: Duration) -> Result<bool, crate::http::ApiError> {
-    let ends: HashMap<i32, i64> = redis::cmd("HGETALL").arg(SEQUENCED_ENDS).query_async(&mut redis.clone()).await?;
+    let ends: HashMap<i32, i64> = redis::cmd("HGETALL").arg(sequenced_ends()).query_async(&mut redis.clone()).await?;
     if ends.is_empty() {
         return Ok(true);
     }
@@ -67,7 +67,7 @@ pub struct SendAnswer {
 
 type Waiters = Arc<Mutex<HashMap<Uuid, oneshot::Sender<SendAnswer>>>>;
 
-/// Follows [`ANSWERS_CHANNEL`] for one process and hands each answer to the
+/// Follows [`answers_channel`] for one process and hands each answer to the
 /// send waiting for it; cheap to clone.
 #[derive(Clone, Default)]
 pub struct Answers {
@@ -99,7 +99,7 @@ impl Answers {
 
     async fn follow(&self, redis: &redis::Client) -> redis::RedisResult<()> {
         let mut pubsub = redis.get_async_pubsub().await?;
-        pubsub.subscribe(ANSWERS_CHANNEL).await?;
+        pubsub.subscribe(answers_channel()).await?;
         let mut stream = pubsub.on_message();
         while let Some(msg) = stream.next().await {
             let Ok(bytes) = msg.get_payload::<Vec<u8>>() else { continue };

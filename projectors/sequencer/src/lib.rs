@@ -20,7 +20,7 @@ pub mod core;
 pub mod worker;
 
 use beaver_platform::{sequencing::SendAnswer, serve};
-use beaver_readmodel::keys::{ANSWERS_CHANNEL, SEQUENCED_ENDS};
+use beaver_readmodel::keys::{answers_channel, sequenced_ends};
 use serde::{Deserialize, Serialize};
 use std::{
     future::Future,
@@ -36,10 +36,10 @@ use tokio::sync::mpsc;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    /// Health and metrics endpoint.
-    pub http_addr: String,
-    pub kafka_brokers: String,
-    pub redis_url: String,
+    /// Address (health and metrics only), Kafka, Redis and the namespace;
+    /// the database and JWT settings are not used here.
+    #[serde(flatten)]
+    pub common: beaver_platform::config::Common,
     /// This process's share: input partitions `p` with `p % instances == instance`.
     pub instance: u32,
     pub instances: u32,
@@ -49,10 +49,11 @@ pub struct Config {
     /// and consumer, so that several transactions are in flight at once.
     /// Change it only with the old process stopped (its lanes would not be fenced).
     pub lanes: u32,
-    /// `transactional.id` is `<base>-<instance>`: a restarted instance fences its predecessor.
+    /// `transactional.id` is `<namespace><base>-<instance>`: a restarted instance fences its predecessor.
     pub transactional_id_base: String,
-    /// Consumer group whose committed offsets are part of each transaction.
+    /// Consumer group whose committed offsets are part of each transaction (in the namespace).
     pub group_id: String,
+    /// Base names; Kafka's are in the process's namespace (`beaver_events::topics::resolve`).
     pub output_topic: String,
     pub state_topic: String,
     /// How long (log time) a `(sender, client_msg_id)` is remembered.
@@ -73,9 +74,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            http_addr: "127.0.0.1:21085".into(),
-            kafka_brokers: "127.0.0.1:9092".into(),
-            redis_url: "redis://127.0.0.1:6379".into(),
+            common: beaver_platform::config::Common::serving("127.0.0.1:21085"),
             instance: 0,
             instances: 1,
             lanes: 1,
@@ -163,11 +162,11 @@ async fn publish_answers(mut rx: mpsc::UnboundedReceiver<Committed>, redis: redi
     while let Some(committed) = rx.recv().await {
         let mut pipe = redis::pipe();
         if !committed.ends.is_empty() {
-            pipe.hset_multiple(SEQUENCED_ENDS, &committed.ends).ignore();
+            pipe.hset_multiple(sequenced_ends(), &committed.ends).ignore();
         }
         if !committed.answers.is_empty() {
             let payload = serde_json::to_vec(&committed.answers).expect("answers serialise");
-            pipe.cmd("PUBLISH").arg(ANSWERS_CHANNEL).arg(payload).ignore();
+            pipe.cmd("PUBLISH").arg(answers_channel()).arg(payload).ignore();
         }
         let sent: redis::RedisResult<()> = pipe.query_async(&mut redis.clone()).await;
         if let Err(e) = sent {
@@ -181,7 +180,8 @@ async fn publish_answers(mut rx: mpsc::UnboundedReceiver<Committed>, redis: redi
 /// returns an error: a newer process owns its partitions).
 pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     beaver_platform::telemetry::prometheus();
-    let redis = beaver_platform::connect_redis(&config.redis_url).await?;
+    config.common.enter_namespace()?;
+    let redis = beaver_platform::connect_redis(config.common.redis_url()).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(publish_answers(rx, redis.clone()));
 

@@ -127,6 +127,11 @@ pub fn run_session(cfg: &Config, status: &Arc<Status>, answers: &UnboundedSender
 
 struct Session<'a> {
     cfg: &'a Config,
+    /// The input, output and state topics as Kafka names them (in this
+    /// process's namespace, `beaver_events::topics::resolve`).
+    input_topic: String,
+    output_topic: String,
+    state_topic: String,
     producer: ThreadedProducer<Deliveries>,
     consumer: BaseConsumer,
     states: BTreeMap<i32, PartitionState>,
@@ -134,10 +139,11 @@ struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn start(cfg: &'a Config, status: &Status) -> anyhow::Result<Self> {
-        let transactional_id = format!("{}-{}", cfg.transactional_id_base, cfg.instance);
-        let deliveries = Deliveries { output_topic: cfg.output_topic.clone(), ends: Mutex::default() };
+        let transactional_id = topics::scoped(&format!("{}-{}", cfg.transactional_id_base, cfg.instance));
+        let (input_topic, output_topic, state_topic) = (kafka_name(topics::MESSAGES), kafka_name(&cfg.output_topic), kafka_name(&cfg.state_topic));
+        let deliveries = Deliveries { output_topic: output_topic.clone(), ends: Mutex::default() };
         let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.kafka_brokers)
+            .set("bootstrap.servers", &cfg.common.kafka_brokers)
             .set("client.id", "beaver-sequencer")
             .set("transactional.id", &transactional_id)
             .set("enable.idempotence", "true")
@@ -156,8 +162,8 @@ impl<'a> Session<'a> {
         tracing::info!(transactional_id, "transactions initialised");
 
         let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.kafka_brokers)
-            .set("group.id", &cfg.group_id)
+            .set("bootstrap.servers", &cfg.common.kafka_brokers)
+            .set("group.id", topics::scoped(&cfg.group_id))
             .set("client.id", "beaver-sequencer")
             .set("isolation.level", "read_committed")
             .set("enable.auto.commit", "false")
@@ -174,7 +180,7 @@ impl<'a> Session<'a> {
         // are written by the same transactions).
         let mut wanted = TopicPartitionList::new();
         for p in &partitions {
-            wanted.add_partition(topics::MESSAGES, *p);
+            wanted.add_partition(&input_topic, *p);
         }
         let committed = consumer.committed_offsets(wanted, Timeout::After(Duration::from_secs(30))).context("reading committed offsets")?;
         let mut assign = TopicPartitionList::new();
@@ -192,13 +198,13 @@ impl<'a> Session<'a> {
                     cfg.state_topic
                 );
             }
-            assign.add_partition_offset(topics::MESSAGES, e.partition(), Offset::Offset(checkpoint))?;
+            assign.add_partition_offset(&input_topic, e.partition(), Offset::Offset(checkpoint))?;
         }
         consumer.assign(&assign).context("assigning input partitions")?;
         let remembered: usize = states.values().map(PartitionState::window_len).sum();
         tracing::info!(?partitions, remembered, "session started");
         status.set_partitions(partitions);
-        Ok(Session { cfg, producer, consumer, states })
+        Ok(Session { cfg, input_topic, output_topic, state_topic, producer, consumer, states })
     }
 
     /// Reads one batch and commits it in one transaction.
@@ -226,17 +232,17 @@ impl<'a> Session<'a> {
                 headers = headers
                     .insert(Header { key: topics::HEADER_SOURCE_PARTITION, value: Some(p.as_str()) })
                     .insert(Header { key: topics::HEADER_SOURCE_OFFSET, value: Some(o.as_str()) });
-                self.produce(&self.cfg.output_topic, input.partition, input.key.as_deref(), Some(&value), Some(headers))?;
+                self.produce(&self.output_topic, input.partition, input.key.as_deref(), Some(&value), Some(headers))?;
             }
             for change in changes {
-                self.produce(&self.cfg.state_topic, input.partition, Some(change.key.as_bytes()), change.value.as_deref(), None)?;
+                self.produce(&self.state_topic, input.partition, Some(change.key.as_bytes()), change.value.as_deref(), None)?;
             }
         }
         let mut offsets = TopicPartitionList::new();
         for p in &touched {
             let checkpoint: Change = self.states[p].checkpoint();
-            self.produce(&self.cfg.state_topic, *p, Some(checkpoint.key.as_bytes()), checkpoint.value.as_deref(), None)?;
-            offsets.add_partition_offset(topics::MESSAGES, *p, Offset::Offset(self.states[p].next_offset))?;
+            self.produce(&self.state_topic, *p, Some(checkpoint.key.as_bytes()), checkpoint.value.as_deref(), None)?;
+            offsets.add_partition_offset(&self.input_topic, *p, Offset::Offset(self.states[p].next_offset))?;
         }
         let metadata = self.consumer.group_metadata().context("consumer has no group metadata")?;
         let timeout = Timeout::After(Duration::from_millis(self.cfg.transaction_timeout_ms));
@@ -405,6 +411,11 @@ fn output_of(
     }
 }
 
+/// The Kafka name of a base topic name in this process's namespace.
+fn kafka_name(base: &str) -> String {
+    topics::resolve(base).into_owned()
+}
+
 /// This instance's share of the input partitions.
 fn mine(consumer: &BaseConsumer, cfg: &Config) -> anyhow::Result<Vec<i32>> {
     let count = |topic: &str| -> anyhow::Result<usize> {
@@ -415,9 +426,9 @@ fn mine(consumer: &BaseConsumer, cfg: &Config) -> anyhow::Result<Vec<i32>> {
         }
         Ok(n)
     };
-    let input = count(topics::MESSAGES)?;
+    let input = count(&kafka_name(topics::MESSAGES))?;
     for topic in [&cfg.output_topic, &cfg.state_topic] {
-        let n = count(topic)?;
+        let n = count(&kafka_name(topic))?;
         if n < input {
             bail!("{topic} has {n} partitions, fewer than the {input} of {}: each input partition writes to its own number", topics::MESSAGES);
         }
@@ -432,8 +443,8 @@ fn restore(cfg: &Config, partitions: &[i32], window_ms: i64) -> anyhow::Result<B
     let started = Instant::now();
     let mut states: BTreeMap<i32, PartitionState> = partitions.iter().map(|p| (*p, PartitionState::new(window_ms))).collect();
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.kafka_brokers)
-        .set("group.id", format!("{}-restore", cfg.group_id))
+        .set("bootstrap.servers", &cfg.common.kafka_brokers)
+        .set("group.id", topics::scoped(&format!("{}-restore", cfg.group_id)))
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
@@ -442,10 +453,11 @@ fn restore(cfg: &Config, partitions: &[i32], window_ms: i64) -> anyhow::Result<B
         .context("creating the state reader")?;
     let mut assign = TopicPartitionList::new();
     let mut pending = BTreeSet::new();
+    let state_topic = kafka_name(&cfg.state_topic);
     for p in partitions {
-        let (low, high) = consumer.fetch_watermarks(&cfg.state_topic, *p, Timeout::After(Duration::from_secs(30)))?;
+        let (low, high) = consumer.fetch_watermarks(&state_topic, *p, Timeout::After(Duration::from_secs(30)))?;
         if high > low {
-            assign.add_partition_offset(&cfg.state_topic, *p, Offset::Beginning)?;
+            assign.add_partition_offset(&state_topic, *p, Offset::Beginning)?;
             pending.insert(*p);
         }
     }

@@ -35,7 +35,7 @@ use crate::projection::{ApplyContext, Projection};
 use batch::{Batch, Plan, Reader, Record, Unreadable};
 use beaver_events::topics;
 use beaver_platform::readiness::progress_message;
-use beaver_readmodel::keys::PROGRESS_CHANNEL;
+use beaver_readmodel::keys::progress_channel;
 use offsets::{Change, SeekToStoredOffsets};
 use rdkafka::{
     config::ClientConfig,
@@ -56,9 +56,8 @@ use tokio::runtime::Handle;
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
     pub brokers: String,
+    /// Consumer group names are `<namespace><group_prefix><projection>`.
     pub group_prefix: String,
-    /// Prepended to the projection's topic names (see `Config::topic_prefix`).
-    pub topic_prefix: String,
     /// Most records applied in one transaction.
     pub batch_size: usize,
     /// How long to keep filling a batch once the first record arrived.
@@ -115,9 +114,9 @@ fn subscribe(
     };
     let consumer: BaseConsumer<SeekToStoredOffsets> = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
-        .set("group.id", format!("{}{}", config.group_prefix, name))
+        .set("group.id", topics::scoped(&format!("{}{}", config.group_prefix, name)))
         // Names the member in `beaver-admin groups status` and broker logs.
-        .set("client.id", format!("{}{}", config.group_prefix, name))
+        .set("client.id", topics::scoped(&format!("{}{}", config.group_prefix, name)))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -136,7 +135,9 @@ fn subscribe(
         // Only bounds an empty fetch: the broker answers as soon as data arrives.
         .set("fetch.wait.max.ms", "100")
         .create_with_context(context)?;
-    let topics: Vec<String> = projection.topics().iter().map(|t| format!("{}{t}", config.topic_prefix)).collect();
+    // The Kafka boundary: subscribe to the topics in this process's
+    // namespace; everything past it (offsets, progress) uses base names.
+    let topics: Vec<String> = projection.topics().iter().map(|t| topics::resolve(t).into_owned()).collect();
     consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
     tracing::info!(projector = name, ?topics, "projection started");
     Ok(consumer)
@@ -208,7 +209,7 @@ fn rewind(
         let Some(next) = offsets::stored_offset_with_retry(&ctx.pool, handle, name, &topic, partition, Some(stop)) else {
             return false;
         };
-        match consumer.seek(&topic, partition, offsets::seek_target(next), Duration::from_secs(5)) {
+        match consumer.seek(&topics::resolve(&topic), partition, offsets::seek_target(next), Duration::from_secs(5)) {
             Ok(()) => {
                 tracing::info!(projector = name, topic, partition, next_offset = next, "sought back to the stored offset");
                 reader.positioned((topic, partition), next);
@@ -251,7 +252,7 @@ fn poll_once(consumer: &BaseConsumer<SeekToStoredOffsets>, name: &str, reader: &
         None => false,
         Some(Ok(m)) => {
             let record = Record { offset: m.offset(), value: m.payload().map(<[u8]>::to_vec), source: source_of(&m) };
-            reader.deliver((m.topic().to_owned(), m.partition()), record);
+            reader.deliver((topics::base_name(m.topic()).to_owned(), m.partition()), record);
             true
         }
         Some(Err(e)) => {
@@ -310,11 +311,11 @@ fn publish(consumer: &BaseConsumer<SeekToStoredOffsets>, config: &RunnerConfig, 
     let mut tpl = TopicPartitionList::new();
     let mut publish = redis::pipe();
     for ((topic, partition), next) in &plan.progress {
-        let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
-        publish.cmd("PUBLISH").arg(PROGRESS_CHANNEL).arg(progress_message(name, topic, *partition, *next)).ignore();
+        let _ = tpl.add_partition_offset(&topics::resolve(topic), *partition, Offset::Offset(*next));
+        publish.cmd("PUBLISH").arg(progress_channel()).arg(progress_message(name, topic, *partition, *next)).ignore();
     }
     for (partition, next) in &plan.sources {
-        publish.cmd("PUBLISH").arg(PROGRESS_CHANNEL).arg(progress_message(name, topics::MESSAGES, *partition, *next)).ignore();
+        publish.cmd("PUBLISH").arg(progress_channel()).arg(progress_message(name, topics::MESSAGES, *partition, *next)).ignore();
     }
     if config.publish_progress {
         let mut redis = ctx.redis.clone();

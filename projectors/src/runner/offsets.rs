@@ -76,14 +76,16 @@ impl ConsumerContext for SeekToStoredOffsets {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let wanted: Vec<Partition> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+                // Kafka names the topics in this process's namespace; the
+                // stored offsets and the reader use base names.
+                let wanted: Vec<Partition> = tpl.elements().iter().map(|e| (topics::base_name(e.topic()).to_owned(), e.partition())).collect();
                 let mut positioned = TopicPartitionList::new();
                 let mut assigned = Vec::with_capacity(wanted.len());
                 for (topic, partition) in wanted {
                     let next = stored_offset_with_retry(&self.pool, &self.handle, self.projector, &topic, partition, None)
                         .expect("retried until the database answers");
                     positioned
-                        .add_partition_offset(&topic, partition, seek_target(next))
+                        .add_partition_offset(&topics::resolve(&topic), partition, seek_target(next))
                         .expect("adding a partition to a fresh list cannot fail");
                     tracing::info!(projector = self.projector, topic, partition, next_offset = next, "partition assigned");
                     assigned.push(Change::Assigned((topic, partition), next));
@@ -98,7 +100,7 @@ impl ConsumerContext for SeekToStoredOffsets {
                 if let Err(e) = consumer.unassign() {
                     tracing::error!(projector = self.projector, error = %e, "unassign failed");
                 }
-                self.record(tpl.elements().iter().map(|e| Change::Revoked((e.topic().to_owned(), e.partition()))).collect());
+                self.record(tpl.elements().iter().map(|e| Change::Revoked((topics::base_name(e.topic()).to_owned(), e.partition()))).collect());
             }
             other => {
                 tracing::error!(projector = self.projector, error = ?other, "rebalance error");

@@ -4,22 +4,29 @@
 //! Keys the projectors maintain hold absolute values (set members, SET, HSET),
 //! so a replay converges. Presence (`online`) is written by ws-push, login
 //! failures by commands; both expire on their own.
+//!
+//! Every key and channel starts with the process's namespace
+//! (`beaver_events::topics::namespace()`, empty in production), so an
+//! in-process test stack can share the live Redis server: pub/sub channels
+//! ignore the database number, and a stack's progress messages must never
+//! wake another stack's waiters.
 
+use beaver_events::topics::namespace;
 use uuid::Uuid;
 
 /// The friend ids of a user.
 pub fn friends(user: Uuid) -> String {
-    format!("beaver:friends:{user}")
+    format!("{ns}beaver:friends:{user}", ns = namespace())
 }
 
 /// The user ids a user has blocked.
 pub fn blocks(user: Uuid) -> String {
-    format!("beaver:blocks:{user}")
+    format!("{ns}beaver:blocks:{user}", ns = namespace())
 }
 
 /// The member ids of a group.
 pub fn group_members(group: Uuid) -> String {
-    format!("beaver:group:{group}:members")
+    format!("{ns}beaver:group:{group}:members", ns = namespace())
 }
 
 /// Hash of what the send path checks about a group, so a group send needs no
@@ -28,7 +35,7 @@ pub fn group_members(group: Uuid) -> String {
 /// dissolved group (and before the groups projection wrote it): the send path
 /// then asks MariaDB.
 pub fn group_send_state(group: Uuid) -> String {
-    format!("beaver:group:{group}:send")
+    format!("{ns}beaver:group:{group}:send", ns = namespace())
 }
 
 /// The field of `member` in [`group_send_state`].
@@ -38,47 +45,55 @@ pub fn group_send_member(member: Uuid) -> String {
 
 /// The highest seq of a conversation (a string value).
 pub fn conversation_max_seq(conversation_id: &str) -> String {
-    format!("beaver:conv:{conversation_id}:max_seq")
+    format!("{ns}beaver:conv:{conversation_id}:max_seq", ns = namespace())
 }
 
 /// Hash of a user's read cursors: conversation id → read seq.
 pub fn read_cursors(user: Uuid) -> String {
-    format!("beaver:read:{user}")
+    format!("{ns}beaver:read:{user}", ns = namespace())
 }
 
 /// Marks a session as ended (written by the sessions projector).
 pub fn session_revoked(session_id: &Uuid) -> String {
-    format!("beaver:session:revoked:{session_id}")
+    format!("{ns}beaver:session:revoked:{session_id}", ns = namespace())
 }
 
 /// Marks a session as live and holds its user id. The sessions projector
 /// sets it when the session starts (and refreshes it with the session) and
 /// deletes it when the session ends.
 pub fn session_live(session_id: &Uuid) -> String {
-    format!("beaver:session:live:{session_id}")
+    format!("{ns}beaver:session:live:{session_id}", ns = namespace())
 }
 
 /// Failed password logins for one login name (commands' rate limit).
 pub fn login_failures(login: &str) -> String {
-    format!("beaver:login:failures:{login}")
+    format!("{ns}beaver:login:failures:{login}", ns = namespace())
 }
 
 /// The sorted set of a user's live WebSocket connections (see [`crate::presence`]).
 pub fn online(user: Uuid) -> String {
-    format!("beaver:online:{user}")
+    format!("{ns}beaver:online:{user}", ns = namespace())
 }
 
 /// Pub/sub channel for what ws-push nodes tell each other and never store:
 /// typing, presence changes, kicks.
-pub const EPHEMERAL_CHANNEL: &str = "beaver:ws:ephemeral";
+pub fn ephemeral_channel() -> String {
+    format!("{}beaver:ws:ephemeral", namespace())
+}
 
 /// Pub/sub channel on which projectors announce `projector|topic|partition|next_offset`.
-pub const PROGRESS_CHANNEL: &str = "beaver:projected";
+pub fn progress_channel() -> String {
+    format!("{}beaver:projected", namespace())
+}
 
 /// Pub/sub channel of the sequencer's answers (a JSON array per transaction).
-pub const ANSWERS_CHANNEL: &str = "beaver:sequenced";
+pub fn answers_channel() -> String {
+    format!("{}beaver:sequenced", namespace())
+}
 
 /// Hash: partition of `beaver.sequenced.v1` → the end offset of the
 /// sequencer's last committed transaction there (written before its answers
 /// are published).
-pub const SEQUENCED_ENDS: &str = "beaver:sequenced:end";
+pub fn sequenced_ends() -> String {
+    format!("{}beaver:sequenced:end", namespace())
+}

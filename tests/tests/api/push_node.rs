@@ -15,10 +15,13 @@ use tokio_tungstenite::tungstenite::Message;
 async fn node(tune: impl FnOnce(&mut beaver_ws_push::Config)) -> (String, u16, tokio::sync::oneshot::Sender<()>) {
     let mut config = beaver_ws_push::Config {
         node_id: format!("test-{}", uuid::Uuid::new_v4().simple()),
-        kafka_brokers: brokers(),
-        database_url: database_url(),
-        redis_url: std::env::var("BEAVER_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-        jwt_secret_file: std::env::var("BEAVER_JWT_SECRET_FILE").unwrap_or_default(),
+        common: beaver_platform::config::Common {
+            kafka_brokers: brokers(),
+            database_url: database_url().into(),
+            redis_url: std::env::var("BEAVER_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()).into(),
+            jwt_secret_file: std::env::var("BEAVER_JWT_SECRET_FILE").unwrap_or_default(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     tune(&mut config);

@@ -218,11 +218,14 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     let fresh = format!("{}/{fresh_name}", live.rsplit_once('/').unwrap().0);
     beaver_projectors::migrate(&fresh).await.unwrap();
     let config = beaver_projectors::Config {
-        database_url: fresh.clone(),
+        common: beaver_platform::config::Common {
+            database_url: fresh.as_str().into(),
+            kafka_brokers: crate::helpers::brokers(),
+            // Its own Redis database, so the rebuild cannot disturb the live sets.
+            redis_url: format!("{live_redis}/1").into(),
+            ..Default::default()
+        },
         group_prefix: format!("{}-", unique("replay")),
-        kafka_brokers: crate::helpers::brokers(),
-        // Its own Redis database, so the rebuild cannot disturb the live sets.
-        redis_url: format!("{live_redis}/1"),
         // Not the live read model: its offsets must not wake live read-your-writes waiters.
         publish_progress: false,
         ..Default::default()

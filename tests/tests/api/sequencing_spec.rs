@@ -2,7 +2,7 @@
 //! decided on the log", "Idempotent sends", "Sending") and docs/push.md
 //! (socket `send` frames take the same path as HTTP) specify them. Written
 //! from the spec by someone who did not write the code; it covers what
-//! chat.rs and push.rs leave out: the scope of a `client_msg_id` across
+//! chat/ and push/ leave out: the scope of a `client_msg_id` across
 //! conversations and senders under concurrency, resends with other bodies
 //! racing the original, HTTP and WebSocket sends of one `client_msg_id`
 //! racing each other, seq order against each sender's send order, what every

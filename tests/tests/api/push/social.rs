@@ -1,0 +1,126 @@
+//! Friend and group frames.
+
+use super::*;
+
+#[tokio::test]
+async fn a_friend_request_and_its_acceptance_reach_both_users() {
+    let api = Api::new();
+    let (ann, bob) = tokio::join!(new_user(&api, "wsfr"), new_user(&api, "wsfr"));
+    let mut ann_ws = dial(1, &ann, "web").await;
+    let mut bob_ws = dial(2, &bob, "web").await;
+
+    let asked = api.post("/api/friend/requests", Some(&ann.token), json!({ "to_user_id": bob.id, "message": "hi bob" })).await.expect(200);
+    let rid = asked.data()["request_id"].as_str().unwrap().to_owned();
+    for (who, ws) in [("bob (the recipient)", &mut bob_ws), ("ann (the sender)", &mut ann_ws)] {
+        let f = ws.expect_where("friend", |d| d["event"] == "FriendRequestSent", WAIT).await;
+        let d = &f["data"];
+        assert_eq!(d["request_id"], rid.as_str(), "{who}: {f}");
+        assert_eq!(d["from_user_id"], ann.id.as_str(), "{who}: {f}");
+        assert_eq!(d["to_user_id"], bob.id.as_str(), "{who}: {f}");
+        assert_eq!(d["message"], "hi bob", "{who}: {f}");
+    }
+
+    api.post(&format!("/api/friend/requests/{rid}/accept"), Some(&bob.token), json!({})).await.expect(200);
+    for (who, ws) in [("ann", &mut ann_ws), ("bob", &mut bob_ws)] {
+        let f = ws.expect_where("friend", |d| d["event"] == "FriendRequestAccepted", WAIT).await;
+        assert_eq!(f["data"]["request_id"], rid.as_str(), "{who}: {f}");
+    }
+}
+
+#[tokio::test]
+async fn a_friend_request_from_a_blocked_user_reaches_only_the_sender_and_a_block_only_the_blocker() {
+    let api = Api::new();
+    let (ann, bob) = tokio::join!(new_user(&api, "wsfrb"), new_user(&api, "wsfrb"));
+    let mut ann_ws = dial(1, &ann, "web").await;
+    let mut bob_ws = dial(2, &bob, "web").await;
+
+    api.post("/api/friend/blocks", Some(&bob.token), json!({ "user_id": ann.id })).await.expect(200);
+    let f = bob_ws.expect_where("friend", |d| d["event"] == "UserBlocked", WAIT).await;
+    assert!(f["data"].to_string().contains(&ann.id), "names the blocked user: {f}");
+
+    api.post("/api/friend/requests", Some(&ann.token), json!({ "to_user_id": bob.id })).await.expect(200);
+    let f = ann_ws.expect_where("friend", |d| d["event"] == "FriendRequestSent", WAIT).await;
+    assert_ne!(f["data"]["hidden_from_recipient"], true, "the sender must not learn of the block: {f}");
+    bob_ws.assert_no("friend", |d| d["event"] == "FriendRequestSent", QUIET, "a blocked user's request reached the blocker").await;
+    ann_ws.assert_no("friend", |d| d["event"] == "UserBlocked", Duration::from_millis(100), "the blocked user learned of the block").await;
+}
+
+#[tokio::test]
+async fn adding_group_members_reaches_the_members_and_the_added_user_who_then_gets_group_messages() {
+    let api = Api::new();
+    let (owner, f) = owner_with_friends(&api, "wsgadd", 3).await;
+    let (member, newcomer, outsider) = (&f[0], &f[1], &f[2]);
+    let mut owner_ws = dial(1, &owner, "web").await;
+    let mut member_ws = dial(2, member, "web").await;
+    let mut newcomer_ws = dial(1, newcomer, "ios").await;
+    let mut outsider_ws = dial(2, outsider, "web").await;
+
+    let (gid, conv) = create_group(&api, &owner, &[member], json!({})).await;
+    for (who, ws) in [("the owner", &mut owner_ws), ("the first member", &mut member_ws)] {
+        let f = ws.expect_where("group", |d| d["event"] == "GroupCreated", WAIT).await;
+        assert_eq!(f["data"]["group_id"], gid.as_str(), "{who}: {f}");
+    }
+
+    api.post(&format!("/api/group/{gid}/members"), Some(&owner.token), json!({ "user_ids": [newcomer.id] })).await.expect(200);
+    for (who, ws) in [("the owner", &mut owner_ws), ("the member", &mut member_ws), ("the added user", &mut newcomer_ws)] {
+        let f = ws.expect_where("group", |d| d["event"] == "GroupMembersAdded", WAIT).await;
+        let d = &f["data"];
+        assert_eq!(d["group_id"], gid.as_str(), "{who}: {f}");
+        assert_eq!(d["by"], owner.id.as_str(), "{who}: {f}");
+        assert_eq!(d["user_ids"], json!([newcomer.id]), "{who}: {f}");
+    }
+
+    let answer = sent(&api, member, text_in(&conv, "welcome")).await;
+    newcomer_ws.expect_message(&mid(&answer)).await;
+    owner_ws.expect_message(&mid(&answer)).await;
+    outsider_ws.assert_no("group", |d| d["group_id"] == gid.as_str(), QUIET, "an outsider got a group frame").await;
+    outsider_ws.assert_no_message_in(&conv, Duration::from_millis(100), "an outsider got a group message").await;
+}
+
+#[tokio::test]
+async fn a_kicked_member_is_told_and_gets_no_more_group_messages() {
+    let api = Api::new();
+    let (owner, f) = owner_with_friends(&api, "wsgkick", 2).await;
+    let (stays, kicked) = (&f[0], &f[1]);
+    let (gid, conv) = create_group(&api, &owner, &[stays, kicked], json!({})).await;
+    let mut stays_ws = dial(1, stays, "web").await;
+    let mut kicked_ws = dial(2, kicked, "web").await;
+
+    delete(&api, &format!("/api/group/{gid}/members/{}", kicked.id), Some(&owner.token)).await.expect(200);
+    for (who, ws) in [("the kicked user", &mut kicked_ws), ("a remaining member", &mut stays_ws)] {
+        let f = ws.expect_where("group", |d| d["event"] == "GroupMemberKicked", WAIT).await;
+        assert_eq!(f["data"]["group_id"], gid.as_str(), "{who}: {f}");
+        assert_eq!(f["data"]["user_id"], kicked.id.as_str(), "{who}: {f}");
+        assert_eq!(f["data"]["by"], owner.id.as_str(), "{who}: {f}");
+    }
+
+    let answer = sent(&api, &owner, text_in(&conv, "after the kick")).await;
+    stays_ws.expect_message(&mid(&answer)).await;
+    let id = mid(&answer);
+    kicked_ws.assert_no("message", |d| d["message_id"] == id.as_str(), QUIET, "a kicked member still gets group messages").await;
+}
+
+#[tokio::test]
+async fn a_join_request_reaches_the_requester_and_the_groups_owner_and_admins_but_not_plain_members() {
+    let api = Api::new();
+    let (owner, f) = owner_with_friends(&api, "wsgjoin", 2).await;
+    let (admin, plain) = (&f[0], &f[1]);
+    let asker = new_user(&api, "wsgjoin").await;
+    let (gid, _) = create_group(&api, &owner, &[admin, plain], json!({ "join_policy": "approval" })).await;
+    api.put(&format!("/api/group/{gid}/members/{}/role", admin.id), Some(&owner.token), json!({ "role": "admin" })).await.expect(200);
+    let mut owner_ws = dial(1, &owner, "web").await;
+    let mut admin_ws = dial(2, admin, "web").await;
+    let mut plain_ws = dial(1, plain, "web").await;
+    let mut asker_ws = dial(2, &asker, "web").await;
+
+    let joined = api.post(&format!("/api/group/{gid}/join"), Some(&asker.token), json!({ "message": "let me in" })).await.expect(200);
+    assert_eq!(joined.data()["status"], "pending", "{}", joined.body);
+    let rid = joined.data()["request_id"].clone();
+    for (who, ws) in [("the requester", &mut asker_ws), ("the owner", &mut owner_ws), ("an admin", &mut admin_ws)] {
+        let f = ws.expect_where("group", |d| d["event"] == "GroupJoinRequested", WAIT).await;
+        assert_eq!(f["data"]["group_id"], gid.as_str(), "{who}: {f}");
+        assert_eq!(f["data"]["request_id"], rid, "{who}: {f}");
+        assert_eq!(f["data"]["user_id"], asker.id.as_str(), "{who}: {f}");
+    }
+    plain_ws.assert_no("group", |d| d["event"] == "GroupJoinRequested", QUIET, "a plain member got a join request").await;
+}
