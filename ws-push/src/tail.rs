@@ -97,11 +97,8 @@ pub async fn run(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
         if topic == topics::SEQUENCED {
             let lag = time::OffsetDateTime::now_utc() - envelope.occurred_at;
             metrics::histogram!("ws_sequenced_lag_seconds").record(lag.as_seconds_f64().max(0.0));
-        }
-        if topic == topics::SEQUENCED {
             apply_notice(&s, &envelope);
-        }
-        if topic == topics::GROUPS {
+        } else if topic == topics::GROUPS {
             // Membership changes patch the node's cache before anything later is dispatched.
             if let Ok(e) = envelope.clone().decode::<GroupEvent>() {
                 s.memberships.apply(&e.payload);
