@@ -124,3 +124,39 @@ async fn a_join_request_reaches_the_requester_and_the_groups_owner_and_admins_bu
     }
     plain_ws.assert_no("group", |d| d["event"] == "GroupJoinRequested", QUIET, "a plain member got a join request").await;
 }
+
+/// The membership each node caches is patched in the conversation's own
+/// order (docs/push.md, "Group membership on the node"): with the nodes'
+/// entries already loaded by an earlier message, a member kicked and at once
+/// followed by a message does not get it, and a member added and at once
+/// followed by one does — without waiting for any frame in between.
+#[tokio::test]
+async fn with_membership_cached_a_kick_or_an_add_holds_for_the_very_next_message() {
+    let api = Api::new();
+    let (owner, f) = owner_with_friends(&api, "wscache", 3).await;
+    let (stays, kicked, newcomer) = (&f[0], &f[1], &f[2]);
+    let (gid, conv) = create_group(&api, &owner, &[stays, kicked], json!({})).await;
+    // One connection per user on each node, so both nodes cache the group.
+    let mut stays_ws = dial(1, stays, "web").await;
+    let mut kicked_ws = dial(2, kicked, "web").await;
+    let mut newcomer_ws = dial(1, newcomer, "web").await;
+    let mut owner_ws = dial(2, &owner, "web").await;
+
+    let warm = sent(&api, &owner, text_in(&conv, "warm the caches")).await;
+    stays_ws.expect_message(&mid(&warm)).await;
+    kicked_ws.expect_message(&mid(&warm)).await;
+    owner_ws.expect_message(&mid(&warm)).await;
+
+    delete(&api, &format!("/api/group/{gid}/members/{}", kicked.id), Some(&owner.token)).await.expect(200);
+    let after_kick = sent(&api, &owner, text_in(&conv, "right after the kick")).await;
+    api.post(&format!("/api/group/{gid}/members"), Some(&owner.token), json!({ "user_ids": [newcomer.id] })).await.expect(200);
+    let after_add = sent(&api, &owner, text_in(&conv, "right after the add")).await;
+
+    stays_ws.expect_message(&mid(&after_kick)).await;
+    stays_ws.expect_message(&mid(&after_add)).await;
+    newcomer_ws.expect_message(&mid(&after_add)).await;
+    let (k, a) = (mid(&after_kick), mid(&after_add));
+    kicked_ws
+        .assert_no("message", |d| d["message_id"] == k.as_str() || d["message_id"] == a.as_str(), QUIET, "a kicked member got a message sent after the kick")
+        .await;
+}
