@@ -522,7 +522,8 @@ async fn replay(a: &RebuildArgs, pid_dir: &Path, topic: &str, log: &LogShape, sc
     let pool = beaver_platform::connect_mysql(&scratch.url, 2).await?;
     let (flush, buffer_pool): (i64, i64) = sqlx::query_as("SELECT CAST(@@innodb_flush_log_at_trx_commit AS SIGNED), CAST(@@innodb_buffer_pool_size AS SIGNED)").fetch_one(&pool).await?;
     let group_prefix = format!("bench-rebuild-{run}-");
-    let group = format!("{group_prefix}messages");
+    // The projector's group carries its namespace (BEAVER_TOPIC_PREFIX) too.
+    let group = format!("{}{group_prefix}messages", a.topic_prefix);
     let target = log.records;
     let defaults = ProjectorsConfig::default();
 

@@ -59,7 +59,7 @@ impl Default for Config {
             common: beaver_platform::config::Common::serving("127.0.0.1:21084"),
             group_prefix: "beaver-projector-".into(),
             projections: String::new(),
-            batch_size: 500,
+            batch_size: 2000,
             batch_window_ms: 5,
             access_token_ttl_secs: 900,
             publish_progress: true,

@@ -30,6 +30,7 @@
 
 pub mod batch;
 pub mod offsets;
+pub mod progress;
 
 use crate::projection::{ApplyContext, Projection};
 use batch::{Batch, Plan, Reader, Record, Unreadable};
@@ -111,6 +112,7 @@ fn subscribe(
         handle: handle.clone(),
         kafka: beaver_platform::kafka::HealthContext { health: config.kafka.clone() },
         changes: Mutex::new(Vec::new()),
+        lag: Default::default(),
     };
     let consumer: BaseConsumer<SeekToStoredOffsets> = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
@@ -157,7 +159,9 @@ fn consume(
     let name = projection.name();
     let mut reader = Reader::default();
     let mut failed_rewinds = 0;
+    let mut catch_up = progress::CatchUp::new(Instant::now());
     while !stop.load(Ordering::Relaxed) {
+        report_progress(&mut catch_up, consumer.context().lag.load(Ordering::Relaxed), name);
         if rewind(consumer, ctx, handle, name, &mut reader, stop) {
             failed_rewinds = 0;
         } else {
@@ -171,8 +175,10 @@ fn consume(
         if batch.is_empty() {
             continue;
         }
+        let records: usize = batch.values().map(|run| run.records.len()).sum();
         match handle.block_on(apply_batch(projection, ctx, &batch)) {
             Ok(plan) => {
+                catch_up.applied(records as u64);
                 reader.committed(&plan);
                 if !plan.refused.is_empty() {
                     tracing::warn!(projector = name, refused = ?plan.refused, "partitions read from past their stored offset are not applied; seeking them back");
@@ -191,6 +197,24 @@ fn consume(
         }
     }
     false
+}
+
+/// Logs and exports catch-up progress when there is some to report.
+fn report_progress(catch_up: &mut progress::CatchUp, lag: u64, name: &'static str) {
+    match catch_up.report(Instant::now(), lag) {
+        Some(progress::Report::Behind { events_per_sec, lag, eta }) => {
+            let eta_secs = eta.map(|d| d.as_secs());
+            tracing::info!(projector = name, events_per_sec = events_per_sec.round(), lag, eta_secs, "catching up");
+            metrics::gauge!("projector_catchup_events_per_second", "projector" => name).set(events_per_sec);
+            metrics::gauge!("projector_catchup_eta_seconds", "projector" => name).set(eta.map_or(-1.0, |d| d.as_secs_f64()));
+        }
+        Some(progress::Report::CaughtUp { events_per_sec }) => {
+            tracing::info!(projector = name, events_per_sec = events_per_sec.round(), "caught up");
+            metrics::gauge!("projector_catchup_events_per_second", "projector" => name).set(0.0);
+            metrics::gauge!("projector_catchup_eta_seconds", "projector" => name).set(0.0);
+        }
+        None => {}
+    }
 }
 
 /// Seeks the partitions the reader wants back to their stored offsets.

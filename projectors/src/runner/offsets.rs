@@ -49,6 +49,9 @@ pub struct SeekToStoredOffsets {
     /// `poll` on the loop's own thread, so the loop drains this after every
     /// poll, before the record that poll returned.
     pub changes: Mutex<Vec<Change>>,
+    /// Records not yet applied, summed over the assigned partitions (from
+    /// the last statistics; see [`super::progress`]).
+    pub lag: std::sync::atomic::AtomicU64,
 }
 
 impl ClientContext for SeekToStoredOffsets {
@@ -61,14 +64,17 @@ impl ClientContext for SeekToStoredOffsets {
     /// exported as `projector_lag` without any request to the broker.
     fn stats(&self, statistics: Statistics) {
         self.kafka.health.observe(&statistics);
+        let mut total = 0u64;
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
+                    total += p.consumer_lag as u64;
                     metrics::gauge!("projector_lag", "projector" => self.projector, "topic" => topic.clone(), "partition" => partition.to_string())
                         .set(p.consumer_lag as f64);
                 }
             }
         }
+        self.lag.store(total, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
