@@ -241,6 +241,9 @@ async fn status(global: &Global) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A table's row count and checksum.
+type RowsAndChecksum = (i64, i64);
+
 /// What a rebuild did, printed at the end (`--json` prints it as JSON).
 #[derive(Debug, Serialize)]
 struct RebuildReport {
@@ -253,7 +256,7 @@ struct RebuildReport {
     /// Per table: live (rows, checksum) and shadow (rows, checksum), compared
     /// while both projectors were held at the same offsets; `None` when the
     /// shadow was ahead of the live model at that moment.
-    compared: Option<BTreeMap<String, ((i64, i64), (i64, i64))>>,
+    compared: Option<BTreeMap<String, (RowsAndChecksum, RowsAndChecksum)>>,
     identical: Option<bool>,
 }
 

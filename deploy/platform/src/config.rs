@@ -170,6 +170,8 @@ impl<'de> Deserialize<'de> for Secret {
 }
 
 #[cfg(test)]
+// figment's Jail takes closures returning its own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use serde::Deserialize;

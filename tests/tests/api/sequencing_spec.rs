@@ -150,7 +150,7 @@ async fn one_client_msg_id_sent_at_once_into_other_conversations_and_by_other_se
         }
         b
     };
-    let sends = vec![
+    let sends = [
         (&ann, body(json!({ "to_user_id": bob.id }), "ann to bob")),
         (&ann, body(json!({ "to_user_id": cat.id }), "ann to cat")),
         (&ann, body(json!({ "conversation_id": group }), "ann to group")),
