@@ -21,7 +21,7 @@ use beaver_readmodel::{
 use redis::AsyncCommands;
 use serde_json::{json, Map, Value};
 use std::{sync::Arc, time::Duration};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// An authenticated client, before its connection is registered.
@@ -124,8 +124,8 @@ async fn first_frame(s: &Shared, socket: &mut WebSocket) -> Option<Who> {
 pub fn serve(s: Arc<Shared>, socket: WebSocket, pre: Option<Who>) -> impl std::future::Future<Output = ()> + Send {
     let opening = Box::pin(open(s, socket, pre));
     async move {
-        let Some((mut session, rx)) = opening.await else { return };
-        session.run(rx).await;
+        let Some(mut session) = opening.await else { return };
+        session.run().await;
         let (s, conn) = (session.s, session.conn);
         s.hub.unregister(&conn);
         Box::pin(presence::offline(&s, &conn)).await;
@@ -134,13 +134,13 @@ pub fn serve(s: Arc<Shared>, socket: WebSocket, pre: Option<Who>) -> impl std::f
 
 /// Authenticates (unless done before the upgrade), registers the connection
 /// and sends `ready`; `None` when the connection ended before that.
-async fn open(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) -> Option<(Session, mpsc::UnboundedReceiver<Outbound>)> {
+async fn open(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) -> Option<Session> {
     let who = match pre {
         Some(who) => who,
         None => first_frame(&s, &mut socket).await?,
     };
     let device = Device { connection_id: Uuid::now_v7(), device_id: who.device_id.clone(), platform: who.platform };
-    let (conn, rx) = Conn::new(who.user, who.session, device.clone(), s.limits());
+    let conn = Conn::new(who.user, who.session, device.clone(), s.limits());
     s.hub.register(conn.clone(), s.config.device_policy);
     let kick = Ephemeral::Kick { user: who.user, connection_id: device.connection_id, device_id: device.device_id.clone(), platform: device.platform.as_str().into() };
     ephemeral::publish(&s, &kick).await;
@@ -158,21 +158,38 @@ async fn open(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) -> Option
         presence::offline(&s, &conn).await;
         return None;
     }
-    let budget = Box::new(Budget::new(s.config.frame_budget_per_sec, s.config.frame_budget_burst, std::time::Instant::now()));
-    let sends = Arc::new(tokio::sync::Semaphore::new(s.config.max_sends_in_flight.max(1)));
-    Some((Session { s, conn, socket, tracker: SeqTracker::default(), budget, sends }, rx))
+    Some(Session { s, conn, socket, tracker: None, expensive: None })
 }
 
+/// One connection's task state. Everything an idle connection does not need
+/// is made on first use, so that 100k idle connections cost little
+/// (docs/push.md, "Memory per connection").
 struct Session {
     s: Arc<Shared>,
     conn: Arc<Conn>,
     socket: WebSocket,
-    tracker: SeqTracker,
-    /// What this connection may still spend on expensive frames (boxed: idle
-    /// connections keep the session small).
-    budget: Box<Budget>,
+    /// The last seq delivered per conversation: made by the first message or `sync`.
+    tracker: Option<Box<SeqTracker>>,
+    /// The budget for expensive frames and the bound on sends in flight:
+    /// made by the first `sync`, `send` or `typing`.
+    expensive: Option<Box<Expensive>>,
+}
+
+struct Expensive {
+    /// What this connection may still spend on expensive frames (a fresh
+    /// bucket is full, so making it late changes nothing).
+    budget: Budget,
     /// Bounds this connection's sends in flight to the commands tier.
     sends: Arc<tokio::sync::Semaphore>,
+}
+
+/// What a queued frame asks of the socket, decided without waiting.
+enum Step {
+    Write(Frame),
+    Nothing,
+    /// The cold paths: a gap to fill from MariaDB first, or `sync.required`.
+    Fill { conversation: Arc<str>, after: i64, seq: i64, frame: Frame },
+    SyncRequired { conversation: Arc<str>, last: i64 },
 }
 
 /// The socket failed; the connection is over.
@@ -183,54 +200,91 @@ impl Session {
         self.socket.send(text(f)).await.map_err(|_| Gone)
     }
 
-    async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+    fn tracker(&mut self) -> &mut SeqTracker {
+        self.tracker.get_or_insert_with(Default::default)
+    }
+
+    fn expensive(&mut self) -> &mut Expensive {
+        let c = &self.s.config;
+        self.expensive.get_or_insert_with(|| {
+            Box::new(Expensive {
+                budget: Budget::new(c.frame_budget_per_sec, c.frame_budget_burst, std::time::Instant::now()),
+                sends: Arc::new(tokio::sync::Semaphore::new(c.max_sends_in_flight.max(1))),
+            })
+        })
+    }
+
+    /// The connection's life: one loop over the queue, the socket and one
+    /// timer (the next server ping or the heartbeat deadline, whichever is
+    /// first). The rare paths are boxed, so the loop's future stays small
+    /// while it waits.
+    async fn run(&mut self) {
         let timeout = Duration::from_secs(self.s.config.heartbeat_timeout_secs);
         let every = Duration::from_secs(self.s.config.server_ping_secs.max(1));
-        let mut ping = tokio::time::interval_at(Instant::now() + every, every);
-        let idle = tokio::time::sleep(timeout);
-        tokio::pin!(idle);
+        let mut next_ping = Instant::now() + every;
+        // Moved by every client frame; the timer only looks at it when it fires.
+        let mut silent_until = Instant::now() + timeout;
+        let timer = tokio::time::sleep_until(next_ping.min(silent_until));
+        tokio::pin!(timer);
         let conn = self.conn.clone();
         loop {
             let step = tokio::select! {
-                reason = conn.closed() => {
-                    Box::pin(self.close_for(reason)).await;
-                    return;
-                }
+                _ = conn.woken() => match conn.close_reason() {
+                    Some(reason) => {
+                        Box::pin(self.close_for(reason)).await;
+                        return;
+                    }
+                    None => self.write_queued().await,
+                },
                 incoming = self.socket.recv() => match incoming {
                     None => return,
                     Some(Err(e)) => {
-                        let e = e.to_string();
-                        if e.contains("too long") || e.contains("Space limit") {
-                            metrics::counter!("ws_oversized_closes_total").increment(1);
-                            close_with(&mut self.socket, None, 1009, "message too big").await;
-                            // Read (and drop) what the client is still sending for a
-                            // moment: closing with unread data makes the kernel reset the
-                            // connection, and the client would never see the 1009.
-                            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                                while let Some(Ok(_)) | Some(Err(_)) = self.socket.recv().await {}
-                            })
-                            .await;
-                        }
+                        Box::pin(self.on_read_error(e)).await;
                         return;
                     }
                     Some(Ok(msg)) => {
-                        idle.as_mut().reset(Instant::now() + timeout);
+                        silent_until = Instant::now() + timeout;
                         Box::pin(self.on_client(msg)).await
                     }
                 },
-                out = rx.recv() => match out {
-                    Some(out) => self.write_queued(out, &mut rx).await,
-                    None => return,
-                },
-                _ = ping.tick() => self.socket.send(Message::Ping(Default::default())).await.map_err(|_| Gone),
-                _ = &mut idle => {
-                    close_with(&mut self.socket, None, 4002, "heartbeat timeout").await;
-                    return;
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    if now >= silent_until {
+                        Box::pin(close_with(&mut self.socket, None, 4002, "heartbeat timeout")).await;
+                        return;
+                    }
+                    let sent = if now >= next_ping {
+                        next_ping += every;
+                        if next_ping <= now {
+                            next_ping = now + every;
+                        }
+                        self.socket.send(Message::Ping(Default::default())).await.map_err(|_| Gone)
+                    } else {
+                        Ok(())
+                    };
+                    timer.as_mut().reset(next_ping.min(silent_until));
+                    sent
                 }
             };
             if step.is_err() {
                 return;
             }
+        }
+    }
+
+    /// A read failed: an oversized frame is closed with 1009, anything else ends the connection.
+    async fn on_read_error(&mut self, e: axum::Error) {
+        let e = e.to_string();
+        if e.contains("too long") || e.contains("Space limit") {
+            metrics::counter!("ws_oversized_closes_total").increment(1);
+            close_with(&mut self.socket, None, 1009, "message too big").await;
+            // Read (and drop) what the client is still sending for a
+            // moment: closing with unread data makes the kernel reset the
+            // connection, and the client would never see the 1009.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(Ok(_)) | Some(Err(_)) = self.socket.recv().await {}
+            })
+            .await;
         }
     }
 
@@ -269,7 +323,7 @@ impl Session {
             _ => 0,
         };
         if cost > 0 {
-            if let Err(wait_ms) = self.budget.spend(cost, std::time::Instant::now()) {
+            if let Err(wait_ms) = self.expensive().budget.spend(cost, std::time::Instant::now()) {
                 metrics::counter!("ws_frames_rate_limited_total").increment(1);
                 return self.send(rate_limited(wait_ms, frame_id)).await;
             }
@@ -281,7 +335,7 @@ impl Session {
                 self.send(error_frame(&FrameError::new(409, "already_authenticated", "this connection is already authenticated"), frame_id)).await
             }
             Ok(ClientFrame::Send(body)) => {
-                let Ok(permit) = self.sends.clone().try_acquire_owned() else {
+                let Ok(permit) = self.expensive().sends.clone().try_acquire_owned() else {
                     metrics::counter!("ws_frames_rate_limited_total").increment(1);
                     return self.send(rate_limited(100, frame_id)).await;
                 };
@@ -361,66 +415,90 @@ impl Session {
                 top = top.max(m.seq);
                 self.send(frame("message", json!(m), None)).await?;
             }
-            self.tracker.synced(&conversation_id, top, has_more);
+            self.tracker().synced(&conversation_id, top, has_more);
             done.insert(conversation_id, json!({ "last_seq": top, "has_more": has_more }));
         }
         self.send(frame("sync.done", json!({ "conversations": done, "forbidden": forbidden }), id)).await
     }
 
-    /// Writes `first` and whatever else is already queued (up to
-    /// [`WRITE_BATCH`] frames) into the socket's buffer, then flushes once: a
-    /// burst goes out in one write instead of one syscall per frame.
-    async fn write_queued(&mut self, first: Outbound, rx: &mut mpsc::UnboundedReceiver<Outbound>) -> Result<(), Gone> {
-        let conn = self.conn.clone();
-        conn.taken(&first);
-        self.on_out(first).await?;
-        for _ in 1..WRITE_BATCH {
-            let Ok(next) = rx.try_recv() else { break };
-            conn.taken(&next);
-            self.on_out(next).await?;
+    /// Writes what is queued (up to [`WRITE_BATCH`] frames) into the
+    /// socket's buffer, then flushes once: a burst goes out in one write
+    /// instead of one syscall per frame. Frames left over wake the loop again
+    /// once it has looked at the socket.
+    async fn write_queued(&mut self) -> Result<(), Gone> {
+        let mut wrote = false;
+        for _ in 0..WRITE_BATCH {
+            let Some(out) = self.conn.take() else { break };
+            match self.step(out) {
+                Step::Write(f) => {
+                    futures::SinkExt::feed(&mut self.socket, Message::Text(f)).await.map_err(|_| Gone)?;
+                    wrote = true;
+                }
+                Step::Nothing => {}
+                cold => {
+                    Box::pin(self.cold_step(cold)).await?;
+                    wrote = true;
+                }
+            }
+        }
+        if self.conn.has_queued() {
+            self.conn.wake_again();
+        }
+        if !wrote {
+            return Ok(());
         }
         futures::SinkExt::flush(&mut self.socket).await.map_err(|_| Gone)
     }
 
-    /// Buffers a shared frame for the socket without flushing (see [`Self::write_queued`]).
-    async fn feed(&mut self, f: Frame) -> Result<(), Gone> {
-        futures::SinkExt::feed(&mut self.socket, Message::Text(f)).await.map_err(|_| Gone)
+    /// Passes a queued frame through the seq tracker.
+    fn step(&mut self, out: Outbound) -> Step {
+        match out {
+            Outbound::Frame(f) => Step::Write(f),
+            Outbound::Skip { conversation, seq } => {
+                let tracker = self.tracker();
+                if tracker.admit(&conversation, seq) == Admit::Deliver {
+                    tracker.delivered(&conversation, seq);
+                }
+                Step::Nothing
+            }
+            Outbound::Message { conversation, seq, frame: f } => {
+                let tracker = self.tracker();
+                match tracker.admit(&conversation, seq) {
+                    Admit::Drop => Step::Nothing,
+                    Admit::Deliver => {
+                        tracker.delivered(&conversation, seq);
+                        Step::Write(f)
+                    }
+                    Admit::Fill { after } => Step::Fill { conversation, after, seq, frame: f },
+                    Admit::SyncRequired { last } => {
+                        tracker.hold(&conversation);
+                        Step::SyncRequired { conversation, last }
+                    }
+                }
+            }
+        }
     }
 
-    async fn on_out(&mut self, out: Outbound) -> Result<(), Gone> {
-        match out {
-            Outbound::Frame(f) => self.feed(f).await,
-            Outbound::Skip { conversation, seq } => {
-                if self.tracker.admit(&conversation, seq) == Admit::Deliver {
-                    self.tracker.delivered(&conversation, seq);
-                }
-                Ok(())
+    async fn cold_step(&mut self, step: Step) -> Result<(), Gone> {
+        match step {
+            Step::Fill { conversation, after, seq, frame: f } => {
+                self.fill_gap(&conversation, after, seq).await?;
+                self.tracker().delivered(&conversation, seq);
+                futures::SinkExt::feed(&mut self.socket, Message::Text(f)).await.map_err(|_| Gone)
             }
-            Outbound::Message { conversation, seq, frame: f } => match self.tracker.admit(&conversation, seq) {
-                Admit::Drop => Ok(()),
-                Admit::Deliver => {
-                    self.tracker.delivered(&conversation, seq);
-                    self.feed(f).await
-                }
-                Admit::Fill { after } => {
-                    Box::pin(self.fill_gap(&conversation, after, seq)).await?;
-                    self.tracker.delivered(&conversation, seq);
-                    self.feed(f).await
-                }
-                Admit::SyncRequired { last } => {
-                    self.tracker.hold(&conversation);
-                    self.send(frame("sync.required", json!({ "conversation_id": conversation.as_ref(), "last_seq": last }), None)).await
-                }
-            },
+            Step::SyncRequired { conversation, last } => {
+                self.send(frame("sync.required", json!({ "conversation_id": conversation.as_ref(), "last_seq": last }), None)).await
+            }
+            Step::Write(_) | Step::Nothing => Ok(()),
         }
     }
 }
 
-/// Longest a sync or gap fill waits for the messages projection to store
-/// what the sequencer committed (then it reads what is there).
 /// Most frames written into the socket's buffer before one flush.
 const WRITE_BATCH: usize = 64;
 
+/// Longest a sync or gap fill waits for the messages projection to store
+/// what the sequencer committed (then it reads what is there).
 const STORE_BARRIER: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Session {
@@ -458,4 +536,33 @@ async fn local_send(s: &Shared, user: uuid::Uuid, body: Value, id: Option<&str>)
 fn error_of(e: &beaver_platform::http::ApiError, id: Option<&str>) -> String {
     let (status, data) = e.status_and_data();
     frame("error", json!({ "code": status.as_u16(), "kind": data["error"], "message": e.to_string(), "field": data["field"] }), id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    fn returned<A, B, C, R>(_: fn(A, B, C) -> R) -> usize {
+        size_of::<R>()
+    }
+    fn returned1<A, R>(_: fn(A) -> R) -> usize {
+        size_of::<R>()
+    }
+
+    /// An idle connection holds its task's future for its whole life; the
+    /// budget in docs/push.md ("Memory per connection") counts on these sizes.
+    /// `cargo test -p beaver-ws-push --release idle_connection -- --nocapture` prints them.
+    #[test]
+    fn an_idle_connection_keeps_a_small_future_and_session() {
+        let serve: fn(Arc<Shared>, WebSocket, Option<Who>) -> _ = serve;
+        let run: fn(&'static mut Session) -> _ = Session::run;
+        let write: fn(&'static mut Session) -> _ = Session::write_queued;
+        let (serve, run, write) = (returned(serve), returned1(run), returned1(write));
+        eprintln!("serve future {serve} B (of which the loop {run} B, its queue writer {write} B)");
+        eprintln!("Session {} B (WebSocket {} B), Conn {} B, Outbound {} B, Sleep {} B", size_of::<Session>(), size_of::<WebSocket>(), size_of::<Conn>(), size_of::<Outbound>(), size_of::<tokio::time::Sleep>());
+        // Before the queue moved into `Conn` and the cold paths were boxed: 1,584 bytes.
+        assert!(serve <= 1024, "the connection's future grew to {serve} bytes");
+        assert!(size_of::<Session>() <= 416, "the session grew to {} bytes", size_of::<Session>());
+    }
 }

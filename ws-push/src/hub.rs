@@ -5,13 +5,13 @@
 
 use crate::protocol::{kick_reason, Device, DevicePolicy};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex, RwLock,
     },
 };
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// A serialised frame. Reference-counted bytes: made once per event and
@@ -56,79 +56,118 @@ pub struct QueueLimits {
 }
 
 /// One connection as the rest of the node sees it.
+///
+/// Its outgoing queue lives here, behind the same lock as the close request,
+/// and allocates nothing while empty: an idle connection pays for neither a
+/// channel nor a buffer (a tokio mpsc channel costs ≈ 2.6 KiB per connection
+/// before its first message; docs/push.md, "Memory per connection").
 pub struct Conn {
     pub user: Uuid,
     pub session: Uuid,
     pub device: Device,
-    tx: mpsc::UnboundedSender<Outbound>,
-    /// Frames and bytes queued but not yet written: the bound on memory.
-    queued_frames: AtomicUsize,
-    queued_bytes: AtomicUsize,
     limits: QueueLimits,
-    /// Set once; the connection task closes the socket when notified.
-    close: Mutex<Option<CloseReason>>,
-    closing: Notify,
+    /// Frames queued but not yet written, their size (the bound on memory)
+    /// and why the connection must close, if it must.
+    state: Mutex<ConnState>,
+    /// Wakes the connection's task: a frame was queued or a close was asked.
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct ConnState {
+    queue: VecDeque<Outbound>,
+    bytes: usize,
+    /// Set once; the connection task closes the socket when it sees it.
+    close: Option<CloseReason>,
 }
 
 impl Conn {
-    pub fn new(user: Uuid, session: Uuid, device: Device, limits: QueueLimits) -> (Arc<Conn>, mpsc::UnboundedReceiver<Outbound>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let conn = Conn {
-            user,
-            session,
-            device,
-            tx,
-            queued_frames: AtomicUsize::new(0),
-            queued_bytes: AtomicUsize::new(0),
-            limits,
-            close: Mutex::new(None),
-            closing: Notify::new(),
-        };
-        (Arc::new(conn), rx)
+    pub fn new(user: Uuid, session: Uuid, device: Device, limits: QueueLimits) -> Arc<Conn> {
+        Arc::new(Conn { user, session, device, limits, state: Mutex::new(ConnState::default()), wake: Notify::new() })
     }
 
-    /// Queues a frame; a full queue closes the connection with `resync`.
+    fn state(&self) -> std::sync::MutexGuard<'_, ConnState> {
+        self.state.lock().expect("connection lock")
+    }
+
+    /// Queues a frame; a full queue closes the connection with `resync`
+    /// (and drops what it held).
     pub fn offer(&self, out: Outbound) -> bool {
-        if self.close.lock().expect("close lock").is_some() {
+        let mut state = self.state();
+        if state.close.is_some() {
             return false;
         }
-        let bytes = out.bytes();
-        let frames = self.queued_frames.fetch_add(1, Ordering::AcqRel) + 1;
-        let total = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
-        if frames > self.limits.max_frames || total > self.limits.max_bytes {
-            self.taken(&out);
+        let bytes = state.bytes + out.bytes();
+        if state.queue.len() + 1 > self.limits.max_frames || bytes > self.limits.max_bytes {
             metrics::counter!("ws_resync_closes_total").increment(1);
-            self.close(CloseReason::Resync);
+            state.close = Some(CloseReason::Resync);
+            let dropped = std::mem::take(&mut state.queue);
+            state.bytes = 0;
+            drop(state);
+            drop(dropped);
+            self.wake.notify_one();
             return false;
         }
-        if self.tx.send(out).is_err() {
-            return false;
+        let was_empty = state.queue.is_empty();
+        state.queue.push_back(out);
+        state.bytes = bytes;
+        drop(state);
+        if was_empty {
+            self.wake.notify_one();
         }
         true
     }
 
-    /// The connection task took `out` off the queue.
-    pub fn taken(&self, out: &Outbound) {
-        self.queued_frames.fetch_sub(1, Ordering::AcqRel);
-        self.queued_bytes.fetch_sub(out.bytes(), Ordering::AcqRel);
+    /// Takes the oldest queued frame. The queue's buffer is released once it
+    /// is empty, so a connection between bursts holds none.
+    pub fn take(&self) -> Option<Outbound> {
+        let mut state = self.state();
+        let out = state.queue.pop_front()?;
+        state.bytes -= out.bytes();
+        if state.queue.is_empty() && state.queue.capacity() > 0 {
+            state.queue = VecDeque::new();
+        }
+        Some(out)
+    }
+
+    /// Whether frames are waiting.
+    pub fn has_queued(&self) -> bool {
+        !self.state().queue.is_empty()
+    }
+
+    /// Wakes the connection's task once more (it left frames for later).
+    pub fn wake_again(&self) {
+        self.wake.notify_one();
     }
 
     /// Asks the connection to close; the first reason wins.
     pub fn close(&self, reason: CloseReason) {
-        let mut slot = self.close.lock().expect("close lock");
-        if slot.is_none() {
-            *slot = Some(reason);
-            self.closing.notify_one();
+        let mut state = self.state();
+        if state.close.is_none() {
+            state.close = Some(reason);
+            drop(state);
+            self.wake.notify_one();
         }
+    }
+
+    /// Why the connection must close, once it was asked to.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.state().close.clone()
+    }
+
+    /// Resolves when a frame may be waiting or a close was asked (a wake-up
+    /// given while nobody waited is kept for the next call).
+    pub async fn woken(&self) {
+        self.wake.notified().await
     }
 
     /// Resolves once the connection was asked to close, with the reason.
     pub async fn closed(&self) -> CloseReason {
         loop {
-            if let Some(reason) = self.close.lock().expect("close lock").clone() {
+            if let Some(reason) = self.close_reason() {
                 return reason;
             }
-            self.closing.notified().await;
+            self.woken().await;
         }
     }
 }
@@ -222,7 +261,7 @@ mod tests {
     use super::*;
     use crate::protocol::Platform;
 
-    fn conn(user: Uuid, platform: Platform, device: &str, limits: QueueLimits) -> (Arc<Conn>, mpsc::UnboundedReceiver<Outbound>) {
+    fn conn(user: Uuid, platform: Platform, device: &str, limits: QueueLimits) -> Arc<Conn> {
         Conn::new(user, Uuid::now_v7(), Device { connection_id: Uuid::now_v7(), device_id: device.into(), platform }, limits)
     }
 
@@ -230,23 +269,47 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_closes_the_connection_with_resync_and_takes_nothing_more() {
-        let (c, mut rx) = conn(Uuid::now_v7(), Platform::Web, "d", QueueLimits { max_frames: 2, max_bytes: 1 << 20 });
+        let c = conn(Uuid::now_v7(), Platform::Web, "d", QueueLimits { max_frames: 2, max_bytes: 1 << 20 });
         let frame = Outbound::Frame(Frame::from_static("{}"));
         assert!(c.offer(frame.clone()));
         assert!(c.offer(frame.clone()));
         assert!(!c.offer(frame.clone()));
         assert_eq!(c.closed().await, CloseReason::Resync);
         assert!(!c.offer(frame.clone()));
-        assert!(rx.recv().await.is_some() && rx.recv().await.is_some());
-        assert!(rx.try_recv().is_err());
+        // The queue of a connection told to resync is dropped.
+        assert!(c.take().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_frame_queued_while_nobody_waits_still_wakes_the_connection() {
+        let c = conn(Uuid::now_v7(), Platform::Web, "d", ROOMY);
+        assert!(c.offer(Outbound::Frame(Frame::from_static("{}"))));
+        tokio::time::timeout(std::time::Duration::from_secs(5), c.woken()).await.expect("the wake-up was lost");
+        assert!(c.take().is_some());
+        c.close(CloseReason::Shutdown);
+        tokio::time::timeout(std::time::Duration::from_secs(5), c.woken()).await.expect("the close did not wake");
+        assert_eq!(c.close_reason(), Some(CloseReason::Shutdown));
+    }
+
+    #[test]
+    fn a_drained_queue_holds_no_buffer() {
+        let c = conn(Uuid::now_v7(), Platform::Web, "d", ROOMY);
+        assert_eq!(c.state().queue.capacity(), 0);
+        for _ in 0..3 {
+            assert!(c.offer(Outbound::Frame(Frame::from_static("{}"))));
+        }
+        assert!(c.state().queue.capacity() > 0);
+        while c.take().is_some() {}
+        assert_eq!(c.state().queue.capacity(), 0);
+        assert_eq!(c.state().bytes, 0);
     }
 
     #[test]
     fn the_byte_bound_counts_too_and_taking_frees_room() {
-        let (c, _rx) = conn(Uuid::now_v7(), Platform::Web, "d", QueueLimits { max_frames: 100, max_bytes: 10 });
+        let c = conn(Uuid::now_v7(), Platform::Web, "d", QueueLimits { max_frames: 100, max_bytes: 10 });
         let big = Outbound::Frame(Frame::from_static("123456"));
         assert!(c.offer(big.clone()));
-        c.taken(&big);
+        assert!(c.take().is_some());
         assert!(c.offer(big.clone()));
         assert!(!c.offer(big));
     }
@@ -255,15 +318,15 @@ mod tests {
     async fn registering_a_second_phone_kicks_the_first_but_not_the_desktop() {
         let hub = Hub::default();
         let user = Uuid::now_v7();
-        let (phone, _r1) = conn(user, Platform::Ios, "p1", ROOMY);
-        let (desk, _r2) = conn(user, Platform::Desktop, "d1", ROOMY);
+        let phone = conn(user, Platform::Ios, "p1", ROOMY);
+        let desk = conn(user, Platform::Desktop, "d1", ROOMY);
         hub.register(phone.clone(), DevicePolicy::PerClass);
         hub.register(desk.clone(), DevicePolicy::PerClass);
-        let (phone2, _r3) = conn(user, Platform::Android, "p2", ROOMY);
+        let phone2 = conn(user, Platform::Android, "p2", ROOMY);
         hub.register(phone2.clone(), DevicePolicy::PerClass);
         assert_eq!(phone.closed().await, CloseReason::Kicked { reason: "signed_in_elsewhere", by_platform: Some("android") });
-        assert!(desk.close.lock().unwrap().is_none());
-        assert!(phone2.close.lock().unwrap().is_none());
+        assert!(desk.close_reason().is_none());
+        assert!(phone2.close_reason().is_none());
         hub.unregister(&phone);
         assert_eq!(hub.len(), 2);
         assert_eq!(hub.deliver(user, &Outbound::Frame(Frame::from_static("{}"))), 2);
