@@ -207,23 +207,7 @@ pub async fn events_mentioning(marker: &str) -> Vec<Value> {
     found
 }
 
-/// Polls `check` until it returns `Some` or `timeout` passes.
-pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use beaver_tests::stack::eventually;
 
 /// Asserts `a` answers a token grant for `user_id`: a JWT access token, a
 /// refresh token, `Bearer`, a positive lifetime.

@@ -210,7 +210,7 @@ pub(crate) async fn friends_pair(api: &Api, prefix: &str) -> (User, User) {
 }
 
 /// A group owner and `n` of their friends.
-async fn owner_with_friends(api: &Api, prefix: &str, n: usize) -> (User, Vec<User>) {
+pub(crate) async fn owner_with_friends(api: &Api, prefix: &str, n: usize) -> (User, Vec<User>) {
     let mut users = new_users(api, prefix, n + 1).await;
     let owner = users.remove(0);
     befriend_all(api, &owner, &users.iter().collect::<Vec<_>>()).await;

@@ -8,7 +8,7 @@
 //! heartbeat timeout (close 4002), the 25 s server ping, `has_more` after 500
 //! synced messages and `sync.required` after a gap of more than 500.
 
-use crate::friends::{befriend, befriend_all, delete, find, new_user, new_users, User};
+use crate::friends::{delete, find, new_user, User};
 use crate::helpers::{unique, Answer, Api};
 use crate::ws::{
     auth_frame, connect, connect_first_frame, connect_slow, node_url, open, percent, query_url, refused_handshake, Ws, GATEWAY, QUIET, WAIT,
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::chat::{cmid, direct_id, text_in, text_to};
+use crate::chat::{cmid, direct_id, friends_pair, owner_with_friends, text_in, text_to};
 
 // ---------------------------------------------------------------------------
 // Helpers.
@@ -56,20 +56,6 @@ fn mid(v: &Value) -> String {
 
 fn mids(list: &[Value]) -> Vec<String> {
     list.iter().map(mid).collect()
-}
-
-async fn friends_pair(api: &Api, prefix: &str) -> (User, User) {
-    let (a, b) = tokio::join!(new_user(api, prefix), new_user(api, prefix));
-    befriend(api, &a, &b).await;
-    (a, b)
-}
-
-/// A group owner and `n` of their friends.
-async fn owner_with_friends(api: &Api, prefix: &str, n: usize) -> (User, Vec<User>) {
-    let mut users = new_users(api, prefix, n + 1).await;
-    let owner = users.remove(0);
-    befriend_all(api, &owner, &users.iter().collect::<Vec<_>>()).await;
-    (owner, users)
 }
 
 /// `owner` creates a group with `members` and the settings in `extra`;
