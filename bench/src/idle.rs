@@ -159,10 +159,17 @@ async fn open_fleet(a: &IdleArgs, nodes: Arc<Vec<Node>>, n: usize) -> Result<Fle
         tasks.push(tokio::spawn(async move {
             let (user, session) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
             // ws-push accepts a token only for a live session: mark this one live as the sessions projector would.
-            let live: redis::RedisResult<()> =
-                redis::AsyncCommands::set_ex(&mut redis, beaver_readmodel::keys::session_live(&session), user.to_string(), 24 * 3600).await;
-            if let Err(e) = live {
-                note(&stats.first_errors, format!("redis: {e}"));
+            // Retried: under a fast connect ramp the generator's own Redis
+            // round trip can time out, which would fail the connection for a
+            // reason that is not ws-push's.
+            let key = beaver_readmodel::keys::session_live(&session);
+            for attempt in 1..=3 {
+                let live: redis::RedisResult<()> = redis::AsyncCommands::set_ex(&mut redis, &key, user.to_string(), 24 * 3600).await;
+                match live {
+                    Ok(()) => break,
+                    Err(e) if attempt == 3 => note(&stats.first_errors, format!("redis: {e}")),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
             }
             let (token, _) = auth.issue(user, session);
             let query = format!("token={token}&device_id=bench-{i}&platform=web");
