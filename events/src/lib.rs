@@ -26,6 +26,7 @@ pub mod relation;
 pub mod sequenced;
 pub mod session;
 pub mod topics;
+pub mod track;
 pub mod upcast;
 pub mod user;
 
@@ -35,4 +36,5 @@ pub use message::MessageEvent;
 pub use relation::RelationEvent;
 pub use sequenced::SequencedEvent;
 pub use session::SessionEvent;
+pub use track::TrackEvent;
 pub use user::UserEvent;

@@ -110,8 +110,12 @@ pub const SEQUENCED: &str = "beaver.sequenced.v1";
 /// `sent|<conversation>|<sender>|<client_msg_id>` or `checkpoint`.
 pub const SEQUENCER_STATE: &str = "beaver.sequencer-state.v1";
 
+/// Client analytics events (`beaver_events::track`), keyed by device id,
+/// kept 30 days; for analysts only: no projector reads it.
+pub const TRACK: &str = "beaver.track.v1";
+
 /// Every topic Beaver writes, for tooling that needs the full list.
-pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED];
+pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED, TRACK];
 
 /// Kafka header carrying the envelope's `event_type`.
 pub const HEADER_EVENT_TYPE: &str = "event_type";

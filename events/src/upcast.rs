@@ -21,6 +21,7 @@ pub fn current_version(event_type: &str) -> Option<u32> {
         "MessageSent" | "MessageRecalled" | "MessageEdited" | "MessageDeletedForUser" | "ConversationCleared"
         | "MessageReactionAdded" | "MessageReactionRemoved" | "ConversationRead" | "ConversationSettingsChanged" => Some(1),
         "MessageSequenced" => Some(1),
+        "ClientEventTracked" => Some(1),
         _ => None,
     }
 }

@@ -9,6 +9,7 @@ use beaver_events::{
     session::{SessionEndReason, SessionEnded, SessionRefreshed, SessionStarted},
     upcast::current_version,
     user::{Gender, UserProfileUpdated, UserRegistered},
+    track::{ClientEventTracked, TrackEvent},
     Actor, DomainEvent, Envelope, GroupEvent, MessageEvent, RelationEvent, SessionEvent, UserEvent,
 };
 use std::{collections::BTreeSet, path::PathBuf};
@@ -86,6 +87,20 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
     .chain(group_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
     .chain(message_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
     .chain(std::iter::once(wire(wrap(sequenced_sample(user), Actor::System))))
+    .chain([true, false].map(|signed_in| {
+        let tracked = TrackEvent::ClientEventTracked(ClientEventTracked {
+            device_id: "dev-1".into(),
+            user_id: signed_in.then_some(user),
+            platform: "ios".into(),
+            app_version: signed_in.then(|| "1.2.3".into()),
+            name: "chat.send_tapped".into(),
+            client_ts: OffsetDateTime::now_utc(),
+            client_ts_clamped: !signed_in,
+            props: serde_json::json!({ "screen": "chat", "ms": 12.5, "ok": true }).as_object().unwrap().clone(),
+            client_event_id: None,
+        });
+        wire(wrap(tracked, if signed_in { Actor::User(user) } else { Actor::System }))
+    }))
     .collect()
 }
 

@@ -8,6 +8,7 @@ mod chat;
 mod friend;
 mod group;
 mod health;
+mod track;
 mod user;
 
 use crate::AppState;
@@ -20,5 +21,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(friend::router())
         .merge(chat::router())
         .merge(group::router())
+        .merge(track::router())
         .merge(health::router(state))
 }

@@ -66,6 +66,12 @@ pub fn session_live(session_id: &Uuid) -> String {
 }
 
 /// Failed password logins for one login name (commands' rate limit).
+/// Client analytics batches of `subject` (`user:<id>`, `device:<id>` or
+/// `ip:<addr>`) in the current minute (commands' track rate limit).
+pub fn track_batches(subject: &str) -> String {
+    format!("{ns}beaver:track:batches:{subject}", ns = namespace())
+}
+
 pub fn login_failures(login: &str) -> String {
     format!("{ns}beaver:login:failures:{login}", ns = namespace())
 }

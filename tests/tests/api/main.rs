@@ -17,6 +17,7 @@ mod push_node;
 mod replay;
 mod seed_contract;
 mod sequencing_spec;
+mod track;
 mod security;
 mod ws;
 mod ws_limits;

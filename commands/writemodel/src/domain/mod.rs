@@ -23,6 +23,7 @@ pub mod conversation;
 pub mod group;
 pub mod relation;
 pub mod session;
+pub mod track;
 pub mod user;
 
 use std::sync::Mutex;
