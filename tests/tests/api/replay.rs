@@ -168,6 +168,8 @@ fn stringify(row: &MySqlRow) -> Vec<String> {
                 .map(|v| v.unwrap_or_else(|| "NULL".into()))
                 .or_else(|_| row.try_get::<i64, _>(i).map(|v| v.to_string()))
                 .or_else(|_| row.try_get::<time::PrimitiveDateTime, _>(i).map(|v| v.to_string()))
+                // binary collations (messages.client_msg_id) come back as bytes
+                .or_else(|_| row.try_get::<Vec<u8>, _>(i).map(|v| String::from_utf8_lossy(&v).into_owned()))
                 .unwrap_or_else(|e| panic!("column {i}: {e}"))
         })
         .collect()

@@ -142,3 +142,34 @@ async fn a_later_resend_answers_the_original_and_is_never_numbered_again() {
     assert_ne!(sid(&bobs), sid(&original));
     assert_eq!(seq(&bobs), 3);
 }
+
+/// `client_msg_id` is compared as exact bytes everywhere: the sequencer
+/// numbers `abc` and `ABC` of one sender as two messages, so history must
+/// show both (a case-folding unique key in the read model would drop the
+/// second after it was answered with its seq).
+#[tokio::test]
+async fn client_msg_ids_differing_only_in_case_are_two_messages_in_history_too() {
+    let api = Api::new();
+    let (a, b) = friends_pair(&api, "cmidcase").await;
+    let id = cmid();
+    let (lower, upper) = (id.to_lowercase(), id.to_uppercase());
+    let mut body = text_to(&b, "lower");
+    body["client_msg_id"] = json!(lower);
+    let first = sent(&api, &a, body).await;
+    let mut body = text_to(&b, "upper");
+    body["client_msg_id"] = json!(upper);
+    let second = sent(&api, &a, body).await;
+    assert_ne!(first["message_id"], second["message_id"], "two client ids, two messages");
+    assert_eq!(seq(&second), seq(&first) + 1);
+    let conv = direct_id(&a, &b);
+    let texts = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+        let h = history(&api, &a, &conv).await;
+        (h.len() == 2).then_some(h)
+    })
+    .await;
+    let h = match texts {
+        Some(h) => h,
+        None => panic!("history lost a message: {:?}", history(&api, &a, &conv).await),
+    };
+    assert_eq!(h.iter().map(|m| m["content"]["text"].as_str().unwrap()).collect::<Vec<_>>(), vec!["lower", "upper"]);
+}
