@@ -49,10 +49,23 @@ pub struct Config {
     /// and consumer, so that several transactions are in flight at once.
     /// Change it only with the old process stopped (its lanes would not be fenced).
     pub lanes: u32,
-    /// `transactional.id` is `<namespace><base>-<instance>`: a restarted instance fences its predecessor.
+    /// `transactional.id` is `<namespace><base>-<instance>` (and `…-t1`, … for
+    /// the other turns): a restarted instance fences its predecessor.
     pub transactional_id_base: String,
-    /// Consumer group whose committed offsets are part of each transaction (in the namespace).
+    /// Transactional producers per lane taking turns, one transaction each,
+    /// so that a transaction need not wait for the broker to finish writing
+    /// the previous one's commit markers. Lower it only with the old process
+    /// stopped (its extra producers would not be fenced).
+    pub turns: u32,
+    /// Consumer group whose committed offsets are part of a transaction at
+    /// most every `offsets_every_ms` (in the namespace).
     pub group_id: String,
+    /// How often a transaction also commits the input offsets to the consumer
+    /// group (`send_offsets_to_transaction`, two more round trips and a marker).
+    /// A restart resumes from the state topic's checkpoint, written in every
+    /// transaction; the group's offsets are for `beaver-admin groups status`
+    /// and may trail it by this much. 0: in every transaction.
+    pub offsets_every_ms: u64,
     /// Base names; Kafka's are in the process's namespace (`beaver_events::topics::resolve`).
     pub output_topic: String,
     pub state_topic: String,
@@ -79,7 +92,9 @@ impl Default for Config {
             instances: 1,
             lanes: 1,
             transactional_id_base: "beaver-sequencer".into(),
+            turns: 2,
             group_id: "beaver-sequencer".into(),
+            offsets_every_ms: 1000,
             output_topic: beaver_events::topics::SEQUENCED.into(),
             state_topic: beaver_events::topics::SEQUENCER_STATE.into(),
             window_secs: 600,

@@ -2,11 +2,12 @@
 //! each record with [`crate::core`], and write the output, the state changes
 //! and the input offsets in ONE Kafka transaction per batch.
 //!
-//! A session owns one transactional producer (`transactional.id` =
-//! `<base>-<instance>`) and one consumer with a static share of the input
+//! A session owns `turns` transactional producers that take turns, one
+//! transaction each (`transactional.id` `<base>-<instance>`, then
+//! `<base>-<instance>-t1`, …), and one consumer with a static share of the input
 //! partitions (`partition % instances == instance`). It starts with
-//! `init_transactions`, which fences any older process with the same id and
-//! aborts its open transaction; then restores its partitions' state from the
+//! `init_transactions` on each, which fences any older process with the same
+//! ids and aborts its open transactions; then restores its partitions' state from the
 //! compacted state topic and checks it against the committed input offsets.
 //! Any error ends the session; the next one starts from what was committed,
 //! so nothing is half-applied. A fenced session ends the process.
@@ -101,6 +102,10 @@ fn is_fencing(e: &anyhow::Error) -> bool {
     })
 }
 
+fn phase(name: &'static str, since: Instant) {
+    metrics::histogram!("sequencer_phase_seconds", "phase" => name).record(since.elapsed().as_secs_f64());
+}
+
 /// Runs one session until it fails, is fenced, or `status.stop` is set.
 pub fn run_session(cfg: &Config, status: &Arc<Status>, answers: &UnboundedSender<Committed>) -> SessionEnd {
     let mut session = match Session::start(cfg, status) {
@@ -111,12 +116,15 @@ pub fn run_session(cfg: &Config, status: &Arc<Status>, answers: &UnboundedSender
     status.set_ready(true);
     let end = loop {
         if status.stop.load(Ordering::Relaxed) {
+            if let Err(e) = session.settle_offsets() {
+                tracing::warn!(error = %e, "the last offsets were not committed (the checkpoints in the state topic stand)");
+            }
             break SessionEnd::Stopped;
         }
         match session.step(answers) {
             Ok(()) => status.beat(),
             Err(e) => {
-                let _ = session.producer.abort_transaction(Timeout::After(Duration::from_secs(5)));
+                let _ = session.producer().abort_transaction(Timeout::After(Duration::from_secs(5)));
                 break if is_fencing(&e) { SessionEnd::Fenced(e) } else { SessionEnd::Failed(e) };
             }
         }
@@ -132,35 +140,35 @@ struct Session<'a> {
     input_topic: String,
     output_topic: String,
     state_topic: String,
-    producer: ThreadedProducer<Deliveries>,
+    /// Producers taking turns: after a commit the broker still writes the
+    /// transaction's markers, and the same producer's next transaction is
+    /// refused (`CONCURRENT_TRANSACTIONS`, retried with back-off) until they
+    /// are written; the next producer need not wait. A transaction begins only
+    /// after the previous one committed, so the log order is the order of
+    /// the decisions, and a read_committed reader sees the transactions in
+    /// their order (Kafka's last stable offset stops at the first open one).
+    producers: Vec<ThreadedProducer<Deliveries>>,
+    turn: usize,
     consumer: BaseConsumer,
     states: BTreeMap<i32, PartitionState>,
+    /// When the input offsets last went to the consumer group, and whether
+    /// transactions have moved past them since.
+    offsets_sent: Instant,
+    offsets_behind: bool,
 }
 
 impl<'a> Session<'a> {
     fn start(cfg: &'a Config, status: &Status) -> anyhow::Result<Self> {
-        let transactional_id = topics::scoped(&format!("{}-{}", cfg.transactional_id_base, cfg.instance));
         let (input_topic, output_topic, state_topic) = (kafka_name(topics::MESSAGES), kafka_name(&cfg.output_topic), kafka_name(&cfg.state_topic));
-        let deliveries = Deliveries { output_topic: output_topic.clone(), ends: Mutex::default() };
-        let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.common.kafka_brokers)
-            .set("client.id", "beaver-sequencer")
-            .set("transactional.id", &transactional_id)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("compression.type", "lz4")
-            .set("linger.ms", cfg.producer_linger_ms.to_string())
-            .set("retry.backoff.ms", "2")
-            // CONCURRENT_TRANSACTIONS right after a commit is retried with exponential back-off: keep it short.
-            .set("retry.backoff.max.ms", "20")
-            .set("transaction.timeout.ms", cfg.transaction_timeout_ms.to_string())
-            .set("message.timeout.ms", cfg.transaction_timeout_ms.to_string())
-            .create_with_context(deliveries)
-            .context("creating the transactional producer")?;
-        // Fences every older process with this id and aborts its open transaction.
-        producer.init_transactions(Timeout::After(Duration::from_secs(30))).context("init_transactions")?;
-        tracing::info!(transactional_id, "transactions initialised");
-
+        let producers = (0..cfg.turns.max(1))
+            .map(|k| {
+                let id = match k {
+                    0 => format!("{}-{}", cfg.transactional_id_base, cfg.instance),
+                    k => format!("{}-{}-t{k}", cfg.transactional_id_base, cfg.instance),
+                };
+                transactional_producer(cfg, &topics::scoped(&id), &output_topic)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &cfg.common.kafka_brokers)
             .set("group.id", topics::scoped(&cfg.group_id))
@@ -190,9 +198,11 @@ impl<'a> Session<'a> {
                 _ => 0,
             };
             let checkpoint = states[&e.partition()].next_offset;
-            if committed != checkpoint {
+            // The group's offset trails the checkpoint by at most
+            // `offsets_every_ms` of transactions; ahead of it, the state lost records.
+            if committed > checkpoint {
                 bail!(
-                    "partition {}: state checkpoint {checkpoint} differs from the committed offset {committed}; \
+                    "partition {}: state checkpoint {checkpoint} is behind the committed offset {committed}; \
                      the state topic {} was changed outside the sequencer (docs/operations: the sequencer refuses to guess)",
                     e.partition(),
                     cfg.state_topic
@@ -204,7 +214,11 @@ impl<'a> Session<'a> {
         let remembered: usize = states.values().map(PartitionState::window_len).sum();
         tracing::info!(?partitions, remembered, "session started");
         status.set_partitions(partitions);
-        Ok(Session { cfg, input_topic, output_topic, state_topic, producer, consumer, states })
+        Ok(Session { cfg, input_topic, output_topic, state_topic, producers, turn: 0, consumer, states, offsets_sent: Instant::now(), offsets_behind: false })
+    }
+
+    fn producer(&self) -> &ThreadedProducer<Deliveries> {
+        &self.producers[self.turn]
     }
 
     /// Reads one batch and commits it in one transaction.
@@ -214,7 +228,7 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         let started = Instant::now();
-        self.producer.begin_transaction().context("begin_transaction")?;
+        self.producer().begin_transaction().context("begin_transaction")?;
         let mut replies = Vec::new();
         let mut touched = BTreeSet::new();
         let (mut fresh, mut repeats) = (0u64, 0u64);
@@ -238,24 +252,21 @@ impl<'a> Session<'a> {
                 self.produce(&self.state_topic, input.partition, Some(change.key.as_bytes()), change.value.as_deref(), None)?;
             }
         }
-        let mut offsets = TopicPartitionList::new();
         for p in &touched {
             let checkpoint: Change = self.states[p].checkpoint();
             self.produce(&self.state_topic, *p, Some(checkpoint.key.as_bytes()), checkpoint.value.as_deref(), None)?;
-            offsets.add_partition_offset(&self.input_topic, *p, Offset::Offset(self.states[p].next_offset))?;
         }
-        let metadata = self.consumer.group_metadata().context("consumer has no group metadata")?;
+        self.offsets_behind |= !touched.is_empty();
         let timeout = Timeout::After(Duration::from_millis(self.cfg.transaction_timeout_ms));
-        let phase = |name: &'static str, since: Instant| metrics::histogram!("sequencer_phase_seconds", "phase" => name).record(since.elapsed().as_secs_f64());
         phase("produce", started);
-        let t = Instant::now();
-        self.producer.send_offsets_to_transaction(&offsets, &metadata, timeout).context("send_offsets_to_transaction")?;
-        phase("send_offsets", t);
+        if self.offsets_sent.elapsed() >= Duration::from_millis(self.cfg.offsets_every_ms) {
+            self.send_offsets(timeout)?;
+        }
         let t = Instant::now();
         self.await_deliveries(Duration::from_millis(self.cfg.transaction_timeout_ms))?;
         phase("deliveries", t);
         let t = Instant::now();
-        self.producer.commit_transaction(timeout).context("commit_transaction")?;
+        self.producer().commit_transaction(timeout).context("commit_transaction")?;
         phase("commit", t);
         let took = started.elapsed();
         metrics::histogram!("sequencer_transaction_seconds").record(took.as_secs_f64());
@@ -265,11 +276,40 @@ impl<'a> Session<'a> {
         metrics::gauge!("sequencer_window_entries").set(self.states.values().map(PartitionState::window_len).sum::<usize>() as f64);
         tracing::debug!(records = batch.len(), fresh, repeats, took_ms = took.as_millis() as u64, "batch committed");
         let ends: Vec<(i32, i64)> = {
-            let ends = self.producer.context().ends.lock().expect("ends lock");
+            let ends = self.producer().context().ends.lock().expect("ends lock");
             touched.iter().filter_map(|p| ends.get(p).map(|end| (*p, *end))).collect()
         };
+        self.turn = (self.turn + 1) % self.producers.len();
         let _ = answers.send(Committed { answers: replies, ends });
         Ok(())
+    }
+
+    /// Adds every partition's checkpoint to the open transaction as the
+    /// consumer group's offsets.
+    fn send_offsets(&mut self, timeout: Timeout) -> anyhow::Result<()> {
+        let t = Instant::now();
+        let mut offsets = TopicPartitionList::new();
+        for (p, state) in &self.states {
+            offsets.add_partition_offset(&self.input_topic, *p, Offset::Offset(state.next_offset))?;
+        }
+        let metadata = self.consumer.group_metadata().context("consumer has no group metadata")?;
+        self.producer().send_offsets_to_transaction(&offsets, &metadata, timeout).context("send_offsets_to_transaction")?;
+        self.offsets_sent = Instant::now();
+        self.offsets_behind = false;
+        phase("send_offsets", t);
+        Ok(())
+    }
+
+    /// On a clean stop: one last transaction with only the offsets, so that
+    /// the group's offsets equal the checkpoints.
+    fn settle_offsets(&mut self) -> anyhow::Result<()> {
+        if !self.offsets_behind {
+            return Ok(());
+        }
+        let timeout = Timeout::After(Duration::from_millis(self.cfg.transaction_timeout_ms));
+        self.producer().begin_transaction().context("begin_transaction")?;
+        self.send_offsets(timeout)?;
+        self.producer().commit_transaction(timeout).context("commit_transaction")
     }
 
     /// Waits until every record of the transaction is acknowledged. rust-rdkafka's
@@ -280,7 +320,7 @@ impl<'a> Session<'a> {
     /// short sleeps until nothing is outstanding makes that flush return at once.
     fn await_deliveries(&self, limit: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
-        while self.producer.in_flight_count() > 0 {
+        while self.producer().in_flight_count() > 0 {
             if Instant::now() >= deadline {
                 bail!("records of the transaction not acknowledged within {limit:?}");
             }
@@ -301,7 +341,7 @@ impl<'a> Session<'a> {
             record = record.headers(h);
         }
         loop {
-            match self.producer.send(record) {
+            match self.producer().send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
@@ -414,6 +454,30 @@ fn output_of(
 /// The Kafka name of a base topic name in this process's namespace.
 fn kafka_name(base: &str) -> String {
     topics::resolve(base).into_owned()
+}
+
+/// One transactional producer, initialised: `init_transactions` fences every
+/// older process with this id and aborts its open transaction.
+fn transactional_producer(cfg: &Config, transactional_id: &str, output_topic: &str) -> anyhow::Result<ThreadedProducer<Deliveries>> {
+    let deliveries = Deliveries { output_topic: output_topic.to_owned(), ends: Mutex::default() };
+    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.common.kafka_brokers)
+        .set("client.id", "beaver-sequencer")
+        .set("transactional.id", transactional_id)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", cfg.producer_linger_ms.to_string())
+        .set("retry.backoff.ms", "2")
+        // CONCURRENT_TRANSACTIONS right after a commit is retried with exponential back-off: keep it short.
+        .set("retry.backoff.max.ms", "20")
+        .set("transaction.timeout.ms", cfg.transaction_timeout_ms.to_string())
+        .set("message.timeout.ms", cfg.transaction_timeout_ms.to_string())
+        .create_with_context(deliveries)
+        .context("creating the transactional producer")?;
+    producer.init_transactions(Timeout::After(Duration::from_secs(30))).context("init_transactions")?;
+    tracing::info!(transactional_id, "transactions initialised");
+    Ok(producer)
 }
 
 /// This instance's share of the input partitions.
