@@ -47,10 +47,12 @@ const SEQUENCED_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6265_6176_6572_2d73_6571_
 
 /// Records, per partition of the output topic, the end offset of what was
 /// delivered. `commit_transaction` returns only after every delivery report
-/// was served, so after a commit these are the ends of committed data.
+/// was served, so after a commit these are the ends of committed data. The
+/// map is shared by the producers taking turns: a transaction that writes
+/// nothing to a partition (a repeat) answers with the end of the one that did.
 struct Deliveries {
     output_topic: String,
-    ends: Mutex<HashMap<i32, i64>>,
+    ends: Arc<Mutex<HashMap<i32, i64>>>,
 }
 
 impl ClientContext for Deliveries {}
@@ -160,13 +162,14 @@ struct Session<'a> {
 impl<'a> Session<'a> {
     fn start(cfg: &'a Config, status: &Status) -> anyhow::Result<Self> {
         let (input_topic, output_topic, state_topic) = (kafka_name(topics::MESSAGES), kafka_name(&cfg.output_topic), kafka_name(&cfg.state_topic));
+        let ends = Arc::default();
         let producers = (0..cfg.turns.max(1))
             .map(|k| {
                 let id = match k {
                     0 => format!("{}-{}", cfg.transactional_id_base, cfg.instance),
                     k => format!("{}-{}-t{k}", cfg.transactional_id_base, cfg.instance),
                 };
-                transactional_producer(cfg, &topics::scoped(&id), &output_topic)
+                transactional_producer(cfg, &topics::scoped(&id), &output_topic, &ends)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let consumer: BaseConsumer = ClientConfig::new()
@@ -458,8 +461,13 @@ fn kafka_name(base: &str) -> String {
 
 /// One transactional producer, initialised: `init_transactions` fences every
 /// older process with this id and aborts its open transaction.
-fn transactional_producer(cfg: &Config, transactional_id: &str, output_topic: &str) -> anyhow::Result<ThreadedProducer<Deliveries>> {
-    let deliveries = Deliveries { output_topic: output_topic.to_owned(), ends: Mutex::default() };
+fn transactional_producer(
+    cfg: &Config,
+    transactional_id: &str,
+    output_topic: &str,
+    ends: &Arc<Mutex<HashMap<i32, i64>>>,
+) -> anyhow::Result<ThreadedProducer<Deliveries>> {
+    let deliveries = Deliveries { output_topic: output_topic.to_owned(), ends: ends.clone() };
     let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
         .set("bootstrap.servers", &cfg.common.kafka_brokers)
         .set("client.id", "beaver-sequencer")
