@@ -6,10 +6,11 @@
 //! `MessageSequenced`, with the conversation's next seq; repeats of a
 //! `(sender, client_msg_id)` within the dedup window dropped; everything else
 //! passed through — together with its state changes (compacted
-//! `beaver.sequencer-state.v1`) and its input offsets. After each commit it
-//! answers the waiting senders over Redis. The messages projector and ws-push
-//! read only its output, so MariaDB is off the send path (docs/chat.md,
-//! "Sequencing").
+//! `beaver.sequencer-state.v1`, with each partition's checkpoint: the next
+//! input offset; the consumer group's offsets follow once a second). After
+//! each commit it answers the waiting senders over Redis. The messages
+//! projector and ws-push read only its output, so MariaDB is off the send
+//! path (docs/chat.md, "Sequencing").
 //!
 //! # Layout
 //! - [`core`]: the pure rules (seqs, dedup window, state records).
