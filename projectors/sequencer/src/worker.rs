@@ -228,6 +228,11 @@ impl<'a> Session<'a> {
     fn step(&mut self, answers: &UnboundedSender<Committed>) -> anyhow::Result<()> {
         let batch = self.next_batch()?;
         if batch.is_empty() {
+            // Idle: bring the group's offsets level with the checkpoints, so
+            // that `groups status` shows no lag that is not there.
+            if self.offsets_sent.elapsed() >= Duration::from_millis(self.cfg.offsets_every_ms) {
+                self.settle_offsets()?;
+            }
             return Ok(());
         }
         let started = Instant::now();
@@ -303,8 +308,8 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// On a clean stop: one last transaction with only the offsets, so that
-    /// the group's offsets equal the checkpoints.
+    /// When idle and on a clean stop: a transaction with only the offsets, so
+    /// that the group's offsets equal the checkpoints.
     fn settle_offsets(&mut self) -> anyhow::Result<()> {
         if !self.offsets_behind {
             return Ok(());
@@ -312,7 +317,9 @@ impl<'a> Session<'a> {
         let timeout = Timeout::After(Duration::from_millis(self.cfg.transaction_timeout_ms));
         self.producer().begin_transaction().context("begin_transaction")?;
         self.send_offsets(timeout)?;
-        self.producer().commit_transaction(timeout).context("commit_transaction")
+        self.producer().commit_transaction(timeout).context("commit_transaction")?;
+        self.turn = (self.turn + 1) % self.producers.len();
+        Ok(())
     }
 
     /// Waits until every record of the transaction is acknowledged. rust-rdkafka's
@@ -509,19 +516,34 @@ fn mine(consumer: &BaseConsumer, cfg: &Config) -> anyhow::Result<Vec<i32>> {
     Ok((0..input as i32).filter(|p| p % instances == cfg.instance as i32).collect())
 }
 
+/// The state reader asks to be told when it reaches a partition's end;
+/// librdkafka also reports that through the error callback, which rdkafka
+/// logs at ERROR. It is not one.
+struct EndIsNoError;
+
+impl ClientContext for EndIsNoError {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::error!(%error, reason, "librdkafka error while restoring the state");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EndIsNoError {}
+
 /// Reads this instance's state partitions from the beginning to their end
 /// (read_committed, after `init_transactions`: nothing is left open).
 fn restore(cfg: &Config, partitions: &[i32], window_ms: i64) -> anyhow::Result<BTreeMap<i32, PartitionState>> {
     let started = Instant::now();
     let mut states: BTreeMap<i32, PartitionState> = partitions.iter().map(|p| (*p, PartitionState::new(window_ms))).collect();
-    let consumer: BaseConsumer = ClientConfig::new()
+    let consumer: BaseConsumer<EndIsNoError> = ClientConfig::new()
         .set("bootstrap.servers", &cfg.common.kafka_brokers)
         .set("group.id", topics::scoped(&format!("{}-restore", cfg.group_id)))
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_with_context(EndIsNoError)
         .context("creating the state reader")?;
     let mut assign = TopicPartitionList::new();
     let mut pending = BTreeSet::new();

@@ -8,7 +8,13 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
-use helpers::{eventually, read_topic, unique, Api, PASSWORD};
+use helpers::{brokers, eventually, read_topic, unique, Api, PASSWORD};
+use rdkafka::{
+    config::ClientConfig,
+    consumer::{BaseConsumer, Consumer},
+    message::{Headers, Message},
+    Offset, TopicPartitionList,
+};
 use serde_json::{json, Value};
 use std::{
     collections::HashMap,
@@ -96,22 +102,30 @@ async fn kill_9_mid_load_loses_nothing_and_numbers_every_message_once_without_ga
     const PAIRS: usize = 4;
     const PER_PAIR: usize = 30;
     let pairs = futures::future::join_all((0..PAIRS).map(|_| friends(&api, "seqkill"))).await;
+    let progress = std::sync::atomic::AtomicUsize::new(0);
 
     let senders = pairs.iter().map(|(a, b)| {
-        let api = api.clone();
+        let (api, progress) = (api.clone(), &progress);
         async move {
             let mut answered = Vec::new();
             for i in 0..PER_PAIR {
                 let cmid = format!("k{i}-{}", unique("c"));
                 let answer = send_until_numbered(&api, a, b, &cmid, &format!("message {i}")).await;
+                // A read cursor is passed through unnumbered: were the restarted
+                // sequencer to resume before its checkpoint, it would come out twice.
+                let _ = api.put("/api/chat/read", Some(&b.token), json!({ "conversation_id": answer["conversation_id"], "seq": answer["seq"] })).await;
                 answered.push(answer);
+                progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(30)).await;
             }
             answered
         }
     });
     let killer = async {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Mid-load: a third of the sends answered, the rest still to come.
+        eventually(Duration::from_secs(60), || async { (progress.load(std::sync::atomic::Ordering::Relaxed) >= PAIRS * PER_PAIR / 3).then_some(()) })
+            .await
+            .expect("the load gets going");
         let pid = sequencer_pid().expect("deploy/up records the sequencer's pid");
         assert!(alive(pid), "the sequencer runs before the kill");
         Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
@@ -142,6 +156,61 @@ async fn kill_9_mid_load_loses_nothing_and_numbers_every_message_once_without_ga
         assert_eq!(texts, (0..PER_PAIR).map(|i| format!("message {i}")).collect::<Vec<_>>());
         let _ = a;
     }
+    let conversations: std::collections::HashSet<String> = answered.iter().map(|a| a[0]["conversation_id"].as_str().unwrap().to_owned()).collect();
+    let twice = records_output_twice(&conversations);
+    assert!(twice.is_empty(), "input records output more than once (source partition, offset, count): {twice:?}");
+}
+
+/// Every record of `beaver.sequenced.v1` names its input record in its
+/// `source_partition` / `source_offset` headers; each input record is output
+/// at most once. Returns those of `conversations` output more than once.
+fn records_output_twice(conversations: &std::collections::HashSet<String>) -> Vec<(String, String, usize)> {
+    let topic = beaver_events::topics::SEQUENCED;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("seq_sources"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    let mut pending = std::collections::HashSet::new();
+    for p in metadata.topics()[0].partitions().iter().map(|p| p.id()) {
+        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
+        if high > low {
+            pending.insert(p);
+            tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        }
+    }
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    if !pending.is_empty() {
+        consumer.assign(&tpl).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pending.is_empty() {
+        assert!(Instant::now() < deadline, "reading {topic} took over 60 s");
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) if !m.key().is_some_and(|k| conversations.contains(String::from_utf8_lossy(k).as_ref())) => {}
+            Some(Ok(m)) => {
+                let header = |name: &str| {
+                    m.headers()
+                        .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned()))
+                        .unwrap_or_else(|| panic!("{topic} {}:{} has no {name} header", m.partition(), m.offset()))
+                };
+                let source = (header(beaver_events::topics::HEADER_SOURCE_PARTITION), header(beaver_events::topics::HEADER_SOURCE_OFFSET));
+                *seen.entry(source).or_default() += 1;
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                pending.remove(&p);
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    assert!(seen.len() >= conversations.len(), "{topic} holds the load's records");
+    seen.into_iter().filter(|(_, n)| *n > 1).map(|((p, o), n)| (p, o, n)).collect()
 }
 
 #[tokio::test]
