@@ -139,10 +139,24 @@ async fn open(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) -> Option
         Some(who) => who,
         None => first_frame(&s, &mut socket).await?,
     };
-    let device = Device { connection_id: Uuid::now_v7(), device_id: who.device_id.clone(), platform: who.platform };
+    let generation: u64 = match s.redis.clone().incr(keys::connection_generation(), 1u64).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not number the connection; refusing it");
+            close_with(&mut socket, None, 1013, "try again later").await;
+            return None;
+        }
+    };
+    let device = Device { connection_id: Uuid::now_v7(), generation, device_id: who.device_id.clone(), platform: who.platform };
     let conn = Conn::new(who.user, who.session, device.clone(), s.limits());
     s.hub.register(conn.clone(), s.config.device_policy);
-    let kick = Ephemeral::Kick { user: who.user, connection_id: device.connection_id, device_id: device.device_id.clone(), platform: device.platform.as_str().into() };
+    let kick = Ephemeral::Kick {
+        user: who.user,
+        connection_id: device.connection_id,
+        generation,
+        device_id: device.device_id.clone(),
+        platform: device.platform.as_str().into(),
+    };
     ephemeral::publish(&s, &kick).await;
     presence::online(&s, &conn).await;
     let ready = json!({

@@ -17,7 +17,16 @@ pub enum Ephemeral {
     /// Deliver `frame` to these users' connections.
     Deliver { to: Vec<Uuid>, frame: String },
     /// A new connection: older ones it supersedes must close.
-    Kick { user: Uuid, connection_id: Uuid, device_id: String, platform: String },
+    Kick {
+        user: Uuid,
+        connection_id: Uuid,
+        /// The new connection's place in the order of all connections
+        /// (absent from a node of an older version: 0, it kicks nothing).
+        #[serde(default)]
+        generation: u64,
+        device_id: String,
+        platform: String,
+    },
 }
 
 pub async fn publish(s: &Shared, message: &Ephemeral) {
@@ -38,9 +47,9 @@ pub fn apply(s: &Shared, message: Ephemeral) {
                 s.hub.deliver(user, &out);
             }
         }
-        Ephemeral::Kick { user, connection_id, device_id, platform } => {
+        Ephemeral::Kick { user, connection_id, generation, device_id, platform } => {
             if let Some(platform) = crate::protocol::Platform::parse(&platform) {
-                s.hub.kick_older(user, &Device { connection_id, device_id, platform }, s.config.device_policy);
+                s.hub.kick_older(user, &Device { connection_id, generation, device_id, platform }, s.config.device_policy);
             }
         }
     }
@@ -91,7 +100,7 @@ mod tests {
 
     #[test]
     fn notices_round_trip_through_json() {
-        let kick = Ephemeral::Kick { user: Uuid::now_v7(), connection_id: Uuid::now_v7(), device_id: "d".into(), platform: "ios".into() };
+        let kick = Ephemeral::Kick { user: Uuid::now_v7(), connection_id: Uuid::now_v7(), generation: 7, device_id: "d".into(), platform: "ios".into() };
         let text = serde_json::to_string(&kick).unwrap();
         assert!(text.contains("\"kind\":\"kick\""));
         assert_eq!(serde_json::from_str::<Ephemeral>(&text).unwrap(), kick);

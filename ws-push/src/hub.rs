@@ -262,8 +262,10 @@ mod tests {
     use crate::protocol::Platform;
 
     fn conn(user: Uuid, platform: Platform, device: &str, limits: QueueLimits) -> Arc<Conn> {
-        Conn::new(user, Uuid::now_v7(), Device { connection_id: Uuid::now_v7(), device_id: device.into(), platform }, limits)
+        Conn::new(user, Uuid::now_v7(), Device { connection_id: Uuid::now_v7(), generation: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed), device_id: device.into(), platform }, limits)
     }
+
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
     const ROOMY: QueueLimits = QueueLimits { max_frames: 100, max_bytes: 1 << 20 };
 

@@ -67,15 +67,18 @@ pub enum DevicePolicy {
 /// What a connection is, for the kick rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {
-    /// UUIDv7: later connections have larger ids.
     pub connection_id: Uuid,
+    /// From one Redis counter shared by every node: a later connection has a
+    /// larger number. (UUIDv7 ids are ordered only within one process: two
+    /// opened in the same millisecond on two nodes compare at random.)
+    pub generation: u64,
     pub device_id: String,
     pub platform: Platform,
 }
 
 /// Why `old` must give way to the newer `new` of the same user, if it must.
 pub fn kick_reason(policy: DevicePolicy, old: &Device, new: &Device) -> Option<&'static str> {
-    if old.connection_id >= new.connection_id {
+    if old.generation >= new.generation {
         return None;
     }
     if old.device_id == new.device_id {
@@ -273,7 +276,8 @@ mod tests {
     use super::*;
 
     fn device(platform: Platform, device_id: &str) -> Device {
-        Device { connection_id: Uuid::now_v7(), device_id: device_id.into(), platform }
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Device { connection_id: Uuid::now_v7(), generation: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed), device_id: device_id.into(), platform }
     }
 
     #[test]
@@ -294,6 +298,18 @@ mod tests {
         for policy in [DevicePolicy::PerClass, DevicePolicy::Single, DevicePolicy::Unlimited] {
             assert_eq!(kick_reason(policy, &old, &new), Some("replaced"));
         }
+    }
+
+    #[test]
+    fn the_order_is_the_shared_generation_not_the_connection_id() {
+        // Two nodes, one millisecond: the older connection's UUIDv7 may sort
+        // after the newer one's. The generation decides.
+        let mut old = device(Platform::Web, "laptop");
+        let mut new = device(Platform::Web, "laptop");
+        (old.connection_id, new.connection_id) = (new.connection_id, old.connection_id);
+        assert!(old.connection_id > new.connection_id && old.generation < new.generation);
+        assert_eq!(kick_reason(DevicePolicy::PerClass, &old, &new), Some("replaced"));
+        assert_eq!(kick_reason(DevicePolicy::PerClass, &new, &old), None);
     }
 
     #[test]

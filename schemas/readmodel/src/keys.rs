@@ -81,6 +81,13 @@ pub fn online(user: Uuid) -> String {
     format!("{ns}beaver:online:{user}", ns = namespace())
 }
 
+/// Counter that orders WebSocket connections across ws-push nodes (INCR at
+/// each open): of two connections of a user, the one with the larger number
+/// is the newer, whichever nodes they are on.
+pub fn connection_generation() -> String {
+    format!("{ns}beaver:ws:generation", ns = namespace())
+}
+
 /// Pub/sub channel for what ws-push nodes tell each other and never store:
 /// typing, presence changes, kicks.
 pub fn ephemeral_channel() -> String {
