@@ -170,6 +170,10 @@ async fn upgrade(State(s): State<AppState>, Query(creds): Query<Credentials>, ws
 /// removes this node's presence entries.
 pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     beaver_platform::telemetry::prometheus();
+    // Exported from the start, so that alert rules find them (deploy/observability).
+    for counter in ["ws_resync_closes_total", "ws_oversized_closes_total", "ws_kicks_total", "ws_frames_queued_total"] {
+        metrics::counter!(counter).increment(0);
+    }
     let port = listener.local_addr()?.port();
     if config.node_id.is_empty() {
         config.node_id = format!("ws-{port}");

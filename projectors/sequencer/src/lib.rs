@@ -196,6 +196,10 @@ async fn publish_answers(mut rx: mpsc::UnboundedReceiver<Committed>, redis: redi
 /// returns an error: a newer process owns its partitions).
 pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     beaver_platform::telemetry::prometheus();
+    // Exported from the start, so that alert rules find them (deploy/observability).
+    for counter in ["sequencer_session_failures_total", "sequencer_answers_lost_total", "sequencer_messages_sequenced_total", "sequencer_repeats_total"] {
+        metrics::counter!(counter).increment(0);
+    }
     config.common.enter_namespace()?;
     let redis = beaver_platform::connect_redis(config.common.redis_url()).await?;
     let (tx, rx) = mpsc::unbounded_channel();

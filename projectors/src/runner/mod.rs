@@ -85,6 +85,11 @@ pub fn run_projection(
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     let name = projection.name();
+    // Exported from the start (not only once something happens), so that
+    // dashboards and alert rules find them (deploy/observability).
+    metrics::gauge!("projector_catchup_events_per_second", "projector" => name).set(0.0);
+    metrics::gauge!("projector_catchup_eta_seconds", "projector" => name).set(0.0);
+    metrics::counter!("projector_batch_failures_total", "projector" => name).increment(0);
     while !stop.load(Ordering::Relaxed) {
         let consumer = subscribe(projection.as_ref(), &config, &ctx, &handle)?;
         let stuck = consume(&consumer, projection.as_ref(), &config, &ctx, &handle, &stop);
