@@ -14,6 +14,7 @@ mod hostile;
 mod operability;
 mod push;
 mod push_node;
+mod readmodel_state;
 mod replay;
 mod seed_contract;
 mod sequencing_spec;
