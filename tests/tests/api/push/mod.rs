@@ -207,3 +207,4 @@ mod bad_frames;
 mod slow;
 mod presence;
 mod gateway;
+mod scaling;
