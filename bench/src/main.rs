@@ -16,6 +16,7 @@
 //! - `latency`: end-to-end latency of 1:1 messages, from the scheduled HTTP
 //!   send to the recipient's WebSocket `message` frame, at an open-loop rate;
 //!   also counts lost, duplicated and out-of-order deliveries.
+//! - `reads`: the conversation list of a user with many conversations.
 
 
 mod common;
@@ -23,6 +24,7 @@ mod fanout;
 mod idle;
 mod latency;
 mod procs;
+mod reads;
 mod rebuild;
 mod send;
 mod ws;
@@ -73,6 +75,8 @@ enum Scenario {
     Fanout(fanout::FanoutArgs),
     /// Replays message events from offset 0 into a fresh read model: events per second.
     Rebuild(rebuild::RebuildArgs),
+    /// The conversation list of a user with many conversations: latency and CPU per request.
+    Reads(reads::ReadsArgs),
 }
 
 
@@ -87,5 +91,6 @@ async fn main() -> Result<()> {
         Scenario::Latency(args) => latency::latency_scenario(client, cli.pids, args).await,
         Scenario::Fanout(args) => fanout::fanout_scenario(client, cli.pids, args).await,
         Scenario::Rebuild(args) => rebuild::rebuild_scenario(client, cli.pids, args).await,
+        Scenario::Reads(args) => reads::reads_scenario(client, cli.pids, args).await,
     }
 }
