@@ -9,7 +9,7 @@
 #[path = "api/helpers.rs"]
 mod helpers;
 
-use helpers::{eventually, unique, Api, PASSWORD};
+use helpers::{befriended, eventually, unique, Api};
 use serde_json::{json, Value};
 use std::{collections::BTreeSet, path::PathBuf, process::Command, time::Duration};
 
@@ -42,25 +42,16 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Some traffic through every tier, so that the sequencer's and the
-/// projectors' metrics have samples.
+/// Some traffic through every tier, so that metrics made on first use (the
+/// sequencer's, the projectors', the read barrier's) have samples even on
+/// freshly started tiers.
 async fn traffic(api: &Api) {
-    let mut users = Vec::new();
-    for _ in 0..2 {
-        let name = unique("obs");
-        let id = api.post("/api/user/register", None, json!({ "username": name, "password": PASSWORD })).await.expect(200).data()["user_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let token = api.login(&name).await["access_token"].as_str().unwrap().to_owned();
-        users.push((id, token));
-    }
-    let ((_, ta), (idb, tb)) = (&users[0], &users[1]);
-    let asked = api.post("/api/friend/requests", Some(ta), json!({ "to_user_id": idb })).await.expect(200);
-    let request_id = asked.data()["request_id"].as_str().unwrap().to_owned();
-    api.post(&format!("/api/friend/requests/{request_id}/accept"), Some(tb), json!({})).await.expect(200);
-    let body = json!({ "to_user_id": idb, "client_msg_id": unique("obs"), "type": "text", "content": { "text": "hello" } });
-    api.post("/api/chat/send", Some(ta), body).await.expect(200);
+    let (a, b) = befriended(api, "obs").await;
+    let body = json!({ "to_user_id": b.id, "client_msg_id": unique("obs"), "type": "text", "content": { "text": "hello" } });
+    let sent = api.post("/api/chat/send", Some(&a.token), body).await.expect(200);
+    // A read of messages: the read barrier's histogram has a sample.
+    let conv = sent.data()["conversation_id"].as_str().unwrap().to_owned();
+    api.get(&format!("/api/chat/messages?conversation_id={conv}"), Some(&b.token)).await.expect(200);
 }
 
 #[tokio::test]

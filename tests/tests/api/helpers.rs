@@ -152,50 +152,85 @@ pub const PASSWORD: &str = "correct horse battery";
 /// the end is found by end-of-partition events, not by counting offsets).
 pub async fn read_topic(topic: &'static str) -> Vec<Value> {
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", unique("test_reader"))
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "true")
-            .create()
-            .unwrap();
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
-        let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
-        let mut tpl = TopicPartitionList::new();
-        let mut pending = std::collections::HashSet::new();
-        for p in &partitions {
-            let (low, high) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10)).unwrap();
-            if high > low {
-                pending.insert(*p);
-                tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
-            }
-        }
         let mut values = Vec::new();
-        if pending.is_empty() {
-            return values;
-        }
-        consumer.assign(&tpl).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !pending.is_empty() && Instant::now() < deadline {
-            match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(m)) => {
-                    if let Some(v) = m.payload() {
-                        values.push(serde_json::from_slice(v).unwrap_or(Value::Null));
-                    }
-                }
-                Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                    pending.remove(&p);
-                }
-                Some(Err(e)) => panic!("reading {topic}: {e}"),
-                None => {}
+        each_record(topic, |m| {
+            if let Some(v) = m.payload() {
+                values.push(serde_json::from_slice(v).unwrap_or(Value::Null));
             }
-        }
-        assert!(pending.is_empty(), "could not read all of {topic}");
+        });
         values
     })
     .await
     .unwrap()
+}
+
+/// Calls `f` with every record of `topic` a `read_committed` consumer sees,
+/// from offset 0 to the end of each partition (blocking).
+pub fn each_record(topic: &str, mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>)) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("test_reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    let mut tpl = TopicPartitionList::new();
+    let mut pending = std::collections::HashSet::new();
+    for p in &partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10)).unwrap();
+        if high > low {
+            pending.insert(*p);
+            tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
+        }
+    }
+    if pending.is_empty() {
+        return;
+    }
+    consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pending.is_empty() && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => f(&m),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                pending.remove(&p);
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    assert!(pending.is_empty(), "could not read all of {topic}");
+}
+
+/// A registered, logged-in user, for the test binaries that drive the
+/// stack from outside the API suite (sequencer, scaling, observability).
+pub struct Account {
+    pub id: String,
+    pub token: String,
+}
+
+/// Registers `unique(prefix)` and logs in.
+#[allow(dead_code)]
+pub async fn account(api: &Api, prefix: &str) -> Account {
+    let name = unique(prefix);
+    let id = api.post("/api/user/register", None, json!({ "username": name, "password": PASSWORD })).await.expect(200).data()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = api.login(&name).await["access_token"].as_str().unwrap().to_owned();
+    Account { id, token }
+}
+
+/// Two fresh accounts who are friends (the first asked, the second accepted).
+#[allow(dead_code)]
+pub async fn befriended(api: &Api, prefix: &str) -> (Account, Account) {
+    let (a, b) = tokio::join!(account(api, prefix), account(api, prefix));
+    let asked = api.post("/api/friend/requests", Some(&a.token), json!({ "to_user_id": b.id })).await.expect(200);
+    let rid = asked.data()["request_id"].as_str().unwrap().to_owned();
+    api.post(&format!("/api/friend/requests/{rid}/accept"), Some(&b.token), json!({})).await.expect(200);
+    (a, b)
 }
 
 /// Every event on the Beaver topics whose JSON mentions `marker` anywhere.

@@ -60,3 +60,26 @@ pub fn stringify(row: &MySqlRow) -> Vec<String> {
         })
         .collect()
 }
+
+/// An empty, migrated database on the live server, for rebuilding a read
+/// model from the log and comparing it with the live one.
+pub struct FreshDatabase {
+    pub name: String,
+    pub url: String,
+    admin: MySqlConnection,
+}
+
+impl FreshDatabase {
+    /// Creates database `name` beside the one `live` names and migrates it.
+    pub async fn create(live: &str, name: String) -> Self {
+        let mut admin = MySqlConnection::connect(live).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+        let url = format!("{}/{name}", live.rsplit_once('/').unwrap().0);
+        beaver_projectors::migrate(&url).await.unwrap();
+        FreshDatabase { name, url, admin }
+    }
+
+    pub async fn drop(mut self) {
+        sqlx::query(&format!("DROP DATABASE {}", self.name)).execute(&mut self.admin).await.unwrap();
+    }
+}

@@ -3,10 +3,9 @@
 
 use crate::{
     helpers::{database_url, eventually, unique, Api},
-    readmodel_state::{chat_state, rows},
+    readmodel_state::{chat_state, rows, FreshDatabase},
 };
 use serde_json::json;
-use sqlx::{Connection, MySqlConnection};
 use std::time::Duration;
 
 /// Members of each Redis set, sorted.
@@ -159,11 +158,8 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     assert_eq!(user_messages, 5, "five messages besides the group's notices: {:?}", live_chat[1]);
 
     // A fresh database and consumer group: the projector starts at offset 0.
-    let fresh_name = unique("beaver_replay");
-    let mut admin = MySqlConnection::connect(&live).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {fresh_name}")).execute(&mut admin).await.unwrap();
-    let fresh = format!("{}/{fresh_name}", live.rsplit_once('/').unwrap().0);
-    beaver_projectors::migrate(&fresh).await.unwrap();
+    let db = FreshDatabase::create(&live, unique("beaver_replay")).await;
+    let fresh = db.url.clone();
     let config = beaver_projectors::Config {
         common: beaver_platform::config::Common {
             database_url: fresh.as_str().into(),
@@ -205,7 +201,7 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     for instance in instances {
         instance.await.unwrap().unwrap();
     }
-    sqlx::query(&format!("DROP DATABASE {fresh_name}")).execute(&mut admin).await.unwrap();
+    db.drop().await;
     assert!(
         rebuilt.is_some(),
         "rebuild differs:\nlive users {live_users:?}\nrebuilt    {u:?}\nlive sessions {live_sessions:?}\nrebuilt       {s:?}\nlive social {live_social:?}\nrebuilt     {social:?}\nlive chat {live_chat:?}\nrebuilt   {chat:?}"

@@ -17,8 +17,8 @@ mod helpers;
 #[path = "../api/readmodel_state.rs"]
 mod readmodel_state;
 
-use helpers::{brokers, database_url, eventually, unique, Api, PASSWORD};
-use readmodel_state::chat_state;
+use helpers::{befriended, brokers, database_url, eventually, unique, Account as User, Api};
+use readmodel_state::{chat_state, FreshDatabase};
 use serde_json::{json, Value};
 use sqlx::{Connection, MySqlConnection};
 use std::{
@@ -30,29 +30,6 @@ use std::{
     },
     time::{Duration, Instant},
 };
-
-struct User {
-    id: String,
-    token: String,
-}
-
-async fn new_user(api: &Api) -> User {
-    let name = unique("scale");
-    let id = api.post("/api/user/register", None, json!({ "username": name, "password": PASSWORD })).await.expect(200).data()["user_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let token = api.login(&name).await["access_token"].as_str().unwrap().to_owned();
-    User { id, token }
-}
-
-async fn friends(api: &Api) -> (User, User) {
-    let (a, b) = tokio::join!(new_user(api), new_user(api));
-    let asked = api.post("/api/friend/requests", Some(&a.token), json!({ "to_user_id": b.id })).await.expect(200);
-    let rid = asked.data()["request_id"].as_str().unwrap().to_owned();
-    api.post(&format!("/api/friend/requests/{rid}/accept"), Some(&b.token), json!({})).await.expect(200);
-    (a, b)
-}
 
 /// Sends until the answer carries a seq (a 202 is resent with the same client_msg_id).
 async fn send(api: &Api, from: &User, to: &User, text: &str) -> Value {
@@ -133,13 +110,13 @@ async fn projectors_scaled_from_one_to_three_and_back_with_a_kill_under_load_equ
     const PAIRS: usize = 4;
     let mut pairs = Vec::new();
     for _ in 0..PAIRS {
-        pairs.push(friends(&api).await);
+        pairs.push(befriended(&api, "scale").await);
     }
     // Probe conversations spread over the partitions (12): a pause shows
     // only for the partitions that moved.
     let mut probes = Vec::new();
     for _ in 0..6 {
-        probes.push(friends(&api).await);
+        probes.push(befriended(&api, "scale").await);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let phase: Arc<Mutex<&'static str>> = Arc::new(Mutex::new("one instance"));
@@ -261,11 +238,8 @@ async fn projectors_scaled_from_one_to_three_and_back_with_a_kill_under_load_equ
     })
     .await
     .expect("the live read model settles");
-    let fresh_name = unique("beaver_scaling");
-    let mut admin = MySqlConnection::connect(&live).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {fresh_name}")).execute(&mut admin).await.unwrap();
-    let fresh = format!("{}/{fresh_name}", live.rsplit_once('/').unwrap().0);
-    beaver_projectors::migrate(&fresh).await.unwrap();
+    let db = FreshDatabase::create(&live, unique("beaver_scaling")).await;
+    let fresh = db.url.clone();
     let config = beaver_projectors::Config {
         common: beaver_platform::config::Common {
             database_url: fresh.as_str().into(),
@@ -291,7 +265,7 @@ async fn projectors_scaled_from_one_to_three_and_back_with_a_kill_under_load_equ
     let fresh_chat = chat_state(&fresh, &format!("{live_redis}/2"), &conversations, &users).await;
     stop_replay.send(true).unwrap();
     replay.await.unwrap().unwrap();
-    sqlx::query(&format!("DROP DATABASE {fresh_name}")).execute(&mut admin).await.unwrap();
+    db.drop().await;
 
     for p in ["one instance", "scaling out to three", "three instances, one killed with -9", "scaling in to one"] {
         let (n, worst) = pauses.worst(p);

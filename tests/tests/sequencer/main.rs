@@ -8,13 +8,8 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
-use helpers::{brokers, eventually, read_topic, unique, Api, PASSWORD};
-use rdkafka::{
-    config::ClientConfig,
-    consumer::{BaseConsumer, Consumer},
-    message::{Headers, Message},
-    Offset, TopicPartitionList,
-};
+use helpers::{befriended as friends, each_record, eventually, read_topic, unique, Account as User, Api};
+use rdkafka::message::{Headers, Message};
 use serde_json::{json, Value};
 use std::{
     collections::HashMap,
@@ -24,29 +19,6 @@ use std::{
 };
 
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-struct User {
-    id: String,
-    token: String,
-}
-
-async fn new_user(api: &Api, prefix: &str) -> User {
-    let name = unique(prefix);
-    let id = api.post("/api/user/register", None, json!({ "username": name, "password": PASSWORD })).await.expect(200).data()["user_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let token = api.login(&name).await["access_token"].as_str().unwrap().to_owned();
-    User { id, token }
-}
-
-async fn friends(api: &Api, prefix: &str) -> (User, User) {
-    let (a, b) = tokio::join!(new_user(api, prefix), new_user(api, prefix));
-    let asked = api.post("/api/friend/requests", Some(&a.token), json!({ "to_user_id": b.id })).await.expect(200);
-    let rid = asked.data()["request_id"].as_str().unwrap().to_owned();
-    api.post(&format!("/api/friend/requests/{rid}/accept"), Some(&b.token), json!({})).await.expect(200);
-    (a, b)
-}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -166,49 +138,19 @@ async fn kill_9_mid_load_loses_nothing_and_numbers_every_message_once_without_ga
 /// at most once. Returns those of `conversations` output more than once.
 fn records_output_twice(conversations: &std::collections::HashSet<String>) -> Vec<(String, String, usize)> {
     let topic = beaver_events::topics::SEQUENCED;
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", unique("seq_sources"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap();
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
-    let mut tpl = TopicPartitionList::new();
-    let mut pending = std::collections::HashSet::new();
-    for p in metadata.topics()[0].partitions().iter().map(|p| p.id()) {
-        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
-        if high > low {
-            pending.insert(p);
-            tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
-        }
-    }
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
-    if !pending.is_empty() {
-        consumer.assign(&tpl).unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !pending.is_empty() {
-        assert!(Instant::now() < deadline, "reading {topic} took over 60 s");
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) if !m.key().is_some_and(|k| conversations.contains(String::from_utf8_lossy(k).as_ref())) => {}
-            Some(Ok(m)) => {
-                let header = |name: &str| {
-                    m.headers()
-                        .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned()))
-                        .unwrap_or_else(|| panic!("{topic} {}:{} has no {name} header", m.partition(), m.offset()))
-                };
-                let source = (header(beaver_events::topics::HEADER_SOURCE_PARTITION), header(beaver_events::topics::HEADER_SOURCE_OFFSET));
-                *seen.entry(source).or_default() += 1;
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                pending.remove(&p);
-            }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-            None => {}
+    each_record(topic, |m| {
+        if !m.key().is_some_and(|k| conversations.contains(String::from_utf8_lossy(k).as_ref())) {
+            return;
         }
-    }
+        let header = |name: &str| {
+            m.headers()
+                .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned()))
+                .unwrap_or_else(|| panic!("{topic} {}:{} has no {name} header", m.partition(), m.offset()))
+        };
+        let source = (header(beaver_events::topics::HEADER_SOURCE_PARTITION), header(beaver_events::topics::HEADER_SOURCE_OFFSET));
+        *seen.entry(source).or_default() += 1;
+    });
     assert!(seen.len() >= conversations.len(), "{topic} holds the load's records");
     seen.into_iter().filter(|(_, n)| *n > 1).map(|((p, o), n)| (p, o, n)).collect()
 }
