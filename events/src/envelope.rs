@@ -4,7 +4,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Who caused an event: a signed-in user, or Beaver itself.
+/// Who caused an event: a signed-in user, Beaver itself, or an operator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Actor {
@@ -12,6 +12,9 @@ pub enum Actor {
     User(Uuid),
     /// The server acting on its own (expiry, policy, maintenance).
     System,
+    /// An operator acting through `beaver-admin` (answering feedback,
+    /// publishing a release); the id is the operator's name.
+    Operator(String),
 }
 
 /// One record on a Beaver topic.

@@ -18,23 +18,30 @@
 //! - [`group`]: groups (settings, membership, roles, mutes, join requests).
 //! - [`message`]: conversations: messages, their operations, read cursors, settings.
 //! - [`sequenced`]: the sequencer's derived output, each new message with its seq.
+//! - [`track`]: client analytics events, for analysts only.
+//! - [`feedback`]: users' feedback and operators' answers.
+//! - [`system`]: app releases and announcements published by operators.
 
 pub mod envelope;
+pub mod feedback;
 pub mod group;
 pub mod message;
 pub mod relation;
 pub mod sequenced;
 pub mod session;
+pub mod system;
 pub mod topics;
 pub mod track;
 pub mod upcast;
 pub mod user;
 
 pub use envelope::{Actor, DecodeError, DomainEvent, Envelope, RawEnvelope};
+pub use feedback::FeedbackEvent;
 pub use group::GroupEvent;
 pub use message::MessageEvent;
 pub use relation::RelationEvent;
 pub use sequenced::SequencedEvent;
 pub use session::SessionEvent;
+pub use system::SystemEvent;
 pub use track::TrackEvent;
 pub use user::UserEvent;

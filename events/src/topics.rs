@@ -114,8 +114,16 @@ pub const SEQUENCER_STATE: &str = "beaver.sequencer-state.v1";
 /// kept 30 days; for analysts only: no projector reads it.
 pub const TRACK: &str = "beaver.track.v1";
 
+/// Feedback from users and operators' answers (`beaver_events::feedback`),
+/// keyed by feedback id.
+pub const FEEDBACK: &str = "beaver.feedback.v1";
+
+/// What operators publish for every client: app releases and announcements
+/// (`beaver_events::system`).
+pub const SYSTEM: &str = "beaver.system.v1";
+
 /// Every topic Beaver writes, for tooling that needs the full list.
-pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED, TRACK];
+pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED, TRACK, FEEDBACK, SYSTEM];
 
 /// Kafka header carrying the envelope's `event_type`.
 pub const HEADER_EVENT_TYPE: &str = "event_type";

@@ -22,6 +22,8 @@ pub fn current_version(event_type: &str) -> Option<u32> {
         | "MessageReactionAdded" | "MessageReactionRemoved" | "ConversationRead" | "ConversationSettingsChanged" => Some(1),
         "MessageSequenced" => Some(1),
         "ClientEventTracked" => Some(1),
+        "FeedbackSubmitted" | "FeedbackStatusChanged" => Some(1),
+        "AppVersionPublished" | "AppRolloutChanged" | "AppVersionWithdrawn" | "SystemAnnouncementPublished" => Some(1),
         _ => None,
     }
 }

@@ -10,7 +10,9 @@ use beaver_events::{
     upcast::current_version,
     user::{Gender, UserProfileUpdated, UserRegistered},
     track::{ClientEventTracked, TrackEvent},
-    Actor, DomainEvent, Envelope, GroupEvent, MessageEvent, RelationEvent, SessionEvent, UserEvent,
+    feedback::*,
+    system::*,
+    Actor, DomainEvent, Envelope, FeedbackEvent, SystemEvent, GroupEvent, MessageEvent, RelationEvent, SessionEvent, UserEvent,
 };
 use std::{collections::BTreeSet, path::PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -101,7 +103,70 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
         });
         wire(wrap(tracked, if signed_in { Actor::User(user) } else { Actor::System }))
     }))
+    .chain(feedback_samples(user).into_iter().map(|(e, actor)| wire(wrap(e, actor))))
+    .chain(system_samples().into_iter().map(|e| wire(wrap(e, Actor::Operator("ada".into())))))
     .collect()
+}
+
+fn feedback_samples(user: Uuid) -> Vec<(FeedbackEvent, Actor)> {
+    let feedback_id = Uuid::now_v7();
+    vec![
+        (
+            FeedbackEvent::FeedbackSubmitted(FeedbackSubmitted {
+                feedback_id,
+                user_id: user,
+                category: Category::Report,
+                text: "spam".into(),
+                target: Some(Target { kind: TargetType::User, id: Uuid::now_v7() }),
+                client: Some(ClientInfo { platform: "ios".into(), app_version: Some("2.1.0".into()) }),
+                client_feedback_id: Some("fb-1".into()),
+            }),
+            Actor::User(user),
+        ),
+        (
+            FeedbackEvent::FeedbackSubmitted(FeedbackSubmitted {
+                feedback_id: Uuid::now_v7(),
+                user_id: user,
+                category: Category::Bug,
+                text: "it crashed".into(),
+                target: None,
+                client: None,
+                client_feedback_id: None,
+            }),
+            Actor::User(user),
+        ),
+        (
+            FeedbackEvent::FeedbackStatusChanged(FeedbackStatusChanged { feedback_id, user_id: user, status: Status::Resolved, reply: Some("thanks".into()) }),
+            Actor::Operator("ada".into()),
+        ),
+    ]
+}
+
+fn system_samples() -> Vec<SystemEvent> {
+    let (app_id, platform, version) = ("beaver.ios".to_owned(), "ios".to_owned(), "2.1.0".to_owned());
+    vec![
+        SystemEvent::AppVersionPublished(AppVersionPublished {
+            app_id: app_id.clone(),
+            platform: platform.clone(),
+            version: version.clone(),
+            url: "https://downloads.example/beaver-2.1.0.ipa".into(),
+            sha256: "ab".repeat(32),
+            size: 12_345_678,
+            notes: Some("faster".into()),
+            min_supported: Some("2.0.0".into()),
+            rollout_percent: 10,
+        }),
+        SystemEvent::AppRolloutChanged(AppRolloutChanged { app_id: app_id.clone(), platform: platform.clone(), version: version.clone(), rollout_percent: 50 }),
+        SystemEvent::AppVersionWithdrawn(AppVersionWithdrawn { app_id, platform, version }),
+        SystemEvent::SystemAnnouncementPublished(SystemAnnouncementPublished {
+            announcement_id: Uuid::now_v7(),
+            title: "Maintenance".into(),
+            body: "Tonight 02:00–02:30 UTC".into(),
+            platforms: vec!["ios".into(), "web".into()],
+            starts_at: OffsetDateTime::now_utc(),
+            ends_at: Some(OffsetDateTime::now_utc() + Duration::hours(2)),
+        }),
+    ]
 }
 
 fn message_samples(user: Uuid) -> Vec<MessageEvent> {

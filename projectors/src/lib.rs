@@ -107,6 +107,8 @@ pub fn read_model(projection: &str) -> Option<ReadModel> {
     let (tables, lists): (&'static [&'static str], &'static [&'static str]) = match projection {
         "users" => (&["users"], &[]),
         "sessions" => (&["sessions"], &[]),
+        "feedback" => (&["feedback"], &[]),
+        "system" => (&["app_releases", "announcements"], &[]),
         "relations" => (&["friend_requests", "friendships", "blocks"], &["requests", "friends", "blocks"]),
         "groups" => (&["chat_groups", "group_members", "group_join_requests"], &["groups", "members"]),
         "messages" => (

@@ -23,6 +23,9 @@ pub struct Config {
     #[serde(flatten)]
     pub common: beaver_platform::config::Common,
     pub access_token_ttl_secs: u64,
+    /// The largest group the commands tier allows (`BEAVER_GROUP_MAX_MEMBERS`,
+    /// the same setting), reported by `GET /api/system/config`.
+    pub group_max_members: u32,
 }
 
 impl Default for Config {
@@ -30,6 +33,7 @@ impl Default for Config {
         Config {
             common: beaver_platform::config::Common::serving("127.0.0.1:21082"),
             access_token_ttl_secs: 900,
+            group_max_members: 2000,
         }
     }
 }
@@ -39,6 +43,7 @@ pub struct AppState {
     pub pool: sqlx::MySqlPool,
     pub redis: beaver_platform::RedisConnection,
     pub auth: Authenticator,
+    pub group_max_members: u32,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -59,5 +64,5 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
     let pool = beaver_platform::connect_mysql(common.database_url(), 32).await?;
     let redis = beaver_platform::connect_redis(common.redis_url()).await?;
     let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
-    beaver_platform::serve::serve(listener, router(AppState { pool, redis, auth }), shutdown).await
+    beaver_platform::serve::serve(listener, router(AppState { pool, redis, auth, group_max_members: config.group_max_members }), shutdown).await
 }

@@ -5,7 +5,8 @@
 
 use crate::protocol::frame;
 use beaver_events::{
-    message::ConversationRef, topics, GroupEvent, MessageEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
+    message::ConversationRef, topics, FeedbackEvent, GroupEvent, MessageEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
+    SystemEvent,
 };
 use beaver_readmodel::conversation::Message;
 use serde_json::{json, Value};
@@ -33,10 +34,23 @@ pub struct Push {
     pub seq: Option<(String, i64)>,
 }
 
+/// An announcement for every connected socket of some platforms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Broadcast {
+    /// Platform names; empty: every platform.
+    pub platforms: Vec<String>,
+    /// Delivered when this time comes (at once if it has).
+    pub starts_at: time::OffsetDateTime,
+    /// Not delivered once this has passed.
+    pub ends_at: Option<time::OffsetDateTime>,
+    pub frame: String,
+}
+
 /// What a node does with one event.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Routed {
     Push(Push),
+    Broadcast(Broadcast),
     /// Close the connections authenticated by this session.
     EndSession(Uuid),
     Nothing,
@@ -175,6 +189,28 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
             };
             push(audience, "group", data)
         }
+        topics::FEEDBACK => match env.decode::<FeedbackEvent>().map(|e| e.payload) {
+            Ok(FeedbackEvent::FeedbackStatusChanged(e)) => push(
+                vec![Audience::User(e.user_id)],
+                "feedback.updated",
+                json!({ "feedback_id": e.feedback_id, "status": e.status, "reply": e.reply }),
+            ),
+            _ => Routed::Nothing,
+        },
+        topics::SYSTEM => match env.decode::<SystemEvent>().map(|e| e.payload) {
+            Ok(SystemEvent::SystemAnnouncementPublished(a)) => {
+                let text = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                let data = json!({
+                    "announcement_id": a.announcement_id,
+                    "title": a.title,
+                    "body": a.body,
+                    "starts_at": text(a.starts_at),
+                    "ends_at": a.ends_at.map(text),
+                });
+                Routed::Broadcast(Broadcast { platforms: a.platforms, starts_at: a.starts_at, ends_at: a.ends_at, frame: frame("system.announcement", data, None) })
+            }
+            _ => Routed::Nothing,
+        },
         topics::SESSIONS => match env.decode::<SessionEvent>().map(|e| e.payload) {
             Ok(SessionEvent::SessionEnded(e)) => Routed::EndSession(e.session_id),
             _ => Routed::Nothing,
@@ -276,5 +312,45 @@ mod tests {
         assert_eq!((kind.as_str(), data["event"].as_str()), ("friend", Some("FriendRequestSent")));
         assert_eq!(data["message"], "hi");
         assert!(data.get("hidden_from_recipient").is_none(), "the frame must not reveal the block");
+    }
+
+    #[test]
+    fn a_feedback_answer_reaches_only_its_submitter_and_a_submission_nobody() {
+        use beaver_events::feedback::*;
+        let (user, feedback_id) = (Uuid::now_v7(), Uuid::now_v7());
+        let changed = FeedbackEvent::FeedbackStatusChanged(FeedbackStatusChanged { feedback_id, user_id: user, status: Status::Resolved, reply: Some("fixed".into()) });
+        let Routed::Push(p) = route(topics::FEEDBACK, raw(changed)) else { panic!() };
+        assert_eq!(p.audience, vec![Audience::User(user)]);
+        let (kind, data) = data_of(&p.frame);
+        assert_eq!(kind, "feedback.updated");
+        assert_eq!(data, json!({ "feedback_id": feedback_id, "status": "resolved", "reply": "fixed" }));
+        let submitted = FeedbackEvent::FeedbackSubmitted(FeedbackSubmitted {
+            feedback_id,
+            user_id: user,
+            category: Category::Bug,
+            text: "x".into(),
+            target: None,
+            client: None,
+            client_feedback_id: None,
+        });
+        assert_eq!(route(topics::FEEDBACK, raw(submitted)), Routed::Nothing);
+    }
+
+    #[test]
+    fn an_announcement_is_broadcast_with_its_platforms_and_times() {
+        use beaver_events::system::*;
+        let starts_at = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let a = SystemEvent::SystemAnnouncementPublished(SystemAnnouncementPublished {
+            announcement_id: Uuid::now_v7(),
+            title: "t".into(),
+            body: "b".into(),
+            platforms: vec!["ios".into()],
+            starts_at,
+            ends_at: None,
+        });
+        let Routed::Broadcast(b) = route(topics::SYSTEM, raw(a)) else { panic!() };
+        assert_eq!((b.platforms, b.starts_at, b.ends_at), (vec!["ios".to_owned()], starts_at, None));
+        let (kind, data) = data_of(&b.frame);
+        assert_eq!((kind.as_str(), data["title"].as_str(), data["ends_at"].is_null()), ("system.announcement", Some("t"), true));
     }
 }

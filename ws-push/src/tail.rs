@@ -6,7 +6,7 @@
 use crate::{
     hub::{Frame, Outbound},
     membership::Members,
-    routing::{route, Audience, Push, Routed},
+    routing::{route, Audience, Broadcast, Push, Routed},
     Shared,
 };
 use beaver_events::{message::ConversationRef, topics, GroupEvent, RawEnvelope};
@@ -24,7 +24,7 @@ use uuid::Uuid;
 /// What ws-push reads.
 /// Conversation events come only from the sequencer's output, so every frame
 /// about a conversation is committed and in the conversation's final order.
-pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS];
+pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS, topics::FEEDBACK, topics::SYSTEM];
 
 fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer<HealthContext>> {
     let consumer: StreamConsumer<HealthContext> = ClientConfig::new()
@@ -122,10 +122,25 @@ fn apply_notice(s: &Shared, envelope: &RawEnvelope) {
 }
 
 /// Delivers one routed event to this node's connections.
-pub async fn dispatch(s: &Shared, routed: Routed) {
+pub async fn dispatch(s: &Arc<Shared>, routed: Routed) {
     match routed {
         Routed::Nothing => {}
         Routed::EndSession(session) => s.hub.end_session(session),
+        Routed::Broadcast(b) => {
+            let now = time::OffsetDateTime::now_utc();
+            let wait = b.starts_at - now;
+            if wait <= time::Duration::ZERO {
+                broadcast(s, &b);
+            } else if wait <= MAX_ANNOUNCEMENT_WAIT {
+                // Kept in memory: a socket connecting later (or to a node
+                // started later) reads GET /api/system/announcements instead.
+                let s = s.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait.unsigned_abs()).await;
+                    broadcast(&s, &b);
+                });
+            }
+        }
         Routed::Push(push) => {
             if s.hub.is_empty() {
                 return;
@@ -163,6 +178,26 @@ pub async fn dispatch(s: &Shared, routed: Routed) {
             metrics::counter!("ws_frames_queued_total").increment(delivered as u64);
         }
     }
+}
+
+/// Announcements further ahead than this are not timed by the node (a
+/// client lists the current ones when it connects).
+const MAX_ANNOUNCEMENT_WAIT: time::Duration = time::Duration::days(7);
+
+/// Queues an announcement for every socket of its platforms, unless it has ended.
+fn broadcast(s: &Shared, b: &Broadcast) {
+    let hub = &s.hub;
+    if b.ends_at.is_some_and(|end| end <= time::OffsetDateTime::now_utc()) {
+        return;
+    }
+    let frame: Frame = b.frame.clone().into();
+    let mut delivered = 0;
+    for conn in hub.all() {
+        if b.platforms.is_empty() || b.platforms.iter().any(|p| p == conn.device.platform.as_str()) {
+            delivered += usize::from(conn.offer(Outbound::Frame(frame.clone())));
+        }
+    }
+    metrics::counter!("ws_frames_queued_total").increment(delivered as u64);
 }
 
 /// A group's members: from the node's cache, else from the Redis set the

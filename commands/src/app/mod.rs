@@ -6,6 +6,7 @@
 //! only extract the request, call one of these and return the answer.
 
 pub mod conversation;
+pub mod feedback;
 pub mod group;
 pub mod relation;
 pub mod session;
@@ -70,6 +71,26 @@ impl<T: Serialize> IntoResponse for Written<T> {
             http::ok(self.data)
         } else {
             http::respond(StatusCode::ACCEPTED, "accepted; not yet visible to queries", self.data)
+        }
+    }
+}
+
+/// A command that created something: 201 with `data` once it is visible
+/// to queries, else 202 with the same data; `repeat` (the same request
+/// again, answered with the original) is 200.
+#[derive(Debug)]
+pub struct Created<T> {
+    pub visible: bool,
+    pub repeat: bool,
+    pub data: T,
+}
+
+impl<T: Serialize> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        match (self.repeat, self.visible) {
+            (true, _) => http::ok(self.data),
+            (false, true) => http::respond(StatusCode::CREATED, "created", self.data),
+            (false, false) => http::respond(StatusCode::ACCEPTED, "accepted; not yet visible to queries", self.data),
         }
     }
 }

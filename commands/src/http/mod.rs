@@ -5,6 +5,7 @@
 
 mod auth;
 mod chat;
+mod feedback;
 mod friend;
 mod group;
 mod health;
@@ -22,5 +23,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(chat::router())
         .merge(group::router())
         .merge(track::router())
+        .merge(feedback::router())
         .merge(health::router(state))
 }

@@ -17,7 +17,8 @@
 //! older than `stale_after` (longer than the producer's delivery timeout, so
 //! its event can no longer be appended) and its owner's result was not
 //! projected: no account with the owner id (usernames, e-mails, phones).
-//! (Chat `client_msg_id`s are not claimed here: the sequencer deduplicates
+//! Feedback ids are claimed per user and `client_feedback_id`, owned by the
+//! new feedback's id, so a repeat finds the original. (Chat `client_msg_id`s are not claimed here: the sequencer deduplicates
 //! them on the log, docs/chat.md.) The residual risk is a projector lagging by more than
 //! `stale_after` at that moment; it is logged by the users projector as a
 //! conflict if it ever happens.
@@ -34,6 +35,8 @@ pub enum ClaimKind {
     Email,
     Phone,
     RefreshToken,
+    /// `<user>:<hex of client_feedback_id>` (hex: the column folds case, the id does not).
+    FeedbackId,
 }
 
 impl ClaimKind {
@@ -43,6 +46,7 @@ impl ClaimKind {
             ClaimKind::Email => "email",
             ClaimKind::Phone => "phone",
             ClaimKind::RefreshToken => "refresh_token",
+            ClaimKind::FeedbackId => "feedback",
         }
     }
 }
@@ -123,6 +127,7 @@ async fn take_over_stale(
     let result_exists = match kind {
         ClaimKind::Username | ClaimKind::Email | ClaimKind::Phone => beaver_readmodel::user::account_exists_predicate("c.owner_id"),
         ClaimKind::RefreshToken => "FALSE".to_owned(),
+        ClaimKind::FeedbackId => beaver_readmodel::feedback::exists_predicate("c.owner_id"),
     };
     let taken = sqlx::query(&format!(
         "UPDATE cmd_claims c SET c.owner_id = ?, c.created_at = CURRENT_TIMESTAMP(6) \

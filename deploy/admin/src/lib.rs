@@ -11,17 +11,24 @@
 //! - [`topics`]: `topics list|describe|tail|export`: envelopes as JSON lines.
 //! - [`groups`]: `groups status`: members, committed/stored/end offsets, lag.
 //! - [`projections`]: `projections status|rebuild`: shadow replay and atomic swap.
+//! - [`feedback`], [`system`]: operator actions (answering feedback, app
+//!   releases, announcements), decided by `beaver_writemodel` and appended
+//!   with an operator actor ([`operate`]). There is no admin HTTP endpoint.
 
+pub mod feedback;
 pub mod groups;
 pub mod kafka;
+pub mod operate;
 pub mod projections;
+pub mod system;
 pub mod topics;
 
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Operate and analyse a Beaver deployment: read topics, watch consumer
-/// groups, rebuild projections without downtime.
+/// groups, rebuild projections without downtime, and act as an operator
+/// (answer feedback, publish releases and announcements).
 ///
 /// Connection settings come from the same BEAVER_* variables the tiers use
 /// (deploy/lib.sh computes them from the stack's ports), or from the flags
@@ -53,6 +60,9 @@ pub struct Global {
     /// Print machine-readable JSON (one document, or JSON lines for record streams) instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Who is acting, recorded as the actor of the events operator commands append (default: $USER).
+    #[arg(long, global = true, env = "BEAVER_OPERATOR")]
+    pub operator: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +76,14 @@ pub enum Command {
     /// Projections (the read models): status, and rebuild without downtime.
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
+    /// Users' feedback: list it, answer it (appends with you as the actor).
+    #[command(subcommand)]
+    Feedback(feedback::FeedbackCommand),
+    /// App releases: publish, change the rollout, withdraw.
+    #[command(subcommand)]
+    Release(system::ReleaseCommand),
+    /// Publish an announcement to every client (of some platforms).
+    Announce(system::AnnounceArgs),
 }
 
 /// Runs one command line. Errors are reported by `main`; a probe that
@@ -75,5 +93,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Topics(cmd) => topics::run(&cli.global, cmd).await,
         Command::Groups(cmd) => groups::run(&cli.global, cmd).await,
         Command::Projections(cmd) => projections::run(&cli.global, cmd).await,
+        Command::Feedback(cmd) => feedback::run(&cli.global, cmd).await,
+        Command::Release(cmd) => system::release(&cli.global, cmd).await,
+        Command::Announce(args) => system::announce(&cli.global, args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // clap checks its definitions (conflicting names, ids) only when a
+        // command is parsed in a debug build; this checks every subcommand.
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

@@ -1,16 +1,30 @@
 //! The projections this build knows.
 
+use beaver_events::RawEnvelope;
+use time::PrimitiveDateTime;
+
+/// When an event was decided, as a stored UTC time (what projections write:
+/// never the clock, so a replay writes the same rows).
+pub(crate) fn at(env: &RawEnvelope) -> PrimitiveDateTime {
+    let t = env.occurred_at.to_offset(time::UtcOffset::UTC);
+    PrimitiveDateTime::new(t.date(), t.time())
+}
+
+mod feedback;
 mod groups;
 mod messages;
 mod relations;
 mod sessions;
 pub mod sync;
+mod system;
 mod users;
 
+pub use feedback::Feedback;
 pub use groups::Groups;
 pub use messages::Messages;
 pub use relations::Relations;
 pub use sessions::Sessions;
+pub use system::System;
 pub use users::Users;
 
 use crate::projection::Projection;
@@ -18,5 +32,13 @@ use std::sync::Arc;
 
 /// Every projection, in start order.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(Users), Arc::new(Sessions), Arc::new(Relations), Arc::new(Groups), Arc::new(Messages)]
+    vec![
+        Arc::new(Users),
+        Arc::new(Sessions),
+        Arc::new(Relations),
+        Arc::new(Groups),
+        Arc::new(Messages),
+        Arc::new(Feedback),
+        Arc::new(System),
+    ]
 }

@@ -4,14 +4,9 @@ use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{topics, user::UserProfileUpdated, RawEnvelope, UserEvent};
 use beaver_readmodel::progress::USERS_PROJECTOR;
 use sqlx::{MySql, Transaction};
-use time::PrimitiveDateTime;
 
 pub struct Users;
 
-fn at(env: &RawEnvelope) -> PrimitiveDateTime {
-    let t = env.occurred_at.to_offset(time::UtcOffset::UTC);
-    PrimitiveDateTime::new(t.date(), t.time())
-}
 
 #[async_trait::async_trait]
 impl Projection for Users {
@@ -24,7 +19,7 @@ impl Projection for Users {
     }
 
     async fn apply(&self, tx: &mut Transaction<'static, MySql>, _ctx: &ApplyContext, env: RawEnvelope) -> Result<(), ApplyError> {
-        let when = at(&env);
+        let when = super::at(&env);
         match env.decode::<UserEvent>()?.payload {
             UserEvent::UserRegistered(e) => {
                 let done = sqlx::query(

@@ -1,8 +1,10 @@
 //! The HTTP surface of the read side, one module per URL resource (named as in beaver-commands).
 
 mod chat;
+mod feedback;
 mod friend;
 mod group;
+mod system;
 mod user;
 
 use crate::AppState;
@@ -15,5 +17,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(friend::router())
         .merge(chat::router())
         .merge(group::router())
+        .merge(feedback::router())
+        .merge(system::router())
         .merge(HealthChecks::new().mysql(state.pool.clone()).redis(state.redis.clone()).route())
 }

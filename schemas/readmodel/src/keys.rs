@@ -65,13 +65,19 @@ pub fn session_live(session_id: &Uuid) -> String {
     format!("{ns}beaver:session:live:{session_id}", ns = namespace())
 }
 
-/// Failed password logins for one login name (commands' rate limit).
 /// Client analytics batches of `subject` (`user:<id>`, `device:<id>` or
 /// `ip:<addr>`) in the current minute (commands' track rate limit).
 pub fn track_batches(subject: &str) -> String {
     format!("{ns}beaver:track:batches:{subject}", ns = namespace())
 }
 
+/// A user's feedback submissions of the last 24 hours: a sorted set of
+/// feedback ids scored by submission time in milliseconds (commands' daily limit).
+pub fn feedback_recent(user: Uuid) -> String {
+    format!("{ns}beaver:feedback:recent:{user}", ns = namespace())
+}
+
+/// Failed password logins for one login name (commands' rate limit).
 pub fn login_failures(login: &str) -> String {
     format!("{ns}beaver:login:failures:{login}", ns = namespace())
 }

@@ -15,9 +15,11 @@
 //! - [`progress`]: projector names and their stored offsets (`projector_offsets`).
 //! - [`sync`]: incremental list sync by version (`sync_versions`).
 //! - [`user`], [`relation`], [`group`], [`conversation`], [`session`]: rows and queries per aggregate.
+//! - [`feedback`], [`system`]: the seed services' read models.
 //! - [`MIGRATOR`]: the SQL migrations under `schemas/migrations`, compiled in.
 
 pub mod conversation;
+pub mod feedback;
 pub mod group;
 pub mod keys;
 pub mod presence;
@@ -25,6 +27,7 @@ pub mod progress;
 pub mod relation;
 pub mod session;
 pub mod sync;
+pub mod system;
 pub mod user;
 
 use time::{format_description::well_known::Rfc3339, PrimitiveDateTime};

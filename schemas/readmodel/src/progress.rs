@@ -15,6 +15,10 @@ pub const RELATIONS_PROJECTOR: &str = "relations";
 pub const GROUPS_PROJECTOR: &str = "groups";
 /// Projector storing messages and conversation state from `beaver.sequenced.v1`.
 pub const MESSAGES_PROJECTOR: &str = "messages";
+/// Projector building `feedback` from `beaver.feedback.v1`.
+pub const FEEDBACK_PROJECTOR: &str = "feedback";
+/// Projector building `app_releases` and `announcements` from `beaver.system.v1`.
+pub const SYSTEM_PROJECTOR: &str = "system";
 
 /// The next offset `projector` will apply in `topic`/`partition` (0 if it has not started).
 pub async fn next_offset(pool: &sqlx::MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {

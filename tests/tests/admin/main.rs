@@ -8,6 +8,7 @@
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod helpers;
+mod services;
 
 use helpers::{eventually, unique, Api};
 use serde_json::Value;
@@ -210,7 +211,7 @@ async fn groups_status_shows_projector_groups_with_stored_offsets_and_lag_and_pr
     })
     .await
     .expect("the users projector group shows stored offsets");
-    for name in ["users", "sessions", "relations", "groups", "messages"] {
+    for name in ["users", "sessions", "relations", "groups", "messages", "feedback", "system"] {
         let g = status.iter().find(|g| g["group"] == format!("beaver-projector-{name}")).unwrap_or_else(|| panic!("no group for {name}"));
         assert_eq!(g["projection"], name);
         let members = g["members"].as_array().unwrap();
@@ -240,11 +241,12 @@ async fn projections_status_lists_every_projection_with_rows() {
     succeeded(&out, "projections status");
     let all: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
     let names: Vec<&str> = all.iter().map(|p| p["projection"].as_str().unwrap()).collect();
-    assert_eq!(names, ["users", "sessions", "relations", "groups", "messages"]);
+    assert_eq!(names, ["users", "sessions", "relations", "groups", "messages", "feedback", "system"]);
     let users = &all[0];
     assert!(users["rows"]["users"].as_i64().unwrap() >= 0);
     assert_eq!(users["rebuildable"], true);
     assert_eq!(all[4]["rebuildable"], false);
+    assert_eq!((&all[5]["rebuildable"], &all[6]["rebuildable"]), (&Value::Bool(true), &Value::Bool(true)), "feedback and system own only their tables");
 }
 
 #[tokio::test]

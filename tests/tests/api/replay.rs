@@ -8,6 +8,56 @@ use crate::{
 use serde_json::json;
 use std::time::Duration;
 
+/// Runs one `beaver-admin` command line in this process (an operator's action).
+async fn admin(args: &[&str]) {
+    use clap::Parser;
+    let mut argv = vec!["beaver-admin", "--operator", "replay-test", "--brokers"];
+    let brokers = crate::helpers::brokers();
+    let database = database_url();
+    argv.push(&brokers);
+    argv.extend(["--database-url", &database]);
+    argv.extend(args);
+    let code = beaver_admin::run(beaver_admin::Cli::parse_from(&argv)).await.unwrap_or_else(|e| panic!("beaver-admin {args:?}: {e:#}"));
+    assert_eq!(code, std::process::ExitCode::SUCCESS, "beaver-admin {args:?}");
+}
+
+/// Feedback answered by an operator, a release rolled out and withdrawn, and
+/// an announcement: `(feedback ids, app id, announcement ids)`.
+async fn service_history(api: &Api) -> (Vec<String>, String, Vec<String>) {
+    let (_, token, _) = api.signed_up(&unique("replayfb")).await;
+    let mut feedback = Vec::new();
+    for text in ["it crashed", "dark mode please"] {
+        let a = api.post("/api/feedback", Some(&token), json!({ "category": "bug", "text": text, "client": { "platform": "ios" } })).await.expect(201);
+        feedback.push(a.data()["feedback_id"].as_str().unwrap().to_owned());
+    }
+    admin(&["feedback", "status", &feedback[0], "resolved", "--reply", "fixed in 2.1"]).await;
+    let app = unique("replayapp").to_lowercase();
+    let sha = "ab".repeat(32);
+    for (version, rollout) in [("1.0.0", "100"), ("1.1.0", "10")] {
+        let url = format!("https://dl.example/{app}-{version}");
+        admin(&["release", "publish", "--app", &app, "--platform", "ios", "--version", version, "--url", &url, "--sha256", &sha, "--size", "100", "--rollout", rollout]).await;
+    }
+    // The release's state is read back by the next decision: wait for the projection.
+    let answered = eventually(Duration::from_secs(10), || async { (rows(&database_url(), RELEASES_SQL, std::slice::from_ref(&app)).await.len() == 2).then_some(()) }).await;
+    assert!(answered.is_some(), "the releases were not projected");
+    admin(&["release", "rollout", &app, "ios", "1.1.0", "50"]).await;
+    admin(&["release", "withdraw", &app, "ios", "1.0.0"]).await;
+    let title = unique("replay-announcement");
+    admin(&["announce", "--title", &title, "--body", "hello", "--platforms", "ios,web"]).await;
+    let (_, token, _) = api.signed_up(&unique("replayann")).await;
+    let listed = eventually(Duration::from_secs(10), || async {
+        let a = api.get("/api/system/announcements", Some(&token)).await.expect(200);
+        a.data()["announcements"].as_array().unwrap().iter().find(|x| x["title"] == title.as_str()).map(|x| x["announcement_id"].as_str().unwrap().to_owned())
+    })
+    .await
+    .expect("the announcement is listed");
+    (feedback, app, vec![listed])
+}
+
+const FEEDBACK_SQL: &str = "SELECT * FROM feedback WHERE feedback_id = ?";
+const RELEASES_SQL: &str = "SELECT * FROM app_releases WHERE app_id = ? ORDER BY version";
+const ANNOUNCEMENTS_SQL: &str = "SELECT * FROM announcements WHERE announcement_id = ?";
+
 /// Members of each Redis set, sorted.
 async fn redis_sets(url: &str, keys: &[String]) -> Vec<Vec<String>> {
     let client = redis::Client::open(url).unwrap();
@@ -126,6 +176,7 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     let api = Api::new();
     let (social_users, group) = social_history(&api).await;
     let (conversations, chatters) = chat_history(&api).await;
+    let (feedback, app, announcements) = service_history(&api).await;
     let mut users = Vec::new();
     let mut sessions = Vec::new();
     for i in 0..3 {
@@ -156,6 +207,21 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     let live_chat = chat_state(&live, &live_redis, &conversations, &chatters).await;
     let user_messages = live_chat[1].iter().filter(|m| m[5] != "system").count();
     assert_eq!(user_messages, 5, "five messages besides the group's notices: {:?}", live_chat[1]);
+    let services = |db: String| {
+        let (feedback, app, announcements) = (feedback.clone(), app.clone(), announcements.clone());
+        async move {
+            vec![rows(&db, FEEDBACK_SQL, &feedback).await, rows(&db, RELEASES_SQL, &[app]).await, rows(&db, ANNOUNCEMENTS_SQL, &announcements).await]
+        }
+    };
+    let live_services = eventually(Duration::from_secs(10), || async {
+        let s = services(live.clone()).await;
+        // The operator's answer, the rollout and the withdrawal are projected.
+        let done = s[0].iter().any(|r| r.iter().any(|c| c == "resolved")) && s[1].len() == 2 && s[1].iter().any(|r| r.iter().any(|c| c == "50"));
+        done.then_some(s)
+    })
+    .await
+    .expect("the services' history is projected");
+    assert_eq!((live_services[0].len(), live_services[2].len()), (2, 1));
 
     // A fresh database and consumer group: the projector starts at offset 0.
     let db = FreshDatabase::create(&live, unique("beaver_replay")).await;
@@ -191,12 +257,14 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
         let s = rows(&fresh, SESSIONS_SQL, &sessions).await;
         let social = social_state(&fresh, &format!("{live_redis}/1"), &social_users, &group).await;
         let chat = chat_state(&fresh, &format!("{live_redis}/1"), &conversations, &chatters).await;
-        (u == live_users && s == live_sessions && social == live_social && chat == live_chat).then_some(())
+        let svc = services(fresh.clone()).await;
+        (u == live_users && s == live_sessions && social == live_social && chat == live_chat && svc == live_services).then_some(())
     })
     .await;
     let (u, s) = (rows(&fresh, USERS_SQL, &users).await, rows(&fresh, SESSIONS_SQL, &sessions).await);
     let social = social_state(&fresh, &format!("{live_redis}/1"), &social_users, &group).await;
     let chat = chat_state(&fresh, &format!("{live_redis}/1"), &conversations, &chatters).await;
+    let svc = services(fresh.clone()).await;
     stop.send(true).unwrap();
     for instance in instances {
         instance.await.unwrap().unwrap();
@@ -204,6 +272,6 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     db.drop().await;
     assert!(
         rebuilt.is_some(),
-        "rebuild differs:\nlive users {live_users:?}\nrebuilt    {u:?}\nlive sessions {live_sessions:?}\nrebuilt       {s:?}\nlive social {live_social:?}\nrebuilt     {social:?}\nlive chat {live_chat:?}\nrebuilt   {chat:?}"
+        "rebuild differs:\nlive users {live_users:?}\nrebuilt    {u:?}\nlive sessions {live_sessions:?}\nrebuilt       {s:?}\nlive social {live_social:?}\nrebuilt     {social:?}\nlive chat {live_chat:?}\nrebuilt   {chat:?}\nlive services {live_services:?}\nrebuilt       {svc:?}"
     );
 }

@@ -18,11 +18,15 @@
 //! | [`relation`] | the pair of users | `RelationEvent`         |
 //! | [`group`]    | group id          | `GroupEvent`            |
 //! | [`conversation`] | conversation id | `MessageEvent`        |
+//! | [`feedback`] | feedback id       | `FeedbackEvent`         |
+//! | [`system`]   | app+platform, announcement | `SystemEvent`  |
 
 pub mod conversation;
+pub mod feedback;
 pub mod group;
 pub mod relation;
 pub mod session;
+pub mod system;
 pub mod track;
 pub mod user;
 

@@ -70,12 +70,15 @@ fn invalid(field: &'static str, why: impl Into<String>) -> DomainError {
     DomainError::Invalid(field, why.into())
 }
 
+/// A client's device id: 1–128 characters of `A-Z a-z 0-9 . _ -`.
+pub fn check_device_id(device_id: &str) -> Result<(), DomainError> {
+    let ok = (1..=128).contains(&device_id.len()) && device_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    ok.then_some(()).ok_or_else(|| invalid("device_id", "device_id must be 1 to 128 characters of A-Z a-z 0-9 . _ -"))
+}
+
 /// Decides a batch sent by `user` (None: no token) at `ctx.now`.
 pub fn decide(batch: TrackBatch, user: Option<Uuid>, ctx: &Ctx) -> Result<Decided, DomainError> {
-    let device_ok = (1..=128).contains(&batch.device_id.len()) && batch.device_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !device_ok {
-        return Err(invalid("device_id", "device_id must be 1 to 128 characters of A-Z a-z 0-9 . _ -"));
-    }
+    check_device_id(&batch.device_id)?;
     if !PLATFORMS.contains(&batch.platform.as_str()) {
         return Err(invalid("platform", format!("platform must be one of {}", PLATFORMS.join(", "))));
     }
