@@ -106,11 +106,16 @@ pub struct MessageReaction {
 }
 
 /// A participant's read cursor moved forward to `seq`.
+///
+/// Schema v2 added `receipt`: whether the peer of a 1:1 conversation is told
+/// (the reader's `read_receipts` setting when they read). v1 events are
+/// upcast with `receipt: true`, which is what they did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConversationRead {
     pub conversation_id: String,
     pub user_id: Uuid,
     pub seq: i64,
+    pub receipt: bool,
 }
 
 /// One participant's flags; absent ones kept their value.
@@ -144,6 +149,10 @@ impl MessageEvent {
 impl DomainEvent for MessageEvent {
     const AGGREGATE_TYPE: &'static str = "conversation";
     const TOPIC: &'static str = topics::MESSAGES;
+
+    fn schema_version(&self) -> u32 {
+        crate::upcast::current_version(self.event_type()).unwrap_or(1)
+    }
 
     fn event_type(&self) -> &'static str {
         match self {

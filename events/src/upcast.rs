@@ -4,7 +4,7 @@
 //! payload changes incompatibly, bump the version in the event's
 //! `schema_version`, add a `schemas/events/<Type>.v<N>.json`, and add a step
 //! here that rewrites a `v<N-1>` payload into `v<N>` — consumers then never
-//! see the old shape. No event type has a second version yet.
+//! see the old shape. `ConversationRead` is at v2 (`receipt` added).
 
 use crate::envelope::DecodeError;
 use serde_json::Value;
@@ -19,7 +19,10 @@ pub fn current_version(event_type: &str) -> Option<u32> {
         | "GroupMemberRoleChanged" | "GroupOwnershipTransferred" | "GroupMemberMuted" | "GroupMuteAllChanged"
         | "GroupMemberNicknameSet" | "GroupJoinRequested" | "GroupJoinRequestApproved" | "GroupJoinRequestRejected" => Some(1),
         "MessageSent" | "MessageRecalled" | "MessageEdited" | "MessageDeletedForUser" | "ConversationCleared"
-        | "MessageReactionAdded" | "MessageReactionRemoved" | "ConversationRead" | "ConversationSettingsChanged" => Some(1),
+        | "MessageReactionAdded" | "MessageReactionRemoved" | "ConversationSettingsChanged" => Some(1),
+        // v2: `receipt` (docs/services.md, "Settings").
+        "ConversationRead" => Some(2),
+        "UserSettingsChanged" => Some(1),
         "MessageSequenced" => Some(1),
         "ClientEventTracked" => Some(1),
         "FeedbackSubmitted" | "FeedbackStatusChanged" => Some(1),
@@ -29,9 +32,17 @@ pub fn current_version(event_type: &str) -> Option<u32> {
 }
 
 /// Rewrites `payload` from `version` to the current version of `event_type`.
-pub fn upcast(event_type: &str, version: u32, payload: Value) -> Result<Value, DecodeError> {
+pub fn upcast(event_type: &str, version: u32, mut payload: Value) -> Result<Value, DecodeError> {
     match current_version(event_type) {
         Some(current) if version == current => Ok(payload),
+        // ConversationRead v1 → v2: before read receipts could be turned
+        // off, every read told the peer.
+        Some(2) if event_type == "ConversationRead" && version == 1 => {
+            if let Value::Object(fields) = &mut payload {
+                fields.entry("receipt").or_insert(Value::Bool(true));
+            }
+            Ok(payload)
+        }
         // Unknown types fall through to the payload decoder, which names them.
         None => Ok(payload),
         Some(_) => Err(DecodeError::UnknownVersion {

@@ -10,6 +10,129 @@ use uuid::Uuid;
 pub enum UserEvent {
     UserRegistered(UserRegistered),
     UserProfileUpdated(UserProfileUpdated),
+    UserSettingsChanged(UserSettingsChanged),
+}
+
+/// The user changed their settings; `settings` is the whole new document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserSettingsChanged {
+    pub user_id: Uuid,
+    pub settings: Settings,
+}
+
+/// A user's settings (docs/services.md, "Settings"). Every field has a
+/// default, so a document written before a field existed reads with it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub privacy: Privacy,
+    pub notifications: Notifications,
+    /// The client app's own settings, stored as given (an object).
+    pub client: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What other users may do and see.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Privacy {
+    pub friend_requests: FriendRequestPolicy,
+    pub searchable_by_email: bool,
+    pub searchable_by_phone: bool,
+    pub show_online: bool,
+    pub read_receipts: bool,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy { friend_requests: FriendRequestPolicy::Everyone, searchable_by_email: true, searchable_by_phone: true, show_online: true, read_receipts: true }
+    }
+}
+
+/// Who may send the user a friend request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FriendRequestPolicy {
+    #[default]
+    Everyone,
+    FriendsOfFriends,
+    Nobody,
+}
+
+impl FriendRequestPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FriendRequestPolicy::Everyone => "everyone",
+            FriendRequestPolicy::FriendsOfFriends => "friends_of_friends",
+            FriendRequestPolicy::Nobody => "nobody",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "everyone" => FriendRequestPolicy::Everyone,
+            "friends_of_friends" => FriendRequestPolicy::FriendsOfFriends,
+            "nobody" => FriendRequestPolicy::Nobody,
+            _ => return None,
+        })
+    }
+}
+
+/// How the user wants to be notified (read by the notifications service).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Notifications {
+    pub push: PushLevel,
+    pub previews: bool,
+    pub categories: Categories,
+    pub do_not_disturb: DoNotDisturb,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Notifications { push: PushLevel::All, previews: true, categories: Categories::default(), do_not_disturb: DoNotDisturb::default() }
+    }
+}
+
+/// Which messages may reach the user as an offline push.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushLevel {
+    #[default]
+    All,
+    Mentions,
+    None,
+}
+
+/// Per-category switches of notifications.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Categories {
+    pub messages: bool,
+    pub groups: bool,
+    pub friends: bool,
+    pub system: bool,
+}
+
+impl Default for Categories {
+    fn default() -> Self {
+        Categories { messages: true, groups: true, friends: true, system: true }
+    }
+}
+
+/// Quiet hours, `HH:MM` to `HH:MM` in an IANA time zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DoNotDisturb {
+    pub enabled: bool,
+    pub start: String,
+    pub end: String,
+    pub time_zone: String,
+}
+
+impl Default for DoNotDisturb {
+    fn default() -> Self {
+        DoNotDisturb { enabled: false, start: "22:00".into(), end: "07:00".into(), time_zone: "UTC".into() }
+    }
 }
 
 /// A new account exists.
@@ -75,6 +198,7 @@ impl DomainEvent for UserEvent {
         match self {
             UserEvent::UserRegistered(_) => "UserRegistered",
             UserEvent::UserProfileUpdated(_) => "UserProfileUpdated",
+            UserEvent::UserSettingsChanged(_) => "UserSettingsChanged",
         }
     }
 
@@ -82,6 +206,7 @@ impl DomainEvent for UserEvent {
         match self {
             UserEvent::UserRegistered(e) => e.user_id,
             UserEvent::UserProfileUpdated(e) => e.user_id,
+            UserEvent::UserSettingsChanged(e) => e.user_id,
         }
         .to_string()
     }

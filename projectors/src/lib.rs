@@ -105,7 +105,7 @@ pub struct ReadModel {
 /// The read model of `projection`, or `None` for an unknown name.
 pub fn read_model(projection: &str) -> Option<ReadModel> {
     let (tables, lists): (&'static [&'static str], &'static [&'static str]) = match projection {
-        "users" => (&["users"], &[]),
+        "users" => (&["users", "user_settings"], &[]),
         "sessions" => (&["sessions"], &[]),
         "feedback" => (&["feedback"], &[]),
         "system" => (&["app_releases", "announcements"], &[]),

@@ -17,8 +17,18 @@ fn ttl_ms(s: &Shared) -> i64 {
     (s.config.presence_ttl_secs.max(3) * 1000) as i64
 }
 
-/// Tells the user's friends, on every node.
+/// Tells the user's friends, on every node — unless the user turned
+/// `show_online` off (docs/services.md, "Settings"); on a database error the
+/// frame is not sent (hiding is the safe side).
 async fn announce(s: &Shared, user: Uuid, online: bool) {
+    match beaver_readmodel::settings::privacy(&s.pool, user).await {
+        Ok(p) if p.show_online => {}
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the user's presence setting; no presence frame");
+            return;
+        }
+    }
     let friends: redis::RedisResult<Vec<String>> = s.redis.clone().smembers(keys::friends(user)).await;
     let to: Vec<Uuid> = friends.unwrap_or_default().iter().filter_map(|f| Uuid::try_parse(f).ok()).collect();
     if !to.is_empty() {

@@ -133,8 +133,9 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
                 MessageEvent::ConversationCleared(e) => push(vec![Audience::User(e.user_id)], "conversation.cleared", data),
                 MessageEvent::ConversationSettingsChanged(e) => push(vec![Audience::User(e.user_id)], "conversation.settings", data),
                 MessageEvent::ConversationRead(e) => match conversation {
-                    // A read receipt for the peer.
-                    ConversationRef::Direct(..) => push(everyone, "conversation.read", data),
+                    // A read receipt for the peer, unless the reader turned receipts off.
+                    ConversationRef::Direct(..) if e.receipt => push(everyone, "conversation.read", data),
+                    ConversationRef::Direct(..) => push(vec![Audience::User(e.user_id)], "conversation.read", data),
                     ConversationRef::Group(_) => push(vec![Audience::User(e.user_id)], "conversation.read", data),
                 },
             }
@@ -291,9 +292,13 @@ mod tests {
         assert_eq!((kind.as_str(), data["up_to_seq"].as_i64()), ("conversation.cleared", Some(3)));
         assert!(data.get("type").is_none());
         // A 1:1 read receipt reaches the peer.
-        let read = MessageEvent::ConversationRead(ConversationRead { conversation_id: conversation_id.clone(), user_id: a, seq: 3 });
+        let read = MessageEvent::ConversationRead(ConversationRead { conversation_id: conversation_id.clone(), user_id: a, seq: 3, receipt: true });
         let Routed::Push(p) = route(topics::SEQUENCED, raw(read)) else { panic!() };
         assert_eq!(p.audience, vec![Audience::Conversation(ConversationRef::Direct(a.min(b), a.max(b)))]);
+        // Without a receipt, only the reader's own devices hear of it.
+        let quiet = MessageEvent::ConversationRead(ConversationRead { conversation_id: conversation_id.clone(), user_id: a, seq: 4, receipt: false });
+        let Routed::Push(p) = route(topics::SEQUENCED, raw(quiet)) else { panic!() };
+        assert_eq!(p.audience, vec![Audience::User(a)]);
     }
 
     #[test]

@@ -165,7 +165,8 @@ pub async fn react(s: &AppState, origin: &Origin, message_id: Uuid, emoji: Strin
 }
 
 pub async fn read(s: &AppState, origin: &Origin, conversation_id: String, seq: i64) -> Result<Written<ReadCursor>, ApiError> {
-    let state = participant_state(s, &conversation_id, origin.actor).await?;
+    let mut state = participant_state(s, &conversation_id, origin.actor).await?;
+    state.hide_read_receipts = !beaver_readmodel::settings::privacy(&s.pool, origin.actor).await?.read_receipts;
     let events = conversation::decide(&state, ConversationCommand::Read { seq }, &Ctx::live(origin.actor))?;
     let read_seq = seq.min(state.max_seq).max(state.read_seq);
     let visible = s.append_all(events, origin, MESSAGES_PROJECTOR).await?;

@@ -10,6 +10,7 @@ pub mod feedback;
 pub mod group;
 pub mod relation;
 pub mod session;
+pub mod settings;
 pub mod track;
 pub mod user;
 

@@ -87,7 +87,15 @@ async fn execute(s: &AppState, origin: &Origin, command: RelationCommand) -> Res
         RelationCommand::DecideRequest { request_id, .. } => load_request(s, *request_id).await?,
         _ => None,
     };
-    let state = RelationState { pair: load_pair(s, me, them).await?, request };
+    let (their_policy, common_friend) = match &command {
+        RelationCommand::SendRequest { .. } => {
+            let policy = beaver_readmodel::settings::privacy(&s.pool, them).await?.friend_requests;
+            let common = policy == beaver_events::user::FriendRequestPolicy::FriendsOfFriends && read::have_common_friend(&s.pool, me, them).await?;
+            (policy, common)
+        }
+        _ => Default::default(),
+    };
+    let state = RelationState { pair: load_pair(s, me, them).await?, request, their_policy, common_friend };
     let events = relation::decide(&state, command, &Ctx::live(me))?;
     let visible = s.append_locked(lock, events.clone(), origin, RELATIONS_PROJECTOR).await?;
     Ok((events, visible))

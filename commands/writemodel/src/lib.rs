@@ -21,6 +21,7 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
             DomainError::Invalid(field, message) => ApiError::invalid(field, message),
+            DomainError::InvalidAt(path, message) => ApiError::invalid(&path, message),
             DomainError::NotFound(message) => ApiError::NotFound(message),
             DomainError::Forbidden(kind, message) => ApiError::Forbidden { kind, message },
             DomainError::Conflict(kind, message) => ApiError::Conflict { kind, message },

@@ -1,4 +1,4 @@
-//! `beaver.users.v1` → table `users`.
+//! `beaver.users.v1` → tables `users` and `user_settings`.
 
 use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{topics, user::UserProfileUpdated, RawEnvelope, UserEvent};
@@ -62,6 +62,27 @@ impl Projection for Users {
                 .bind(gender.map(|g| g.as_str()))
                 .bind(when)
                 .bind(user_id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            }
+            UserEvent::UserSettingsChanged(e) => {
+                let p = &e.settings.privacy;
+                let document = serde_json::to_string(&e.settings).expect("settings serialise");
+                sqlx::query(
+                    "INSERT INTO user_settings (user_id, document, friend_requests, searchable_by_email, searchable_by_phone, show_online, \
+                     read_receipts, version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) \
+                     ON DUPLICATE KEY UPDATE document = VALUES(document), friend_requests = VALUES(friend_requests), \
+                     searchable_by_email = VALUES(searchable_by_email), searchable_by_phone = VALUES(searchable_by_phone), \
+                     show_online = VALUES(show_online), read_receipts = VALUES(read_receipts), version = version + 1, updated_at = VALUES(updated_at)",
+                )
+                .bind(e.user_id.to_string())
+                .bind(document)
+                .bind(p.friend_requests.as_str())
+                .bind(p.searchable_by_email)
+                .bind(p.searchable_by_phone)
+                .bind(p.show_online)
+                .bind(p.read_receipts)
+                .bind(when)
                 .execute(&mut **tx)
                 .await?;
             }

@@ -31,7 +31,8 @@ struct Versions {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum Receipts {
-    Direct { conversation_id: String, peer_user_id: Uuid, peer_read_seq: i64 },
+    /// `peer_read_seq` is `null` while the peer has read receipts off.
+    Direct { conversation_id: String, peer_user_id: Uuid, peer_read_seq: Option<i64> },
     Group { conversation_id: String, seq: i64, read_count: usize, readers: Vec<String> },
 }
 
@@ -119,7 +120,10 @@ async fn receipts(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQue
     match readable(&s.pool, &q.conversation_id, user.user_id).await? {
         ConversationRef::Direct(a, b) => {
             let peer = if a == user.user_id { b } else { a };
-            let read = conversation::read_seq(&s.pool, peer, &q.conversation_id).await?;
+            let read = match beaver_readmodel::settings::privacy(&s.pool, peer).await?.read_receipts {
+                true => Some(conversation::read_seq(&s.pool, peer, &q.conversation_id).await?),
+                false => None,
+            };
             Ok(ok(Receipts::Direct { conversation_id: q.conversation_id, peer_user_id: peer, peer_read_seq: read }))
         }
         ConversationRef::Group(g) => {

@@ -25,7 +25,7 @@ struct OnlineList {
 struct Found {
     users: Vec<users::PublicProfile>,
 }
-use beaver_readmodel::{presence, user as users};
+use beaver_readmodel::{presence, settings, user as users};
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/user/profile", get(profile))
         .route("/api/user/search", get(search))
         .route("/api/user/online", get(online))
+        .route("/api/user/settings", get(my_settings))
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,7 +64,16 @@ fn user_id_list(raw: Option<&str>) -> Result<Vec<Uuid>, ApiError> {
 async fn online(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<OnlineQuery>) -> Result<Response, ApiError> {
     let ids = user_id_list(q.user_ids.as_deref())?;
     let platforms = presence::platforms_visible_to(&mut s.redis.clone(), user.user_id, &ids).await?;
-    let users = ids.into_iter().zip(platforms).map(|(user_id, platforms)| Online { user_id, online: !platforms.is_empty(), platforms }).collect();
+    // Users who turned `show_online` off look offline to everyone else.
+    let hidden = settings::hiding_presence(&s.pool, &ids).await?;
+    let users = ids
+        .into_iter()
+        .zip(platforms)
+        .map(|(user_id, platforms)| {
+            let platforms = if user_id != user.user_id && hidden.contains(&user_id) { Vec::new() } else { platforms };
+            Online { user_id, online: !platforms.is_empty(), platforms }
+        })
+        .collect();
     Ok(ok(OnlineList { users }))
 }
 
@@ -85,7 +95,21 @@ struct SearchQuery {
     limit: Option<u32>,
 }
 
-/// Finds users by exact id, username prefix or nickname substring (public fields).
+/// The caller's settings, defaults filled in, with their change count.
+#[derive(Debug, Serialize)]
+struct SettingsDocument {
+    #[serde(flatten)]
+    settings: beaver_events::user::Settings,
+    version: i64,
+}
+
+async fn my_settings(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
+    let (settings, version) = settings::load(&s.pool, user.user_id).await?;
+    Ok(ok(SettingsDocument { settings, version }))
+}
+
+/// Finds users by exact id, username prefix, nickname substring, or exact
+/// e-mail / phone where the user allows it (public fields).
 async fn search(State(s): State<AppState>, _user: AuthUser, ApiQuery(q): ApiQuery<SearchQuery>) -> Result<Response, ApiError> {
     let term = q.q.as_deref().map(str::trim).unwrap_or("");
     if term.is_empty() || term.chars().count() > 64 {

@@ -15,7 +15,7 @@
 //! - [`progress`]: projector names and their stored offsets (`projector_offsets`).
 //! - [`sync`]: incremental list sync by version (`sync_versions`).
 //! - [`user`], [`relation`], [`group`], [`conversation`], [`session`]: rows and queries per aggregate.
-//! - [`feedback`], [`system`]: the seed services' read models.
+//! - [`feedback`], [`system`], [`settings`]: the seed services' read models.
 //! - [`MIGRATOR`]: the SQL migrations under `schemas/migrations`, compiled in.
 
 pub mod conversation;
@@ -26,6 +26,7 @@ pub mod presence;
 pub mod progress;
 pub mod relation;
 pub mod session;
+pub mod settings;
 pub mod sync;
 pub mod system;
 pub mod user;

@@ -182,3 +182,16 @@ pub async fn blocks(pool: &MySqlPool, me: Uuid, since_version: Option<i64>) -> R
     )
     .await
 }
+
+/// Whether `a` and `b` have a friend in common (a friends-of-friends check).
+pub async fn have_common_friend(pool: &MySqlPool, a: Uuid, b: Uuid) -> Result<bool, sqlx::Error> {
+    let row: Option<(i32,)> = sqlx::query_as(
+        "SELECT 1 FROM friendships fa JOIN friendships fb ON fb.friend_id = fa.friend_id AND fb.user_id = ? AND fb.status = 'active' \
+         WHERE fa.user_id = ? AND fa.status = 'active' LIMIT 1",
+    )
+    .bind(b.to_string())
+    .bind(a.to_string())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.is_some())
+}

@@ -98,18 +98,24 @@ pub async fn profile(pool: &MySqlPool, target: Uuid, own: bool) -> Result<Option
     Ok(row.map(|p| if own { Profile::Own(Box::new(p)) } else { Profile::Public(p.public) }))
 }
 
-/// Users by exact id, username prefix or nickname substring (public fields),
-/// an exact username first.
+/// Users by exact id, username prefix, nickname substring, or exact e-mail
+/// or phone where the user allows it (`searchable_by_email` /
+/// `searchable_by_phone`), public fields only; an exact username first.
 pub async fn search(pool: &MySqlPool, term: &str, limit: u32) -> Result<Vec<PublicProfile>, sqlx::Error> {
     let escaped = crate::like_escape(term);
     sqlx::query_as(&format!(
         "SELECT {PUBLIC_COLUMNS} FROM users \
          WHERE user_id = ? OR username LIKE ? OR nickname LIKE ? \
-         ORDER BY (username = ?) DESC, username LIMIT ?"
+            OR (email = ? AND {by_email}) OR (phone = ? AND {by_phone}) \
+         ORDER BY (username = ?) DESC, username LIMIT ?",
+        by_email = crate::settings::allows_predicate("users.user_id", "searchable_by_email"),
+        by_phone = crate::settings::allows_predicate("users.user_id", "searchable_by_phone"),
     ))
     .bind(term)
     .bind(format!("{}%", escaped.to_lowercase()))
     .bind(format!("%{escaped}%"))
+    .bind(term.to_lowercase())
+    .bind(term)
     .bind(term.to_lowercase())
     .bind(limit)
     .fetch_all(pool)

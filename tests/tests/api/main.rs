@@ -22,5 +22,6 @@ mod sequencing_spec;
 mod system;
 mod track;
 mod security;
+mod settings;
 mod ws;
 mod ws_limits;

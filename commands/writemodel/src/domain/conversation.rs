@@ -58,6 +58,9 @@ pub struct ConversationState {
     pub actor_group_role: Option<Role>,
     /// Whether the actor already reacted with the command's emoji.
     pub has_reacted: bool,
+    /// For `Read`: the actor turned read receipts off (their `read_receipts`
+    /// setting), so the peer is not told.
+    pub hide_read_receipts: bool,
     /// For `Send`: the sender's standing.
     pub sender: Option<SenderView>,
     /// For `Send`: what the message refers to, as found.
@@ -173,7 +176,7 @@ pub fn decide(state: &ConversationState, command: ConversationCommand, ctx: &Ctx
             if target <= state.read_seq {
                 return Ok(vec![]);
             }
-            MessageEvent::ConversationRead(ConversationRead { conversation_id, user_id: me, seq: target })
+            MessageEvent::ConversationRead(ConversationRead { conversation_id, user_id: me, seq: target, receipt: !state.hide_read_receipts })
         }
         ConversationCommand::Clear => {
             participant(state)?;
@@ -665,7 +668,13 @@ mod tests {
         let me = user();
         let state = readable("group:x"); // max 10, read 4
         let read = |seq| decide(&state, ConversationCommand::Read { seq }, &ctx(me));
-        assert_eq!(read(7).unwrap(), vec![MessageEvent::ConversationRead(ConversationRead { conversation_id: "group:x".into(), user_id: me, seq: 7 })]);
+        assert_eq!(
+            read(7).unwrap(),
+            vec![MessageEvent::ConversationRead(ConversationRead { conversation_id: "group:x".into(), user_id: me, seq: 7, receipt: true })]
+        );
+        let private = ConversationState { hide_read_receipts: true, ..state.clone() };
+        let quiet = decide(&private, ConversationCommand::Read { seq: 7 }, &ctx(me)).unwrap();
+        assert!(matches!(quiet.as_slice(), [MessageEvent::ConversationRead(ConversationRead { receipt: false, .. })]), "{quiet:?}");
         assert!(matches!(&read(99).unwrap()[..], [MessageEvent::ConversationRead(r)] if r.seq == 10));
         assert!(read(3).unwrap().is_empty());
         assert!(read(4).unwrap().is_empty());

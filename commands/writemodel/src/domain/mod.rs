@@ -18,6 +18,7 @@
 //! | [`relation`] | the pair of users | `RelationEvent`         |
 //! | [`group`]    | group id          | `GroupEvent`            |
 //! | [`conversation`] | conversation id | `MessageEvent`        |
+//! | [`settings`] | user id           | `UserEvent` (`UserSettingsChanged`) |
 //! | [`feedback`] | feedback id       | `FeedbackEvent`         |
 //! | [`system`]   | app+platform, announcement | `SystemEvent`  |
 
@@ -26,6 +27,7 @@ pub mod feedback;
 pub mod group;
 pub mod relation;
 pub mod session;
+pub mod settings;
 pub mod system;
 pub mod track;
 pub mod user;
@@ -40,6 +42,9 @@ pub enum DomainError {
     /// A field is not acceptable: (field, why).
     #[error("{1}")]
     Invalid(&'static str, String),
+    /// A value inside a document is not acceptable: (its JSON path, why).
+    #[error("{1}")]
+    InvalidAt(String, String),
     /// The target does not exist for this user.
     #[error("{0}")]
     NotFound(String),
@@ -55,13 +60,26 @@ pub enum DomainError {
 }
 
 impl DomainError {
-    /// The machine-readable kind (for `Invalid`, the field): what tests compare.
+    /// The machine-readable kind (for `Invalid`, the field; for
+    /// `InvalidAt`, `invalid_field`: see [`Self::field`]): what tests compare.
     pub fn kind(&self) -> &'static str {
         match self {
             DomainError::Invalid(field, _) => field,
+            DomainError::InvalidAt(..) => "invalid_field",
             DomainError::NotFound(_) => "not_found",
             DomainError::Unauthorized(_) => "unauthorized",
             DomainError::Forbidden(kind, _) | DomainError::Conflict(kind, _) => kind,
+        }
+    }
+}
+
+impl DomainError {
+    /// The field or JSON path an invalid value is at.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            DomainError::Invalid(field, _) => Some(field),
+            DomainError::InvalidAt(path, _) => Some(path),
+            _ => None,
         }
     }
 }

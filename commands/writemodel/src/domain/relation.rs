@@ -40,6 +40,11 @@ impl RelationCommand {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RelationState {
     pub pair: PairView,
+    /// For `SendRequest`: who the other user accepts friend requests from
+    /// (their `privacy.friend_requests` setting), and whether the two have a
+    /// friend in common.
+    pub their_policy: beaver_events::user::FriendRequestPolicy,
+    pub common_friend: bool,
     /// The request a `DecideRequest` names, if it exists.
     pub request: Option<RequestView>,
 }
@@ -72,7 +77,7 @@ pub fn decide(state: &RelationState, command: RelationCommand, ctx: &Ctx) -> Res
     let me = ctx.actor;
     let pair = &state.pair;
     Ok(match command {
-        RelationCommand::SendRequest { to, message } => vec![send_request(me, to, pair, &message, ctx)?],
+        RelationCommand::SendRequest { to, message } => vec![send_request(me, to, state, &message, ctx)?],
         RelationCommand::DecideRequest { accept, .. } => vec![answer_request(me, state.request.as_ref(), accept)?],
         RelationCommand::SetRemark { friend, remark } => {
             if !pair.friends {
@@ -101,7 +106,8 @@ pub fn decide(state: &RelationState, command: RelationCommand, ctx: &Ctx) -> Res
     })
 }
 
-fn send_request(me: Uuid, them: Uuid, pair: &PairView, message: &str, ctx: &Ctx) -> Result<RelationEvent, DomainError> {
+fn send_request(me: Uuid, them: Uuid, state: &RelationState, message: &str, ctx: &Ctx) -> Result<RelationEvent, DomainError> {
+    let pair = &state.pair;
     if me == them {
         return Err(DomainError::Invalid("to_user_id", "you cannot send a friend request to yourself".into()));
     }
@@ -121,6 +127,15 @@ fn send_request(me: Uuid, them: Uuid, pair: &PairView, message: &str, ctx: &Ctx)
     // They asked first: asking back accepts their request.
     if let Some(theirs) = pair.their_pending_request {
         return Ok(RelationEvent::FriendRequestAccepted(FriendRequestDecided { request_id: theirs, from_user_id: them, to_user_id: me }));
+    }
+    use beaver_events::user::FriendRequestPolicy;
+    let closed = match state.their_policy {
+        FriendRequestPolicy::Everyone => false,
+        FriendRequestPolicy::FriendsOfFriends => !state.common_friend,
+        FriendRequestPolicy::Nobody => true,
+    };
+    if closed {
+        return Err(DomainError::Forbidden("not_accepting_requests", "this user does not accept friend requests from you".into()));
     }
     Ok(RelationEvent::FriendRequestSent(FriendRequestSent {
         request_id: ctx.new_id(),
@@ -150,11 +165,26 @@ mod tests {
     use crate::domain::testing::{ctx, id, user};
 
     fn given(pair: PairView) -> RelationState {
-        RelationState { pair, request: None }
+        RelationState { pair, ..Default::default() }
     }
 
     fn strangers() -> RelationState {
         given(PairView::default())
+    }
+
+    #[test]
+    fn a_user_closed_to_requests_refuses_them_unless_a_friend_in_common_is_enough() {
+        use beaver_events::user::FriendRequestPolicy::*;
+        let (me, them) = (user(), user());
+        let closed = RelationState { their_policy: Nobody, common_friend: true, ..strangers() };
+        assert_eq!(decide(&closed, send(them, "hi"), &ctx(me)).unwrap_err().kind(), "not_accepting_requests");
+        let fof = RelationState { their_policy: FriendsOfFriends, ..strangers() };
+        assert_eq!(decide(&fof, send(them, "hi"), &ctx(me)).unwrap_err().kind(), "not_accepting_requests");
+        let mutual = RelationState { common_friend: true, ..fof };
+        assert!(matches!(decide(&mutual, send(them, "hi"), &ctx(me)).unwrap()[..], [RelationEvent::FriendRequestSent(_)]));
+        // Their own pending request is still answered by asking back.
+        let asked = RelationState { pair: PairView { their_pending_request: Some(Uuid::now_v7()), ..Default::default() }, ..closed };
+        assert!(matches!(decide(&asked, send(them, "hi"), &ctx(me)).unwrap()[..], [RelationEvent::FriendRequestAccepted(_)]));
     }
 
     fn friends() -> RelationState {
@@ -207,7 +237,7 @@ mod tests {
 
     fn with_request(from: Uuid, to: Uuid) -> RelationState {
         let request = RequestView { request_id: user(), from_user_id: from, to_user_id: to, pending: true, hidden_from_recipient: false };
-        RelationState { pair: PairView::default(), request: Some(request) }
+        RelationState { request: Some(request), ..Default::default() }
     }
 
     fn answer(accept: bool) -> RelationCommand {
