@@ -127,7 +127,7 @@ async fn receipts(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQue
             Ok(ok(Receipts::Direct { conversation_id: q.conversation_id, peer_user_id: peer, peer_read_seq: read }))
         }
         ConversationRef::Group(g) => {
-            let readers = conversation::group_readers(&s.pool, g, &q.conversation_id, q.seq).await?;
+            let readers = conversation::group_readers(&s.pool, g, &q.conversation_id, q.seq, user.user_id).await?;
             Ok(ok(Receipts::Group { conversation_id: q.conversation_id, seq: q.seq, read_count: readers.len(), readers }))
         }
     }

@@ -280,14 +280,15 @@ pub async fn flags(pool: &MySqlPool, user: Uuid, conversation_id: &str) -> Resul
 }
 
 /// The members of a group who have read up to `seq` (its sender left out), by id.
-pub async fn group_readers(pool: &MySqlPool, group_id: Uuid, conversation_id: &str, seq: i64) -> Result<Vec<String>, sqlx::Error> {
-    // Users who turned read receipts off are not listed (docs/services.md, "Settings").
+pub async fn group_readers(pool: &MySqlPool, group_id: Uuid, conversation_id: &str, seq: i64, viewer: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    // Users who turned read receipts off are not listed (docs/services.md,
+    // "Settings"), except to themselves.
     let rows: Vec<(String,)> = sqlx::query_as(&format!(
         "SELECT uc.user_id FROM user_conversations uc \
          JOIN group_members gm ON gm.group_id = ? AND gm.user_id = uc.user_id AND gm.status = 'active' \
          WHERE uc.conversation_id = ? AND uc.read_seq >= ? \
            AND uc.user_id <> COALESCE((SELECT sender_id FROM messages WHERE conversation_id = ? AND seq = ?), '') \
-           AND {} \
+           AND (uc.user_id = ? OR {}) \
          ORDER BY uc.user_id",
         crate::settings::sends_receipts_predicate("uc.user_id")
     ))
@@ -296,6 +297,7 @@ pub async fn group_readers(pool: &MySqlPool, group_id: Uuid, conversation_id: &s
     .bind(seq)
     .bind(conversation_id)
     .bind(seq)
+    .bind(viewer.to_string())
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(|r| r.0).collect())

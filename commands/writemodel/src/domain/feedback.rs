@@ -92,7 +92,11 @@ fn target(v: &Value) -> Result<Target, DomainError> {
         kind: TargetType,
         id: Uuid,
     }
-    serde_json::from_value::<Raw>(v.clone())
+    // serde would read the struct from an array too: only an object is one.
+    v.is_object()
+        .then(|| serde_json::from_value::<Raw>(v.clone()).ok())
+        .flatten()
+        .ok_or(())
         .map(|r| Target { kind: r.kind, id: r.id })
         .map_err(|_| invalid("target", "target must be {\"type\": \"user\" | \"message\" | \"group\", \"id\": <uuid>}"))
 }
@@ -106,6 +110,9 @@ fn client(v: &Value) -> Result<ClientInfo, DomainError> {
         app_version: Option<String>,
     }
     let shape = || invalid("client", "client must be {\"platform\": <platform>, \"app_version\"?: <version>}");
+    if !v.is_object() {
+        return Err(shape());
+    }
     let raw: Raw = serde_json::from_value(v.clone()).map_err(|_| shape())?;
     if !super::track::PLATFORMS.contains(&raw.platform.as_str()) {
         return Err(invalid("client", format!("client.platform must be one of {}", super::track::PLATFORMS.join(", "))));
@@ -224,6 +231,8 @@ mod tests {
         assert_eq!(field(json!({ "category": "bug", "text": "x", "client": { "platform": "nokia" } }), me), "client");
         assert_eq!(field(json!({ "category": "bug", "text": "x", "client": { "platform": "ios", "app_version": "2 1" } }), me), "client");
         assert_eq!(field(json!({ "category": "bug", "text": "x", "client": "ios" }), me), "client");
+        assert_eq!(field(json!({ "category": "bug", "text": "x", "client": ["ios", "1.0"] }), me), "client");
+        assert_eq!(field(json!({ "category": "report", "text": "x", "target": ["user", user()] }), me), "target");
         assert_eq!(field(json!({ "category": "bug", "text": "x", "client_feedback_id": "a b" }), me), "client_feedback_id");
         assert_eq!(field(json!({ "category": "bug", "text": "x", "client_feedback_id": "a".repeat(65) }), me), "client_feedback_id");
         assert!(serde_json::from_value::<SubmitRequest>(json!({ "category": "bug", "text": "x", "extra": 1 })).is_err());

@@ -28,6 +28,21 @@ fn error_path(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
     path.join(".")
 }
 
+/// Every key that is an object in `shape` (the default document) is an object
+/// in `doc` too (or absent: the default fills it).
+fn check_objects(shape: &Value, doc: &Value, path: &str) -> Result<(), DomainError> {
+    let (Value::Object(shape), Value::Object(doc)) = (shape, doc) else { return Ok(()) };
+    for (key, inner) in shape {
+        let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        match (inner, doc.get(key)) {
+            (Value::Object(_), Some(v)) if !v.is_object() => return Err(invalid(&here, format!("{here} must be an object"))),
+            (Value::Object(_), Some(v)) => check_objects(inner, v, &here)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// `HH:MM`, 00:00–23:59.
 fn clock(v: &str) -> bool {
     let b = v.as_bytes();
@@ -44,6 +59,9 @@ pub fn decide_patch(current: &Settings, patch: Value, ctx: &Ctx) -> Result<Optio
     }
     let mut doc = serde_json::to_value(current).expect("settings serialise");
     json_patch::merge(&mut doc, &patch);
+    // serde reads a struct from an array too (field by field): every part
+    // that is an object in the document must still be one.
+    check_objects(&serde_json::to_value(Settings::default()).expect("settings serialise"), &doc, "")?;
     // `null` removed a key: the typed document fills its default back in.
     let next: Settings = serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = error_path(&e);
@@ -111,6 +129,8 @@ mod tests {
         assert_eq!(field(json!({ "colour": "red" })), "colour");
         assert_eq!(field(json!({ "client": { "blob": "x".repeat(CLIENT_MAX_BYTES) } })), "client");
         assert_eq!(field(json!({ "client": 3 })), "client");
+        assert_eq!(field(json!({ "notifications": [] })), "notifications", "serde would read a struct from an array");
+        assert_eq!(field(json!({ "notifications": { "categories": [true] } })), "notifications.categories");
         assert_eq!(field(json!(["privacy"])), "body");
         assert!(patched(&Settings::default(), json!({ "notifications": { "do_not_disturb": { "time_zone": "Europe/Berlin", "start": "23:59" } } }))
             .notifications
