@@ -59,6 +59,8 @@ export BEAVER_SEQUENCER_PORT="${BEAVER_SEQUENCER_PORT:-21085}"
 export BEAVER_KAFKA_BROKERS="${BEAVER_KAFKA_BROKERS:-$BEAVER_HOST:$BEAVER_KAFKA_PORT}"
 export BEAVER_DATABASE_URL="${BEAVER_DATABASE_URL:-mysql://$BEAVER_MYSQL_USER:$BEAVER_MYSQL_PASSWORD@$BEAVER_HOST:$BEAVER_MYSQL_PORT/$BEAVER_MYSQL_DATABASE}"
 export BEAVER_REDIS_URL="${BEAVER_REDIS_URL:-redis://$BEAVER_HOST:$BEAVER_REDIS_PORT}"
+# Uploaded files (docs/services.md, "Files and uploads"); bytes never go into Kafka.
+export BEAVER_FILE_STORE="${BEAVER_FILE_STORE:-$BEAVER_STATE_DIR/files}"
 
 # Secrets: deploy/up makes them once per installation under secrets/ (mode
 # 700, files 600) and the tiers read them from there. An operator who sets

@@ -56,6 +56,8 @@ pub struct Config {
     pub kafka_message_timeout_ms: u64,
     /// Direct messages only between friends.
     pub chat_require_friendship: bool,
+    /// How often the file sweeper runs (expired uploads, unreferenced blobs); 0 turns it off.
+    pub file_sweep_secs: u64,
     /// Largest group, owner included.
     pub group_max_members: u32,
     /// Password hashes computed at once; more wait their turn.
@@ -79,6 +81,7 @@ impl Default for Config {
             producer_linger_ms: 0,
             kafka_message_timeout_ms: 5000,
             chat_require_friendship: true,
+            file_sweep_secs: 60,
             group_max_members: 2000,
             max_concurrent_hashes: 4,
             login_max_failures: 10,
@@ -101,6 +104,8 @@ pub struct AppState {
     pub hashing: Arc<tokio::sync::Semaphore>,
     /// The chat send path (shared with ws-push's socket sends).
     pub send: beaver_writemodel::send::SendPath,
+    /// Uploaded bytes (docs/services.md, "Files and uploads").
+    pub files: beaver_platform::files::FileStore,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -135,7 +140,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         sequencer_wait: Duration::from_millis(config.sequencer_wait_ms),
         store_wait: Duration::from_millis(config.projection_wait_ms),
     };
-    Ok(AppState { config: Arc::new(config), producer, pool, redis, auth, watch, hashing, send })
+    let files = beaver_platform::files::FileStore::local(common.file_store_dir())?;
+    Ok(AppState { config: Arc::new(config), producer, pool, redis, auth, watch, hashing, send, files })
 }
 
 /// The routes of this tier.
@@ -147,7 +153,11 @@ pub fn router(state: AppState) -> Router {
 pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let state = build_state(config).await?;
     let producer = state.producer.clone();
+    let (stop_sweeper, sweeper_stopped) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(app::files::sweep_loop(state.clone(), sweeper_stopped));
     let result = beaver_platform::serve::serve(listener, router(state), shutdown).await;
+    let _ = stop_sweeper.send(true);
+    let _ = sweeper.await;
     producer.flush();
     result
 }

@@ -20,10 +20,12 @@
 //! - [`sequenced`]: the sequencer's derived output, each new message with its seq.
 //! - [`track`]: client analytics events, for analysts only.
 //! - [`feedback`]: users' feedback and operators' answers.
+//! - [`files`]: uploads and stored files (the bytes live in the object store).
 //! - [`system`]: app releases and announcements published by operators.
 
 pub mod envelope;
 pub mod feedback;
+pub mod files;
 pub mod group;
 pub mod message;
 pub mod relation;
@@ -37,6 +39,7 @@ pub mod user;
 
 pub use envelope::{Actor, DecodeError, DomainEvent, Envelope, RawEnvelope};
 pub use feedback::FeedbackEvent;
+pub use files::FileEvent;
 pub use group::GroupEvent;
 pub use message::MessageEvent;
 pub use relation::RelationEvent;

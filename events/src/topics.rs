@@ -122,8 +122,12 @@ pub const FEEDBACK: &str = "beaver.feedback.v1";
 /// (`beaver_events::system`).
 pub const SYSTEM: &str = "beaver.system.v1";
 
+/// Uploads and stored files (`beaver_events::files`), keyed by file id. The
+/// bytes are in the object store, never here.
+pub const FILES: &str = "beaver.files.v1";
+
 /// Every topic Beaver writes, for tooling that needs the full list.
-pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED, TRACK, FEEDBACK, SYSTEM];
+pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED, TRACK, FEEDBACK, SYSTEM, FILES];
 
 /// Kafka header carrying the envelope's `event_type`.
 pub const HEADER_EVENT_TYPE: &str = "event_type";

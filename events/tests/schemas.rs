@@ -11,8 +11,9 @@ use beaver_events::{
     user::{Gender, UserProfileUpdated, UserRegistered},
     track::{ClientEventTracked, TrackEvent},
     feedback::*,
+    files::*,
     system::*,
-    Actor, DomainEvent, Envelope, FeedbackEvent, SystemEvent, GroupEvent, MessageEvent, RelationEvent, SessionEvent, UserEvent,
+    Actor, DomainEvent, Envelope, FeedbackEvent, FileEvent, SystemEvent, GroupEvent, MessageEvent, RelationEvent, SessionEvent, UserEvent,
 };
 use std::{collections::BTreeSet, path::PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -118,6 +119,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
     }))
     .chain(feedback_samples(user).into_iter().map(|(e, actor)| wire(wrap(e, actor))))
     .chain(system_samples().into_iter().map(|e| wire(wrap(e, Actor::Operator("ada".into())))))
+    .chain(file_samples(user).into_iter().map(|(e, actor)| wire(wrap(e, actor))))
     .collect()
 }
 
@@ -152,6 +154,46 @@ fn feedback_samples(user: Uuid) -> Vec<(FeedbackEvent, Actor)> {
             FeedbackEvent::FeedbackStatusChanged(FeedbackStatusChanged { feedback_id, user_id: user, status: Status::Resolved, reply: Some("thanks".into()) }),
             Actor::Operator("ada".into()),
         ),
+    ]
+}
+
+fn file_samples(owner_id: Uuid) -> Vec<(FileEvent, Actor)> {
+    let file_id = Uuid::new_v4();
+    let hash = "0f".repeat(32);
+    vec![
+        (
+            FileEvent::UploadInitiated(UploadInitiated {
+                file_id,
+                owner_id,
+                name: "cat.png".into(),
+                size: 9_000_000,
+                purpose: Purpose::Chat,
+                part_size: 8_388_608,
+                part_count: 2,
+                expires_at: OffsetDateTime::now_utc() + Duration::days(1),
+            }),
+            Actor::User(owner_id),
+        ),
+        (FileEvent::UploadPartReceived(UploadPartReceived { file_id, owner_id, part_no: 1, size: 8_388_608, sha256: "ab".repeat(32) }), Actor::User(owner_id)),
+        (
+            FileEvent::FileStored(FileStored {
+                file_id,
+                owner_id,
+                name: "cat.png".into(),
+                size: 9_000_000,
+                purpose: Purpose::Chat,
+                mime: "image/png".into(),
+                kind: "image".into(),
+                content_hash: hash.clone(),
+                blob_key: format!("blobs/0f/{hash}"),
+                width: Some(640),
+                height: Some(480),
+                thumb_key: Some(format!("thumbs/{hash}_320.jpg")),
+            }),
+            Actor::User(owner_id),
+        ),
+        (FileEvent::UploadAborted(UploadAborted { file_id, owner_id, reason: AbortReason::Expired }), Actor::System),
+        (FileEvent::FileDeleted(FileDeleted { file_id, owner_id }), Actor::User(owner_id)),
     ]
 }
 

@@ -109,6 +109,7 @@ pub fn read_model(projection: &str) -> Option<ReadModel> {
         "sessions" => (&["sessions"], &[]),
         "feedback" => (&["feedback"], &[]),
         "system" => (&["app_releases", "announcements"], &[]),
+        "files" => (&["files", "file_parts"], &[]),
         "relations" => (&["friend_requests", "friendships", "blocks"], &["requests", "friends", "blocks"]),
         "groups" => (&["chat_groups", "group_members", "group_join_requests"], &["groups", "members"]),
         "messages" => (

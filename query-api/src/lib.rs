@@ -44,6 +44,8 @@ pub struct AppState {
     pub redis: beaver_platform::RedisConnection,
     pub auth: Authenticator,
     pub group_max_members: u32,
+    /// Uploaded bytes, streamed to downloads.
+    pub files: beaver_platform::files::FileStore,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -64,5 +66,5 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
     let pool = beaver_platform::connect_mysql(common.database_url(), 32).await?;
     let redis = beaver_platform::connect_redis(common.redis_url()).await?;
     let auth = Authenticator::new(&secret, Duration::from_secs(config.access_token_ttl_secs), redis.clone());
-    beaver_platform::serve::serve(listener, router(AppState { pool, redis, auth, group_max_members: config.group_max_members }), shutdown).await
+    beaver_platform::serve::serve(listener, router(AppState { pool, redis, auth, group_max_members: config.group_max_members, files: beaver_platform::files::FileStore::local(common.file_store_dir())? }), shutdown).await
 }

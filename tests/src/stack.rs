@@ -241,6 +241,8 @@ impl TestStack {
             jwt_secret: secret.into(),
             jwt_secret_file: String::new(),
             topic_prefix: self.scratch.prefix.clone(),
+            // A store of its own, so the scratch stack never touches the live files.
+            file_store: std::env::temp_dir().join(format!("beaver-files-{}", self.scratch.prefix)).to_string_lossy().into_owned(),
         }
     }
 

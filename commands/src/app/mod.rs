@@ -7,6 +7,7 @@
 
 pub mod conversation;
 pub mod feedback;
+pub mod files;
 pub mod group;
 pub mod relation;
 pub mod session;

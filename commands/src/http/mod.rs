@@ -6,6 +6,7 @@
 mod auth;
 mod chat;
 mod feedback;
+mod files;
 mod friend;
 mod group;
 mod health;
@@ -24,5 +25,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(group::router())
         .merge(track::router())
         .merge(feedback::router())
+        .merge(files::router())
         .merge(health::router(state))
 }

@@ -25,6 +25,7 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound(message) => ApiError::NotFound(message),
             DomainError::Forbidden(kind, message) => ApiError::Forbidden { kind, message },
             DomainError::Conflict(kind, message) => ApiError::Conflict { kind, message },
+            DomainError::Unprocessable(kind, message) => ApiError::Unprocessable { kind, message },
             DomainError::Unauthorized(message) => ApiError::Unauthorized(message),
         }
     }

@@ -24,7 +24,7 @@
 //! the rename, the rename is undone.
 //!
 //! Only projections whose whole state is their own tables (plus replay-safe
-//! Redis writes) can be rebuilt so: `users`, `sessions`, `feedback` and `system`. `relations`,
+//! Redis writes) can be rebuilt so: `users`, `sessions`, `feedback`, `system` and `files`. `relations`,
 //! `groups` and `messages` also keep rows of the shared `sync_versions` table
 //! and Redis sets/cursors that a replay from 0 would move backwards under the
 //! live readers; they need a Redis key prefix and shadow `sync_versions` rows
@@ -51,7 +51,7 @@ use std::{
 };
 
 /// The projections `rebuild` can swap without downtime (see the module docs).
-pub const REBUILDABLE: &[&str] = &["users", "sessions", "feedback", "system"];
+pub const REBUILDABLE: &[&str] = &["users", "sessions", "feedback", "system", "files"];
 
 /// Consumer group prefix of rebuild runners.
 pub const REBUILD_GROUP_PREFIX: &str = "beaver-rebuild-";
@@ -67,7 +67,7 @@ pub enum ProjectionsCommand {
     /// Shows progress with an ETA. Ctrl-C or any error before the swap drops
     /// the shadow tables and leaves the live model untouched. After the swap
     /// the previous tables stay as `<table>__old` until the next rebuild.
-    /// Rebuildable now: users, sessions, feedback, system.
+    /// Rebuildable now: users, sessions, feedback, system, files.
     #[command(verbatim_doc_comment)]
     Rebuild {
         /// Projection name (see `projections status`).

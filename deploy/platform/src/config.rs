@@ -62,6 +62,10 @@ pub struct Common {
     /// Empty in production; an in-process test stack sets its own so that it
     /// shares Kafka and Redis with the live stack unseen.
     pub topic_prefix: String,
+    /// Where uploaded files are stored: a directory (`deploy/up` sets
+    /// `$BEAVER_STATE_DIR/files`); empty means `.state/files`. Used by
+    /// commands and query-api.
+    pub file_store: String,
 }
 
 impl Default for Common {
@@ -74,11 +78,21 @@ impl Default for Common {
             jwt_secret: Secret::default(),
             jwt_secret_file: String::new(),
             topic_prefix: String::new(),
+            file_store: String::new(),
         }
     }
 }
 
 impl Common {
+    /// The file store's directory.
+    pub fn file_store_dir(&self) -> &str {
+        if self.file_store.is_empty() {
+            ".state/files"
+        } else {
+            &self.file_store
+        }
+    }
+
     /// The defaults with a tier's own HTTP address.
     pub fn serving(http_addr: &str) -> Self {
         Common { http_addr: http_addr.into(), ..Default::default() }

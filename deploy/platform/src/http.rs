@@ -69,6 +69,11 @@ pub enum ApiError {
     /// The request is readable but a field is not acceptable.
     #[error("{message}")]
     Invalid { field: String, message: String },
+    /// Readable and well-formed, but its content breaks a rule that is not
+    /// one field's (a part of the wrong size, a hash that does not match);
+    /// `kind` is machine readable, e.g. `hash_mismatch`. 422 like `Invalid`.
+    #[error("{message}")]
+    Unprocessable { kind: &'static str, message: String },
     #[error("{0}")]
     Unauthorized(String),
     /// Not allowed; `kind` is machine readable, e.g. `forbidden`, `not_friends`.
@@ -83,6 +88,18 @@ pub enum ApiError {
     Conflict { kind: &'static str, message: String },
     #[error("request body is larger than {MAX_BODY_BYTES} bytes")]
     PayloadTooLarge,
+    /// What the request announces is over a limit (an upload's size): 413 `too_large`.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A `Range` the file cannot satisfy: 416 `range_not_satisfiable`.
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
+    /// The resource existed but is over (a completed or expired upload): 410 `gone`.
+    #[error("{0}")]
+    Gone(String),
+    /// An upload is completed before all its parts came: 409 `missing_parts`, listed in `data.missing`.
+    #[error("parts {missing:?} are missing")]
+    MissingParts { missing: Vec<u32> },
     #[error("too many requests; retry after {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
     /// A dependency (Kafka, MariaDB, Redis) is not answering; safe to retry.
@@ -105,12 +122,17 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unsupported { kind, .. } => (StatusCode::BAD_REQUEST, kind),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            ApiError::Unprocessable { kind, .. } => (StatusCode::UNPROCESSABLE_ENTITY, kind),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden { kind, .. } => (StatusCode::FORBIDDEN, kind),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { kind, .. } => (StatusCode::CONFLICT, kind),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::Gone(_) => (StatusCode::GONE, "gone"),
+            ApiError::RangeNotSatisfiable(_) => (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable"),
+            ApiError::MissingParts { .. } => (StatusCode::CONFLICT, "missing_parts"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -126,6 +148,7 @@ impl ApiError {
         let data = match self {
             ApiError::Invalid { field, .. } => json!({ "error": kind, "field": field }),
             ApiError::TooManyRequests { retry_after_secs } => json!({ "error": kind, "retry_after": retry_after_secs }),
+            ApiError::MissingParts { missing } => json!({ "error": kind, "missing": missing }),
             _ => json!({ "error": kind }),
         };
         (status, data)

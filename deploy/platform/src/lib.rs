@@ -22,6 +22,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod files;
 pub mod http;
 pub mod kafka;
 pub mod readiness;

@@ -11,6 +11,7 @@ pub(crate) fn at(env: &RawEnvelope) -> PrimitiveDateTime {
 }
 
 mod feedback;
+mod files;
 mod groups;
 mod messages;
 mod relations;
@@ -20,6 +21,7 @@ mod system;
 mod users;
 
 pub use feedback::Feedback;
+pub use files::Files;
 pub use groups::Groups;
 pub use messages::Messages;
 pub use relations::Relations;
@@ -40,5 +42,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(Messages),
         Arc::new(Feedback),
         Arc::new(System),
+        Arc::new(Files),
     ]
 }

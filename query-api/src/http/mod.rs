@@ -2,6 +2,7 @@
 
 mod chat;
 mod feedback;
+mod files;
 mod friend;
 mod group;
 mod system;
@@ -18,6 +19,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(chat::router())
         .merge(group::router())
         .merge(feedback::router())
+        .merge(files::router())
         .merge(system::router())
         .merge(HealthChecks::new().mysql(state.pool.clone()).redis(state.redis.clone()).route())
 }

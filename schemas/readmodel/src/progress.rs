@@ -19,6 +19,8 @@ pub const MESSAGES_PROJECTOR: &str = "messages";
 pub const FEEDBACK_PROJECTOR: &str = "feedback";
 /// Projector building `app_releases` and `announcements` from `beaver.system.v1`.
 pub const SYSTEM_PROJECTOR: &str = "system";
+/// Projector building `files` and `file_parts` from `beaver.files.v1`.
+pub const FILES_PROJECTOR: &str = "files";
 
 /// The next offset `projector` will apply in `topic`/`partition` (0 if it has not started).
 pub async fn next_offset(pool: &sqlx::MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {

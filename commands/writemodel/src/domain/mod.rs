@@ -20,10 +20,12 @@
 //! | [`conversation`] | conversation id | `MessageEvent`        |
 //! | [`settings`] | user id           | `UserEvent` (`UserSettingsChanged`) |
 //! | [`feedback`] | feedback id       | `FeedbackEvent`         |
+//! | [`files`]    | file id           | `FileEvent`             |
 //! | [`system`]   | app+platform, announcement | `SystemEvent`  |
 
 pub mod conversation;
 pub mod feedback;
+pub mod files;
 pub mod group;
 pub mod relation;
 pub mod session;
@@ -54,6 +56,9 @@ pub enum DomainError {
     /// The current state does not allow it: (machine-readable kind, why).
     #[error("{1}")]
     Conflict(&'static str, String),
+    /// Well-formed, but the content breaks a rule that is no single field's: (kind, why).
+    #[error("{1}")]
+    Unprocessable(&'static str, String),
     /// The credential presented does not authenticate (why).
     #[error("{0}")]
     Unauthorized(String),
@@ -68,7 +73,7 @@ impl DomainError {
             DomainError::InvalidAt(..) => "invalid_field",
             DomainError::NotFound(_) => "not_found",
             DomainError::Unauthorized(_) => "unauthorized",
-            DomainError::Forbidden(kind, _) | DomainError::Conflict(kind, _) => kind,
+            DomainError::Forbidden(kind, _) | DomainError::Conflict(kind, _) | DomainError::Unprocessable(kind, _) => kind,
         }
     }
 }
