@@ -85,6 +85,18 @@ async fn load_profile(s: &AppState, user_id: Uuid) -> Result<Option<EditableProf
 
 /// Changes the caller's public profile; appends nothing if nothing changes.
 pub async fn update_profile(s: &AppState, origin: &Origin, req: UpdateProfile) -> Result<Written<Profile>, ApiError> {
+    // An avatar on Beaver's file service must be one of the user's own stored images.
+    if let Some(found) = req.avatar.as_deref().map(str::trim).and_then(beaver_writemodel::domain::conversation::uploaded_file) {
+        let own_image = match found {
+            Ok(id) => beaver_readmodel::files::load(&s.pool, id)
+                .await?
+                .is_some_and(|f| f.status == "stored" && f.owned_by(origin.actor) && f.kind.as_deref() == Some("image")),
+            Err(()) => false,
+        };
+        if !own_image {
+            return Err(ApiError::invalid("avatar", "avatar must be one of your own uploaded images (/api/file/<id>)"));
+        }
+    }
     let state = UserState { profile: load_profile(s, origin.actor).await? };
     let events = user::decide(&state, UserCommand::UpdateProfile(req), &Ctx::live(origin.actor))?;
     let mut p = state.profile.expect("decided on an existing profile");

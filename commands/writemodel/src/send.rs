@@ -130,6 +130,9 @@ pub async fn send(s: &SendPath, me: Uuid, correlation: String, req: SendRequest)
     if let Some(card) = refs.card_user {
         references.card_user_exists = users::exists(&s.pool, card).await?;
     }
+    if !refs.files.is_empty() {
+        references.files_stored = beaver_readmodel::files::all_stored(&s.pool, &refs.files).await?;
+    }
     for (conv, message) in &refs.forwarded {
         let readable = match ConversationRef::parse(conv) {
             Some(source) => {

@@ -96,3 +96,10 @@ pub async fn hashes_in_use(pool: &MySqlPool, hashes: &[String]) -> Result<HashSe
     let rows: Vec<(String,)> = q.build_query_as().fetch_all(pool).await?;
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
+
+/// Whether every file of `ids` is stored (not unfinished, aborted or deleted).
+pub async fn all_stored(pool: &MySqlPool, ids: &[Uuid]) -> Result<bool, sqlx::Error> {
+    let wanted: HashSet<Uuid> = ids.iter().copied().collect();
+    let found = crate::subset(pool, "SELECT file_id FROM files WHERE status = 'stored' AND ", &[], &wanted.iter().copied().collect::<Vec<_>>(), "file_id").await?;
+    Ok(found.len() == wanted.len())
+}

@@ -86,6 +86,8 @@ pub struct ReferencesFound {
     pub card_user_exists: bool,
     /// For each forwarded message: it is in the named conversation and the sender may read that.
     pub forwards_readable: Vec<bool>,
+    /// Every uploaded file the content names (`/api/file/<id>`) is stored.
+    pub files_stored: bool,
 }
 
 /// Resolves a send's target (exactly one of a peer, a group, a conversation
@@ -228,6 +230,9 @@ fn send(state: &ConversationState, m: NewMessage, ctx: &Ctx) -> Result<MessageSe
     if refs.card_user.is_some() && !found.card_user_exists {
         return Err(invalid("content.user_id is not a user"));
     }
+    if !refs.files.is_empty() && !found.files_stored {
+        return Err(invalid("content names an uploaded file that is not stored (upload and complete it first)"));
+    }
     if let Some(((_, message), _)) = refs.forwarded.iter().zip(found.forwards_readable.iter().chain(std::iter::repeat(&false))).find(|(_, ok)| !**ok) {
         return Err(invalid(format!("message {message} cannot be forwarded")));
     }
@@ -308,6 +313,16 @@ pub struct References {
     pub card_user: Option<Uuid>,
     /// A `forward`'s sources: (conversation id, message id).
     pub forwarded: Vec<(String, Uuid)>,
+    /// Uploaded files named by media URLs (`/api/file/<id>`, docs/services.md, "Files and uploads").
+    pub files: Vec<Uuid>,
+}
+
+/// The file a URL of Beaver's own file service names: `Some(Ok(id))` for
+/// `/api/file/<id>[?…]`, `Some(Err)` for a malformed one, `None` for any other URL.
+pub fn uploaded_file(url: &str) -> Option<Result<Uuid, ()>> {
+    let rest = url.strip_prefix("/api/file/")?;
+    let id = rest.split(['?', '#']).next().unwrap_or_default();
+    Some(Uuid::try_parse(id).map_err(|_| ()))
 }
 
 /// Validates `content` for `kind` (docs/chat.md) and returns what it refers to.
@@ -379,6 +394,13 @@ pub fn validate_content(kind: &str, content: &Value, reply_to: Option<Uuid>) -> 
         }
         "system" => return Err(DomainError::Invalid("type", "system messages are sent by the server only".into())),
         other => return Err(DomainError::Invalid("type", format!("unknown message type {other:?}"))),
+    }
+    if matches!(kind, "image" | "file" | "voice" | "video") {
+        for key in ["url", "cover_url"] {
+            if let Some(found) = map.get(key).and_then(Value::as_str).and_then(uploaded_file) {
+                refs.files.push(found.map_err(|_| invalid(format!("content.{key} names no file")))?);
+            }
+        }
     }
     Ok(refs)
 }
@@ -770,5 +792,16 @@ mod tests {
         assert_eq!(decide(&state(vec![], Default::default()), forward.clone(), &ctx(me)).unwrap_err().kind(), "content");
         let readable_forward = ReferencesFound { forwards_readable: vec![true], ..Default::default() };
         assert_eq!(decide(&state(vec![], readable_forward), forward, &ctx(me)).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn media_naming_an_uploaded_file_refers_to_it_and_a_malformed_file_path_is_refused() {
+        let id = Uuid::new_v4();
+        let refs = validate_content("video", &json!({ "url": format!("/api/file/{id}"), "duration_ms": 1, "cover_url": format!("/api/file/{id}?thumb=1") }), None).unwrap();
+        assert_eq!(refs.files, vec![id, id]);
+        assert!(validate_content("image", &json!({ "url": "https://cdn.example/x.png" }), None).unwrap().files.is_empty());
+        assert_eq!(validate_content("image", &json!({ "url": "/api/file/not-an-id" }), None).unwrap_err().kind(), "content");
+        assert_eq!(uploaded_file("/api/file/x"), Some(Err(())));
+        assert_eq!(uploaded_file("/files/1"), None);
     }
 }
