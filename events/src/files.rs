@@ -55,6 +55,8 @@ pub struct UploadInitiated {
     pub part_count: u32,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// The content hash the client announced; completion checks the parts against it.
+    pub content_hash: Option<String>,
 }
 
 /// One part's bytes are staged in the store (a part sent again replaces it).

@@ -171,6 +171,7 @@ fn file_samples(owner_id: Uuid) -> Vec<(FileEvent, Actor)> {
                 part_size: 8_388_608,
                 part_count: 2,
                 expires_at: OffsetDateTime::now_utc() + Duration::days(1),
+                content_hash: Some("0f".repeat(32)),
             }),
             Actor::User(owner_id),
         ),

@@ -109,6 +109,7 @@ async fn upload_state(s: &AppState, file_id: Uuid) -> Result<(Option<UploadState
         part_count: row.part_count.max(0) as u32,
         status: row.status.clone(),
         expired: row.expires_at.assume_utc() < now,
+        expected_hash: row.expected_hash.clone(),
     };
     Ok((Some(state), Some(row)))
 }

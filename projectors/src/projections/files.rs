@@ -31,8 +31,8 @@ impl Projection for Files {
         match env.decode::<FileEvent>()?.payload {
             FileEvent::UploadInitiated(e) => {
                 sqlx::query(
-                    "INSERT IGNORE INTO files (file_id, owner_id, name, size, purpose, part_size, part_count, status, expires_at, created_at, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, 'uploading', ?, ?, ?)",
+                    "INSERT IGNORE INTO files (file_id, owner_id, name, size, purpose, part_size, part_count, status, expires_at, expected_hash, \
+                     created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'uploading', ?, ?, ?, ?)",
                 )
                 .bind(e.file_id.to_string())
                 .bind(e.owner_id.to_string())
@@ -42,6 +42,7 @@ impl Projection for Files {
                 .bind(e.part_size as i64)
                 .bind(e.part_count as i32)
                 .bind(utc(e.expires_at))
+                .bind(&e.content_hash)
                 .bind(when)
                 .bind(when)
                 .execute(&mut **tx)

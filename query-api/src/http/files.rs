@@ -164,6 +164,10 @@ async fn download(State(s): State<AppState>, headers: HeaderMap, ApiPath(id): Ap
     } else {
         (row.blob_key.clone().ok_or_else(not_found)?, row.mime.clone().unwrap_or_else(|| "application/octet-stream".into()), row.name.clone())
     };
+    // Content a browser would run (HTML, XML, SVG, scripts) is never served
+    // as its own type, whatever else protects it.
+    let active = ["text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "application/javascript", "text/javascript"];
+    let mime = if active.contains(&mime.as_str()) { "application/octet-stream".to_owned() } else { mime };
     let size = s.files.size(&key).await.map_err(|e| ApiError::Unavailable(e.into()))?.ok_or_else(not_found)?;
     let inline = matches!(beaver_writemodel::domain::files::kind_of(&mime), "image" | "audio" | "video") && mime != "image/svg+xml";
     let disposition = if inline { "inline".to_owned() } else { format!("attachment; filename=\"{}\"", quoted(&name)) };

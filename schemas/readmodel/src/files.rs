@@ -31,6 +31,8 @@ pub struct FileRow {
     pub height: Option<i32>,
     pub thumb_key: Option<String>,
     pub created_at: PrimitiveDateTime,
+    /// The content hash announced at initiation.
+    pub expected_hash: Option<String>,
 }
 
 impl FileRow {
@@ -48,7 +50,7 @@ pub struct Part {
 }
 
 const COLUMNS: &str = "file_id, owner_id, name, size, purpose, part_size, part_count, status, expires_at, mime, kind, content_hash, \
-                       blob_key, width, height, thumb_key, created_at";
+                       blob_key, width, height, thumb_key, created_at, expected_hash";
 
 pub async fn load(pool: &MySqlPool, file_id: Uuid) -> Result<Option<FileRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM files WHERE file_id = ?")).bind(file_id.to_string()).fetch_optional(pool).await

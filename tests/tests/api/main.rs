@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod chat;
 mod feedback;
+mod files;
 mod friends;
 mod groups;
 mod helpers;

@@ -21,6 +21,36 @@ async fn admin(args: &[&str]) {
     assert_eq!(code, std::process::ExitCode::SUCCESS, "beaver-admin {args:?}");
 }
 
+/// A user's settings changed twice, and a file stored, one aborted and one
+/// deleted: `(user id, file ids)`.
+async fn settings_and_files(api: &Api) -> (String, Vec<String>) {
+    let (user, token, _) = api.signed_up(&unique("replayset")).await;
+    api.call(reqwest::Method::PATCH, "/api/user/settings", Some(&token), Some(json!({ "privacy": { "show_online": false }, "client": { "theme": "dark" } })))
+        .await
+        .expect(200);
+    api.call(reqwest::Method::PATCH, "/api/user/settings", Some(&token), Some(json!({ "privacy": { "friend_requests": "nobody" } }))).await.expect(200);
+    let mut files = Vec::new();
+    for (i, end) in ["complete", "abort", "delete"].into_iter().enumerate() {
+        let bytes = format!("replayed file {i} {}", unique("bytes")).into_bytes();
+        let a = api.post("/api/file/uploads", Some(&token), json!({ "name": format!("f{i}.txt"), "size": bytes.len(), "purpose": "chat" })).await.expect(201);
+        let id = a.data()["file_id"].as_str().unwrap().to_owned();
+        api.send(api.raw(reqwest::Method::PUT, &format!("/api/file/uploads/{id}/parts/1")).bearer_auth(&token).body(bytes)).await.expect(200);
+        match end {
+            "abort" => {
+                api.call(reqwest::Method::DELETE, &format!("/api/file/uploads/{id}"), Some(&token), None).await.expect(200);
+            }
+            _ => {
+                api.post(&format!("/api/file/uploads/{id}/complete"), Some(&token), json!({})).await.expect(200);
+                if end == "delete" {
+                    api.call(reqwest::Method::DELETE, &format!("/api/file/{id}"), Some(&token), None).await.expect(200);
+                }
+            }
+        }
+        files.push(id);
+    }
+    (user, files)
+}
+
 /// Feedback answered by an operator, a release rolled out and withdrawn, and
 /// an announcement: `(feedback ids, app id, announcement ids)`.
 async fn service_history(api: &Api) -> (Vec<String>, String, Vec<String>) {
@@ -177,6 +207,7 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     let (social_users, group) = social_history(&api).await;
     let (conversations, chatters) = chat_history(&api).await;
     let (feedback, app, announcements) = service_history(&api).await;
+    let (settings_user, files) = settings_and_files(&api).await;
     let mut users = Vec::new();
     let mut sessions = Vec::new();
     for i in 0..3 {
@@ -209,8 +240,15 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     assert_eq!(user_messages, 5, "five messages besides the group's notices: {:?}", live_chat[1]);
     let services = |db: String| {
         let (feedback, app, announcements) = (feedback.clone(), app.clone(), announcements.clone());
+        let (settings_user, files) = (settings_user.clone(), files.clone());
         async move {
-            vec![rows(&db, FEEDBACK_SQL, &feedback).await, rows(&db, RELEASES_SQL, &[app]).await, rows(&db, ANNOUNCEMENTS_SQL, &announcements).await]
+            vec![
+                rows(&db, FEEDBACK_SQL, &feedback).await,
+                rows(&db, RELEASES_SQL, &[app]).await,
+                rows(&db, ANNOUNCEMENTS_SQL, &announcements).await,
+                rows(&db, "SELECT * FROM user_settings WHERE user_id = ?", std::slice::from_ref(&settings_user)).await,
+                rows(&db, "SELECT * FROM files WHERE file_id = ?", &files).await,
+            ]
         }
     };
     let live_services = eventually(Duration::from_secs(10), || async {
@@ -221,7 +259,9 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     })
     .await
     .expect("the services' history is projected");
-    assert_eq!((live_services[0].len(), live_services[2].len()), (2, 1));
+    assert_eq!((live_services[0].len(), live_services[2].len(), live_services[3].len(), live_services[4].len()), (2, 1, 1, 3));
+    let statuses: Vec<bool> = ["stored", "aborted", "deleted"].iter().map(|s| live_services[4].iter().any(|r| r.iter().any(|c| c == s))).collect();
+    assert_eq!(statuses, [true, true, true], "{:?}", live_services[4]);
 
     // A fresh database and consumer group: the projector starts at offset 0.
     let db = FreshDatabase::create(&live, unique("beaver_replay")).await;

@@ -31,12 +31,17 @@ pub fn cap(purpose: Purpose) -> u64 {
 }
 
 /// `POST /api/file/uploads`.
+/// Every field is read as a JSON value and checked in [`decide_initiate`],
+/// so that a missing or mistyped one is named.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Initiate {
-    pub name: String,
-    pub size: u64,
-    pub purpose: String,
+    #[serde(default)]
+    pub name: serde_json::Value,
+    #[serde(default)]
+    pub size: serde_json::Value,
+    #[serde(default)]
+    pub purpose: serde_json::Value,
     #[serde(default)]
     pub content_hash: Option<String>,
 }
@@ -76,18 +81,16 @@ impl From<DomainError> for InitiateError {
 /// Decides an upload with a new (random, v4) id, given how many uploads the
 /// user has open.
 pub fn decide_initiate(req: Initiate, open_uploads: i64, ctx: &Ctx, file_id: Uuid) -> Result<FileEvent, InitiateError> {
-    let name = req.name.trim();
+    let name = req.name.as_str().ok_or_else(|| invalid("name", "name must be a string"))?.trim();
     if name.is_empty() || name.chars().count() > 255 {
         return Err(invalid("name", "name must be 1 to 255 characters").into());
     }
     if name.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
         return Err(invalid("name", "name must not contain /, \\ or control characters").into());
     }
-    let purpose = purpose(&req.purpose).ok_or_else(|| invalid("purpose", "purpose must be one of chat, moment, feedback, log, avatar, emoji"))?;
-    if req.size == 0 {
-        return Err(invalid("size", "size must be at least 1 byte").into());
-    }
-    if req.size > cap(purpose) {
+    let purpose = req.purpose.as_str().and_then(purpose).ok_or_else(|| invalid("purpose", "purpose must be one of chat, moment, feedback, log, avatar, emoji"))?;
+    let size = req.size.as_u64().filter(|s| *s > 0).ok_or_else(|| invalid("size", "size must be a whole number of bytes, at least 1"))?;
+    if size > cap(purpose) {
         return Err(InitiateError::TooLarge { cap: cap(purpose) });
     }
     if let Some(h) = &req.content_hash {
@@ -102,15 +105,16 @@ pub fn decide_initiate(req: Initiate, open_uploads: i64, ctx: &Ctx, file_id: Uui
         file_id,
         owner_id: ctx.actor,
         name: name.to_owned(),
-        size: req.size,
+        size,
         purpose,
         part_size: PART_SIZE,
-        part_count: req.size.div_ceil(PART_SIZE) as u32,
+        part_count: size.div_ceil(PART_SIZE) as u32,
         // Stored with microseconds: answer what the status will show.
         expires_at: {
             let t = ctx.now + UPLOAD_TTL;
             t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
         },
+        content_hash: req.content_hash,
     }))
 }
 
@@ -130,6 +134,8 @@ pub struct UploadState {
     /// `uploading`, `stored`, `aborted`, `expired` or `deleted`.
     pub status: String,
     pub expired: bool,
+    /// The content hash announced at initiation, if any.
+    pub expected_hash: Option<String>,
 }
 
 /// Why a step on an upload is refused.
@@ -205,7 +211,7 @@ pub fn check_complete(state: Option<&UploadState>, parts: &[(u32, String)], clai
     }
     let hashes: Vec<String> = parts.iter().map(|p| p.1.clone()).collect();
     let hash = content_hash(&hashes);
-    if let Some(claimed) = claimed {
+    for claimed in [claimed, state.expected_hash.as_deref()].into_iter().flatten() {
         if claimed != hash {
             return Err(CompleteError::Step(DomainError::Unprocessable("hash_mismatch", "content_hash does not match the parts".into()).into()));
         }
@@ -294,7 +300,7 @@ mod tests {
     use crate::domain::testing::{ctx, user};
 
     fn initiate(size: u64, purpose: &str) -> Initiate {
-        Initiate { name: "cat.png".into(), size, purpose: purpose.into(), content_hash: None }
+        Initiate { name: "cat.png".into(), size: size.into(), purpose: purpose.into(), content_hash: None }
     }
 
     fn upload(owner: Uuid, size: u64) -> UploadState {
@@ -307,6 +313,7 @@ mod tests {
             part_count: size.div_ceil(PART_SIZE) as u32,
             status: "uploading".into(),
             expired: false,
+            expected_hash: None,
         }
     }
 
@@ -320,9 +327,12 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(field(Initiate { name: "a/b".into(), ..initiate(1, "chat") }), "name");
-        assert_eq!(field(Initiate { name: "x".repeat(256), ..initiate(1, "chat") }), "name");
+        assert_eq!(field(Initiate { name: "x".repeat(256).into(), ..initiate(1, "chat") }), "name");
         assert_eq!(field(initiate(0, "chat")), "size");
         assert_eq!(field(initiate(1, "zip")), "purpose");
+        assert_eq!(field(Initiate { size: serde_json::json!("10"), ..initiate(1, "chat") }), "size");
+        assert_eq!(field(Initiate { size: serde_json::json!(1.5), ..initiate(1, "chat") }), "size");
+        assert_eq!(field(Initiate { name: serde_json::Value::Null, ..initiate(1, "chat") }), "name");
         assert_eq!(decide_initiate(initiate(5 * MIB + 1, "avatar"), 0, &c, Uuid::new_v4()), Err(InitiateError::TooLarge { cap: 5 * MIB }));
         assert!(decide_initiate(initiate(5 * MIB, "avatar"), 0, &c, Uuid::new_v4()).is_ok());
         assert_eq!(decide_initiate(initiate(1, "chat"), MAX_OPEN_UPLOADS, &c, Uuid::new_v4()), Err(InitiateError::TooMany));
@@ -357,6 +367,8 @@ mod tests {
         assert_eq!(hash, hex::encode(Sha256::digest(b"a,b")));
         assert!(check_complete(Some(&u), &parts, Some(&"0".repeat(64)), &c).is_err());
         assert_eq!(check_complete(Some(&u), &parts, Some(&hash), &c).unwrap(), hash);
+        let promised = UploadState { expected_hash: Some("0".repeat(64)), ..u };
+        assert!(matches!(check_complete(Some(&promised), &parts, None, &c), Err(CompleteError::Step(StepError::Rule(e))) if e.kind() == "hash_mismatch"));
     }
 
     #[test]
