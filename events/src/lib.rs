@@ -21,8 +21,10 @@
 //! - [`track`]: client analytics events, for analysts only.
 //! - [`feedback`]: users' feedback and operators' answers.
 //! - [`files`]: uploads and stored files (the bytes live in the object store).
+//! - [`emoji`]: favourite stickers and sticker packs.
 //! - [`system`]: app releases and announcements published by operators.
 
+pub mod emoji;
 pub mod envelope;
 pub mod feedback;
 pub mod files;
@@ -38,6 +40,7 @@ pub mod upcast;
 pub mod user;
 
 pub use envelope::{Actor, DecodeError, DomainEvent, Envelope, RawEnvelope};
+pub use emoji::EmojiEvent;
 pub use feedback::FeedbackEvent;
 pub use files::FileEvent;
 pub use group::GroupEvent;

@@ -126,8 +126,12 @@ pub const SYSTEM: &str = "beaver.system.v1";
 /// bytes are in the object store, never here.
 pub const FILES: &str = "beaver.files.v1";
 
+/// Favourite stickers and sticker packs (`beaver_events::emoji`): keyed by
+/// user id (favourites, collections) or pack id (packs).
+pub const EMOJI: &str = "beaver.emoji.v1";
+
 /// Every topic Beaver writes, for tooling that needs the full list.
-pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED, TRACK, FEEDBACK, SYSTEM, FILES];
+pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED, TRACK, FEEDBACK, SYSTEM, FILES, EMOJI];
 
 /// Kafka header carrying the envelope's `event_type`.
 pub const HEADER_EVENT_TYPE: &str = "event_type";

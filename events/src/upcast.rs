@@ -26,6 +26,7 @@ pub fn current_version(event_type: &str) -> Option<u32> {
         "MessageSequenced" => Some(1),
         "ClientEventTracked" => Some(1),
         "FeedbackSubmitted" | "FeedbackStatusChanged" => Some(1),
+        "EmojiFavorited" | "EmojiUnfavorited" | "EmojiPackCreated" | "EmojiPackDeleted" | "EmojiPackCollected" | "EmojiPackUncollected" => Some(1),
         "UploadInitiated" | "UploadPartReceived" | "FileStored" | "UploadAborted" | "FileDeleted" => Some(1),
         "AppVersionPublished" | "AppRolloutChanged" | "AppVersionWithdrawn" | "SystemAnnouncementPublished" => Some(1),
         _ => None,

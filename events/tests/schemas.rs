@@ -10,10 +10,11 @@ use beaver_events::{
     upcast::current_version,
     user::{Gender, UserProfileUpdated, UserRegistered},
     track::{ClientEventTracked, TrackEvent},
+    emoji::*,
     feedback::*,
     files::*,
     system::*,
-    Actor, DomainEvent, Envelope, FeedbackEvent, FileEvent, SystemEvent, GroupEvent, MessageEvent, RelationEvent, SessionEvent, UserEvent,
+    Actor, DomainEvent, EmojiEvent, Envelope, FeedbackEvent, FileEvent, SystemEvent, GroupEvent, MessageEvent, RelationEvent, SessionEvent, UserEvent,
 };
 use std::{collections::BTreeSet, path::PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -120,6 +121,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
     .chain(feedback_samples(user).into_iter().map(|(e, actor)| wire(wrap(e, actor))))
     .chain(system_samples().into_iter().map(|e| wire(wrap(e, Actor::Operator("ada".into())))))
     .chain(file_samples(user).into_iter().map(|(e, actor)| wire(wrap(e, actor))))
+    .chain(emoji_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
     .collect()
 }
 
@@ -195,6 +197,24 @@ fn file_samples(owner_id: Uuid) -> Vec<(FileEvent, Actor)> {
         ),
         (FileEvent::UploadAborted(UploadAborted { file_id, owner_id, reason: AbortReason::Expired }), Actor::System),
         (FileEvent::FileDeleted(FileDeleted { file_id, owner_id }), Actor::User(owner_id)),
+    ]
+}
+
+fn emoji_samples(user: Uuid) -> Vec<EmojiEvent> {
+    let (emoji_id, file_id, pack_id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::now_v7());
+    vec![
+        EmojiEvent::EmojiFavorited(EmojiFavorited { user_id: user, emoji_id, file_id, title: "cat".into(), width: 64, height: 64 }),
+        EmojiEvent::EmojiUnfavorited(EmojiUnfavorited { user_id: user, emoji_id }),
+        EmojiEvent::EmojiPackCreated(EmojiPackCreated {
+            pack_id,
+            owner_id: user,
+            title: "Cats".into(),
+            description: String::new(),
+            items: vec![PackItem { emoji_id, file_id, title: String::new(), width: 128, height: 96 }],
+        }),
+        EmojiEvent::EmojiPackDeleted(EmojiPackDeleted { pack_id, owner_id: user }),
+        EmojiEvent::EmojiPackCollected(EmojiPackCollection { user_id: user, pack_id }),
+        EmojiEvent::EmojiPackUncollected(EmojiPackCollection { user_id: user, pack_id }),
     ]
 }
 

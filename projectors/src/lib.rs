@@ -110,6 +110,8 @@ pub fn read_model(projection: &str) -> Option<ReadModel> {
         "feedback" => (&["feedback"], &[]),
         "system" => (&["app_releases", "announcements"], &[]),
         "files" => (&["files", "file_parts"], &[]),
+        // Also keeps the per-user lists `emoji` and `emoji_packs` in sync_versions.
+        "emoji" => (&["emoji_favorites", "emoji_packs", "emoji_pack_items", "emoji_pack_collections"], &["emoji", "emoji_packs"]),
         "relations" => (&["friend_requests", "friendships", "blocks"], &["requests", "friends", "blocks"]),
         "groups" => (&["chat_groups", "group_members", "group_join_requests"], &["groups", "members"]),
         "messages" => (

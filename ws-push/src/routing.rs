@@ -5,7 +5,7 @@
 
 use crate::protocol::frame;
 use beaver_events::{
-    message::ConversationRef, topics, FeedbackEvent, GroupEvent, MessageEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
+    message::ConversationRef, topics, EmojiEvent, FeedbackEvent, GroupEvent, MessageEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
     SystemEvent,
 };
 use beaver_readmodel::conversation::Message;
@@ -122,6 +122,8 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
             let mut data = data;
             if let Value::Object(m) = &mut data {
                 m.remove("event");
+                // Whether a read tells the peer decides who gets the frame; it is not news to anyone.
+                m.remove("receipt");
             }
             match &event {
                 MessageEvent::MessageSent(_) => Routed::Nothing, // only ever delivered numbered, as MessageSequenced
@@ -190,6 +192,19 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
             };
             push(audience, "group", data)
         }
+        // A user's own favourites and collections, to their own devices.
+        topics::EMOJI => match env.decode::<EmojiEvent>().map(|e| e.payload) {
+            Ok(event @ (EmojiEvent::EmojiFavorited(_) | EmojiEvent::EmojiUnfavorited(_) | EmojiEvent::EmojiPackCollected(_) | EmojiEvent::EmojiPackUncollected(_))) => {
+                let user = match &event {
+                    EmojiEvent::EmojiFavorited(e) => e.user_id,
+                    EmojiEvent::EmojiUnfavorited(e) => e.user_id,
+                    EmojiEvent::EmojiPackCollected(e) | EmojiEvent::EmojiPackUncollected(e) => e.user_id,
+                    _ => unreachable!(),
+                };
+                push(vec![Audience::User(user)], "emoji.changed", tagged(&event_type, serde_json::to_value(&event).unwrap_or_default()))
+            }
+            _ => Routed::Nothing,
+        },
         topics::FEEDBACK => match env.decode::<FeedbackEvent>().map(|e| e.payload) {
             Ok(FeedbackEvent::FeedbackStatusChanged(e)) => push(
                 vec![Audience::User(e.user_id)],

@@ -24,7 +24,7 @@ use uuid::Uuid;
 /// What ws-push reads.
 /// Conversation events come only from the sequencer's output, so every frame
 /// about a conversation is committed and in the conversation's final order.
-pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS, topics::FEEDBACK, topics::SYSTEM];
+pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS, topics::FEEDBACK, topics::SYSTEM, topics::EMOJI];
 
 fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer<HealthContext>> {
     let consumer: StreamConsumer<HealthContext> = ClientConfig::new()

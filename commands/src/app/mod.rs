@@ -6,6 +6,7 @@
 //! only extract the request, call one of these and return the answer.
 
 pub mod conversation;
+pub mod emoji;
 pub mod feedback;
 pub mod files;
 pub mod group;

@@ -5,6 +5,7 @@
 
 mod auth;
 mod chat;
+mod emoji;
 mod feedback;
 mod files;
 mod friend;
@@ -26,5 +27,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(track::router())
         .merge(feedback::router())
         .merge(files::router())
+        .merge(emoji::router())
         .merge(health::router(state))
 }

@@ -10,6 +10,7 @@ pub(crate) fn at(env: &RawEnvelope) -> PrimitiveDateTime {
     PrimitiveDateTime::new(t.date(), t.time())
 }
 
+mod emoji;
 mod feedback;
 mod files;
 mod groups;
@@ -20,6 +21,7 @@ pub mod sync;
 mod system;
 mod users;
 
+pub use emoji::Emoji;
 pub use feedback::Feedback;
 pub use files::Files;
 pub use groups::Groups;
@@ -43,5 +45,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(Feedback),
         Arc::new(System),
         Arc::new(Files),
+        Arc::new(Emoji),
     ]
 }

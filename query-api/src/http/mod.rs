@@ -1,6 +1,7 @@
 //! The HTTP surface of the read side, one module per URL resource (named as in beaver-commands).
 
 mod chat;
+mod emoji;
 mod feedback;
 mod files;
 mod friend;
@@ -20,6 +21,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(group::router())
         .merge(feedback::router())
         .merge(files::router())
+        .merge(emoji::router())
         .merge(system::router())
         .merge(HealthChecks::new().mysql(state.pool.clone()).redis(state.redis.clone()).route())
 }

@@ -21,6 +21,8 @@ pub const FEEDBACK_PROJECTOR: &str = "feedback";
 pub const SYSTEM_PROJECTOR: &str = "system";
 /// Projector building `files` and `file_parts` from `beaver.files.v1`.
 pub const FILES_PROJECTOR: &str = "files";
+/// Projector building favourites, packs and collections from `beaver.emoji.v1`.
+pub const EMOJI_PROJECTOR: &str = "emoji";
 
 /// The next offset `projector` will apply in `topic`/`partition` (0 if it has not started).
 pub async fn next_offset(pool: &sqlx::MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {

@@ -211,7 +211,7 @@ async fn groups_status_shows_projector_groups_with_stored_offsets_and_lag_and_pr
     })
     .await
     .expect("the users projector group shows stored offsets");
-    for name in ["users", "sessions", "relations", "groups", "messages", "feedback", "system", "files"] {
+    for name in ["users", "sessions", "relations", "groups", "messages", "feedback", "system", "files", "emoji"] {
         let g = status.iter().find(|g| g["group"] == format!("beaver-projector-{name}")).unwrap_or_else(|| panic!("no group for {name}"));
         assert_eq!(g["projection"], name);
         let members = g["members"].as_array().unwrap();
@@ -241,7 +241,7 @@ async fn projections_status_lists_every_projection_with_rows() {
     succeeded(&out, "projections status");
     let all: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
     let names: Vec<&str> = all.iter().map(|p| p["projection"].as_str().unwrap()).collect();
-    assert_eq!(names, ["users", "sessions", "relations", "groups", "messages", "feedback", "system", "files"]);
+    assert_eq!(names, ["users", "sessions", "relations", "groups", "messages", "feedback", "system", "files", "emoji"]);
     let users = &all[0];
     assert!(users["rows"]["users"].as_i64().unwrap() >= 0);
     assert_eq!(users["rebuildable"], true);

@@ -62,13 +62,13 @@ fn noise(n: usize) -> Vec<u8> {
 }
 
 /// Plain UTF-8 text, unique per call.
-fn text() -> Vec<u8> {
+pub(crate) fn text() -> Vec<u8> {
     let marker = unique("line");
     (1..=40).map(|i| format!("{i}: just some plain text, not an image ({marker})\n")).collect::<String>().into_bytes()
 }
 
 /// A `w`×`h` picture (a gradient with noise, unique per call) encoded as `format`.
-fn picture(w: u32, h: u32, format: image::ImageFormat) -> Vec<u8> {
+pub(crate) fn picture(w: u32, h: u32, format: image::ImageFormat) -> Vec<u8> {
     let mut r = Noise::new();
     let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, r.next() as u8]));
     let mut out = std::io::Cursor::new(Vec::new());
@@ -76,7 +76,7 @@ fn picture(w: u32, h: u32, format: image::ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
-fn png(w: u32, h: u32) -> Vec<u8> {
+pub(crate) fn png(w: u32, h: u32) -> Vec<u8> {
     picture(w, h, image::ImageFormat::Png)
 }
 
@@ -155,7 +155,7 @@ where
     }
 }
 
-fn id_of(d: &Value) -> String {
+pub(crate) fn id_of(d: &Value) -> String {
     d["file_id"].as_str().unwrap_or_else(|| panic!("a file_id: {d}")).to_owned()
 }
 
@@ -178,7 +178,7 @@ fn assert_initiated(a: &Answer, size: usize) {
 }
 
 /// Initiates an upload of `size` bytes: 201 with a well-formed answer; its data.
-async fn initiated(api: &Api, user: &User, name: &str, size: usize, purpose: &str) -> Value {
+pub(crate) async fn initiated(api: &Api, user: &User, name: &str, size: usize, purpose: &str) -> Value {
     let a = initiate(api, &user.token, json!({ "name": name, "size": size, "purpose": purpose })).await;
     let a = assert_status(a, 201, &format!("initiating {name} ({size} bytes, {purpose})"));
     assert_initiated(&a, size);
@@ -203,7 +203,7 @@ async fn put_ok(api: &Api, token: &str, id: &str, n: usize, bytes: &[u8]) {
     assert_eq!(a.data()["sha256"], sha256_hex(bytes), "the part's sha256 in lower-case hex: {}", a.body);
 }
 
-async fn put_all(api: &Api, token: &str, id: &str, bytes: &[u8]) {
+pub(crate) async fn put_all(api: &Api, token: &str, id: &str, bytes: &[u8]) {
     for (i, chunk) in bytes.chunks(PART).enumerate() {
         put_ok(api, token, id, i + 1, chunk).await;
     }
@@ -228,7 +228,7 @@ async fn aborted(api: &Api, token: &str, id: &str) {
     assert_eq!(a.data()["status"], "aborted", "{}", a.body);
 }
 
-async fn delete_file(api: &Api, token: &str, id: &str) -> Answer {
+pub(crate) async fn delete_file(api: &Api, token: &str, id: &str) -> Answer {
     api.call(Method::DELETE, &format!("/api/file/{id}"), Some(token), None).await
 }
 
@@ -245,7 +245,7 @@ fn parts_of(a: &Answer) -> Vec<(u64, u64, String)> {
 }
 
 /// Uploads `bytes` in parts and completes: 200; the complete answer's data.
-async fn upload(api: &Api, user: &User, name: &str, purpose: &str, bytes: &[u8]) -> Value {
+pub(crate) async fn upload(api: &Api, user: &User, name: &str, purpose: &str, bytes: &[u8]) -> Value {
     let d = initiated(api, user, name, bytes.len(), purpose).await;
     let id = id_of(&d);
     put_all(api, &user.token, &id, bytes).await;

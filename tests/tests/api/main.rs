@@ -7,6 +7,7 @@ mod accounts;
 mod auth;
 mod bad_input;
 mod chat;
+mod emoji;
 mod feedback;
 mod files;
 mod friends;

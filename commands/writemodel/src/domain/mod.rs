@@ -21,9 +21,11 @@
 //! | [`settings`] | user id           | `UserEvent` (`UserSettingsChanged`) |
 //! | [`feedback`] | feedback id       | `FeedbackEvent`         |
 //! | [`files`]    | file id           | `FileEvent`             |
+//! | [`emoji`]    | user id, pack id  | `EmojiEvent`            |
 //! | [`system`]   | app+platform, announcement | `SystemEvent`  |
 
 pub mod conversation;
+pub mod emoji;
 pub mod feedback;
 pub mod files;
 pub mod group;

@@ -1,0 +1,129 @@
+//! `beaver.emoji.v1` → `emoji_favorites`, `emoji_packs`,
+//! `emoji_pack_items`, `emoji_pack_collections`, with the per-user list
+//! versions of favourites and collections in `sync_versions`.
+
+use super::sync::bump;
+use crate::projection::{ApplyContext, ApplyError, Projection};
+use beaver_events::{topics, EmojiEvent, RawEnvelope};
+use beaver_readmodel::{emoji::{COLLECTED_LIST, FAVORITES_LIST}, progress::EMOJI_PROJECTOR};
+use sqlx::{MySql, Transaction};
+
+pub struct Emoji;
+
+#[async_trait::async_trait]
+impl Projection for Emoji {
+    fn name(&self) -> &'static str {
+        EMOJI_PROJECTOR
+    }
+
+    fn topics(&self) -> &'static [&'static str] {
+        &[topics::EMOJI]
+    }
+
+    async fn apply(&self, tx: &mut Transaction<'static, MySql>, _ctx: &ApplyContext, env: RawEnvelope) -> Result<(), ApplyError> {
+        let when = super::at(&env);
+        match env.decode::<EmojiEvent>()?.payload {
+            EmojiEvent::EmojiFavorited(e) => {
+                let v = bump(tx, &e.user_id.to_string(), FAVORITES_LIST).await?;
+                sqlx::query(
+                    "INSERT INTO emoji_favorites (user_id, emoji_id, file_id, title, width, height, status, created_at, version) \
+                     VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?) \
+                     ON DUPLICATE KEY UPDATE title = VALUES(title), status = 'active', version = VALUES(version)",
+                )
+                .bind(e.user_id.to_string())
+                .bind(e.emoji_id.to_string())
+                .bind(e.file_id.to_string())
+                .bind(&e.title)
+                .bind(e.width as i32)
+                .bind(e.height as i32)
+                .bind(when)
+                .bind(v)
+                .execute(&mut **tx)
+                .await?;
+            }
+            EmojiEvent::EmojiUnfavorited(e) => {
+                let v = bump(tx, &e.user_id.to_string(), FAVORITES_LIST).await?;
+                sqlx::query("UPDATE emoji_favorites SET status = 'removed', version = ? WHERE user_id = ? AND emoji_id = ?")
+                    .bind(v)
+                    .bind(e.user_id.to_string())
+                    .bind(e.emoji_id.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            EmojiEvent::EmojiPackCreated(e) => {
+                let cover = e.items.first().map(|i| i.file_id.to_string()).unwrap_or_default();
+                let done = sqlx::query(
+                    "INSERT IGNORE INTO emoji_packs (pack_id, owner_id, title, description, cover_file, item_count, status, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
+                )
+                .bind(e.pack_id.to_string())
+                .bind(e.owner_id.to_string())
+                .bind(&e.title)
+                .bind(&e.description)
+                .bind(cover)
+                .bind(e.items.len() as i32)
+                .bind(when)
+                .execute(&mut **tx)
+                .await?;
+                if done.rows_affected() == 1 {
+                    for (position, item) in e.items.iter().enumerate() {
+                        sqlx::query(
+                            "INSERT INTO emoji_pack_items (pack_id, position, emoji_id, file_id, title, width, height) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        )
+                        .bind(e.pack_id.to_string())
+                        .bind(position as i32)
+                        .bind(item.emoji_id.to_string())
+                        .bind(item.file_id.to_string())
+                        .bind(&item.title)
+                        .bind(item.width as i32)
+                        .bind(item.height as i32)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                }
+            }
+            EmojiEvent::EmojiPackDeleted(e) => {
+                sqlx::query("UPDATE emoji_packs SET status = 'deleted' WHERE pack_id = ?").bind(e.pack_id.to_string()).execute(&mut **tx).await?;
+                // The pack leaves every collection, each a change of its collector's list.
+                let collectors: Vec<(String,)> = sqlx::query_as("SELECT user_id FROM emoji_pack_collections WHERE pack_id = ? AND status = 'active' FOR UPDATE")
+                    .bind(e.pack_id.to_string())
+                    .fetch_all(&mut **tx)
+                    .await?;
+                for (user,) in collectors {
+                    let v = bump(tx, &user, COLLECTED_LIST).await?;
+                    sqlx::query("UPDATE emoji_pack_collections SET status = 'removed', version = ? WHERE user_id = ? AND pack_id = ?")
+                        .bind(v)
+                        .bind(&user)
+                        .bind(e.pack_id.to_string())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+            EmojiEvent::EmojiPackCollected(e) => {
+                let v = bump(tx, &e.user_id.to_string(), COLLECTED_LIST).await?;
+                // A pack deleted meanwhile (its deletion projected first) is collected as removed.
+                sqlx::query(
+                    "INSERT INTO emoji_pack_collections (user_id, pack_id, status, version) \
+                     VALUES (?, ?, IF(EXISTS(SELECT 1 FROM emoji_packs WHERE pack_id = ? AND status = 'deleted'), 'removed', 'active'), ?) \
+                     ON DUPLICATE KEY UPDATE status = VALUES(status), version = VALUES(version)",
+                )
+                .bind(e.user_id.to_string())
+                .bind(e.pack_id.to_string())
+                .bind(e.pack_id.to_string())
+                .bind(v)
+                .execute(&mut **tx)
+                .await?;
+            }
+            EmojiEvent::EmojiPackUncollected(e) => {
+                let v = bump(tx, &e.user_id.to_string(), COLLECTED_LIST).await?;
+                sqlx::query("UPDATE emoji_pack_collections SET status = 'removed', version = ? WHERE user_id = ? AND pack_id = ?")
+                    .bind(v)
+                    .bind(e.user_id.to_string())
+                    .bind(e.pack_id.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! The emoji read models (from `beaver.emoji.v1`): a user's favourites and
+//! collected packs (synced lists, docs/social.md "Incremental sync"), and
+//! the public sticker packs with their items.
+
+use crate::sync::{synced_list, SyncedList};
+use serde::Serialize;
+use sqlx::{FromRow, MySqlPool};
+use time::PrimitiveDateTime;
+use uuid::Uuid;
+
+/// The `sync_versions` list of a user's favourites.
+pub const FAVORITES_LIST: &str = "emoji";
+/// The `sync_versions` list of a user's collected packs.
+pub const COLLECTED_LIST: &str = "emoji_packs";
+
+fn file_url(file_id: &str) -> String {
+    format!("/api/file/{file_id}")
+}
+
+fn url_of<S: serde::Serializer>(file_id: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&file_url(file_id))
+}
+
+/// A favourite as the list shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
+pub struct Favorite {
+    pub emoji_id: String,
+    pub file_id: String,
+    #[sqlx(rename = "file_id")]
+    #[serde(serialize_with = "url_of")]
+    pub url: String,
+    pub title: String,
+    pub width: i32,
+    pub height: i32,
+    pub version: i64,
+}
+
+/// `user`'s favourites changed after `since_version`, newest first.
+pub async fn favorites(pool: &MySqlPool, user: Uuid, since_version: Option<i64>) -> Result<SyncedList<Favorite>, sqlx::Error> {
+    synced_list(
+        pool,
+        (&user.to_string(), FAVORITES_LIST),
+        since_version,
+        "SELECT emoji_id, file_id, title, width, height, status, version FROM emoji_favorites \
+         WHERE user_id = ? AND version > ? AND (status = 'active' OR ?) ORDER BY version DESC",
+        ("emoji_id", "emoji_id", "version"),
+        "favorites",
+    )
+    .await
+}
+
+/// `(active favourites, whether emoji_id is one of them)` of `user`.
+pub async fn favorite_state(pool: &MySqlPool, user: Uuid, emoji_id: Uuid) -> Result<(i64, Option<(String, String)>), sqlx::Error> {
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM emoji_favorites WHERE user_id = ? AND status = 'active'")
+        .bind(user.to_string())
+        .fetch_one(pool)
+        .await?;
+    let this: Option<(String, String)> = sqlx::query_as("SELECT file_id, title FROM emoji_favorites WHERE user_id = ? AND emoji_id = ? AND status = 'active'")
+        .bind(user.to_string())
+        .bind(emoji_id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    Ok((count, this))
+}
+
+/// The current version of a user's list.
+pub async fn version(pool: &MySqlPool, user: Uuid, list: &str) -> Result<i64, sqlx::Error> {
+    crate::sync::list_version(pool, &user.to_string(), list).await
+}
+
+/// A sticker of a pack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
+pub struct Item {
+    pub emoji_id: String,
+    pub file_id: String,
+    #[sqlx(rename = "file_id")]
+    #[serde(serialize_with = "url_of")]
+    pub url: String,
+    pub title: String,
+    pub width: i32,
+    pub height: i32,
+}
+
+/// A pack with its items, as `GET /api/emoji/packs/{id}` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pack {
+    pub pack_id: String,
+    pub title: String,
+    pub description: String,
+    pub owner_id: String,
+    pub items: Vec<Item>,
+    #[serde(serialize_with = "crate::time_text")]
+    pub created_at: PrimitiveDateTime,
+    pub collect_count: i64,
+    pub collected: bool,
+}
+
+/// An active pack as `viewer` sees it; `None` when unknown or deleted.
+pub async fn pack(pool: &MySqlPool, pack_id: Uuid, viewer: Uuid) -> Result<Option<Pack>, sqlx::Error> {
+    let row: Option<(String, String, String, String, PrimitiveDateTime)> =
+        sqlx::query_as("SELECT pack_id, title, description, owner_id, created_at FROM emoji_packs WHERE pack_id = ? AND status = 'active'")
+            .bind(pack_id.to_string())
+            .fetch_optional(pool)
+            .await?;
+    let Some((pack_id, title, description, owner_id, created_at)) = row else { return Ok(None) };
+    let items: Vec<Item> =
+        sqlx::query_as("SELECT emoji_id, file_id, title, width, height FROM emoji_pack_items WHERE pack_id = ? ORDER BY position").bind(&pack_id).fetch_all(pool).await?;
+    let (collect_count, collected): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(user_id = ?), 0) FROM emoji_pack_collections WHERE pack_id = ? AND status = 'active'",
+    )
+    .bind(viewer.to_string())
+    .bind(&pack_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(Some(Pack { pack_id, title, description, owner_id, items, created_at, collect_count, collected: collected > 0 }))
+}
+
+/// The owner of an active pack.
+pub async fn pack_owner(pool: &MySqlPool, pack_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT owner_id FROM emoji_packs WHERE pack_id = ? AND status = 'active'")
+        .bind(pack_id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| crate::uuid(&r.0)).transpose()
+}
+
+/// How many active packs `owner` has.
+pub async fn packs_of(pool: &MySqlPool, owner: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM emoji_packs WHERE owner_id = ? AND status = 'active'").bind(owner.to_string()).fetch_one(pool).await
+}
+
+/// Whether `user` has collected the pack.
+pub async fn has_collected(pool: &MySqlPool, user: Uuid, pack_id: Uuid) -> Result<bool, sqlx::Error> {
+    let row: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM emoji_pack_collections WHERE user_id = ? AND pack_id = ? AND status = 'active'")
+        .bind(user.to_string())
+        .bind(pack_id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// A pack in a list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
+pub struct PackSummary {
+    pub pack_id: String,
+    pub title: String,
+    pub owner_id: String,
+    #[sqlx(rename = "cover_file")]
+    #[serde(serialize_with = "url_of")]
+    pub cover_url: String,
+    pub item_count: i32,
+    pub collect_count: i64,
+}
+
+/// Active packs older than `before`, newest first: up to `limit` and whether there are more.
+pub async fn packs(pool: &MySqlPool, before: Option<Uuid>, limit: u32) -> Result<(Vec<PackSummary>, bool), sqlx::Error> {
+    let mut rows: Vec<PackSummary> = sqlx::query_as(
+        "SELECT p.pack_id, p.title, p.owner_id, p.cover_file, p.item_count, \
+                (SELECT COUNT(*) FROM emoji_pack_collections c WHERE c.pack_id = p.pack_id AND c.status = 'active') AS collect_count \
+         FROM emoji_packs p WHERE p.status = 'active' AND p.pack_id < ? ORDER BY p.pack_id DESC LIMIT ?",
+    )
+    .bind(before.map_or_else(|| "g".to_owned(), |b| b.to_string()))
+    .bind(limit + 1)
+    .fetch_all(pool)
+    .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
+/// A collected pack in the synced list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
+pub struct Collected {
+    pub pack_id: String,
+    pub title: String,
+    #[sqlx(rename = "cover_file")]
+    #[serde(serialize_with = "url_of")]
+    pub cover_url: String,
+    pub item_count: i32,
+    pub version: i64,
+}
+
+/// `user`'s collected packs changed after `since_version`.
+pub async fn collected(pool: &MySqlPool, user: Uuid, since_version: Option<i64>) -> Result<SyncedList<Collected>, sqlx::Error> {
+    synced_list(
+        pool,
+        (&user.to_string(), COLLECTED_LIST),
+        since_version,
+        "SELECT c.pack_id, c.status, c.version, p.title, p.cover_file, p.item_count \
+         FROM emoji_pack_collections c JOIN emoji_packs p ON p.pack_id = c.pack_id \
+         WHERE c.user_id = ? AND c.version > ? AND (c.status = 'active' OR ?) ORDER BY c.version DESC",
+        ("pack_id", "pack_id", "version"),
+        "packs",
+    )
+    .await
+}
