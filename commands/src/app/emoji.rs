@@ -67,9 +67,10 @@ async fn lock(s: &AppState, user: Uuid) -> Result<AggregateLock, ApiError> {
 /// `POST /api/emoji/favorites`.
 pub async fn favorite(s: &AppState, origin: &Origin, req: Favorite) -> Result<Written<FavoriteAnswer>, ApiError> {
     let me = origin.actor;
-    let file = facts(s, req.file_id).await?;
+    let file_id = rules::file_id("file_id", &req.file_id)?;
+    let file = facts(s, file_id).await?;
     let lock = lock(s, me).await?;
-    let emoji_id = rules::favorite_id(me, req.file_id);
+    let emoji_id = rules::favorite_id(me, file_id);
     let (count, existing) = read::favorite_state(&s.pool, me, emoji_id).await?;
     let state = FavoritesState { count, existing_title: existing.map(|(_, t)| t) };
     let decided = rules::decide_favorite(&state, req, file.as_ref(), &Ctx::live(me))?;
@@ -79,7 +80,11 @@ pub async fn favorite(s: &AppState, origin: &Origin, req: Favorite) -> Result<Wr
         _ => state.existing_title.clone().unwrap_or_default(),
     };
     let visible = s.append_locked(lock, decided.into_iter().collect(), origin, EMOJI_PROJECTOR).await?;
-    let version = read::version(&s.pool, me, read::FAVORITES_LIST).await?;
+    // The entry's version, as the list shows it (a repeat keeps it).
+    let version = match read::favorite_version(&s.pool, me, emoji_id).await? {
+        Some(v) => v,
+        None => read::version(&s.pool, me, read::FAVORITES_LIST).await?,
+    };
     Ok(Written::new(
         visible,
         FavoriteAnswer { emoji_id, file_id: f.file_id, url: format!("/api/file/{}", f.file_id), title, width: f.width, height: f.height, version },
@@ -98,8 +103,9 @@ pub async fn unfavorite(s: &AppState, origin: &Origin, emoji_id: Uuid) -> Result
 /// `POST /api/emoji/packs`: answers the pack as `GET` shows it.
 pub async fn create_pack(s: &AppState, origin: &Origin, req: NewPack) -> Result<Written<read::Pack>, ApiError> {
     let me = origin.actor;
-    let mut found = Vec::with_capacity(req.items.len());
-    for item in req.items.iter().take(rules::MAX_ITEMS) {
+    let items = req.items()?;
+    let mut found = Vec::with_capacity(items.len());
+    for item in items.iter().take(rules::MAX_ITEMS) {
         found.push(facts(s, item.file_id).await?);
     }
     let lock = lock(s, me).await?;

@@ -38,12 +38,16 @@ impl AggregateLock {
         projector: &str,
         topic: &str,
     ) -> Result<Self, ApiError> {
-        let mut tx = state.pool.begin().await?;
+        // The row is made first, on its own (autocommit): racing first
+        // commands on a new aggregate then only queue on its row lock below,
+        // where inserting it inside the locking transaction let InnoDB pick
+        // one of them as a deadlock victim.
         sqlx::query("INSERT IGNORE INTO cmd_aggregate_heads (aggregate_type, aggregate_id, partition_id, last_offset) VALUES (?, ?, -1, -1)")
             .bind(aggregate_type)
             .bind(&aggregate_id)
-            .execute(&mut *tx)
+            .execute(&state.pool)
             .await?;
+        let mut tx = state.pool.begin().await?;
         let row = sqlx::query("SELECT partition_id, last_offset FROM cmd_aggregate_heads WHERE aggregate_type = ? AND aggregate_id = ? FOR UPDATE")
             .bind(aggregate_type)
             .bind(&aggregate_id)

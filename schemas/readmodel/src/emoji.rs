@@ -63,6 +63,15 @@ pub async fn favorite_state(pool: &MySqlPool, user: Uuid, emoji_id: Uuid) -> Res
     Ok((count, this))
 }
 
+/// The version of one favourite's entry (its last change), if it is active.
+pub async fn favorite_version(pool: &MySqlPool, user: Uuid, emoji_id: Uuid) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT version FROM emoji_favorites WHERE user_id = ? AND emoji_id = ? AND status = 'active'")
+        .bind(user.to_string())
+        .bind(emoji_id.to_string())
+        .fetch_optional(pool)
+        .await
+}
+
 /// The current version of a user's list.
 pub async fn version(pool: &MySqlPool, user: Uuid, list: &str) -> Result<i64, sqlx::Error> {
     crate::sync::list_version(pool, &user.to_string(), list).await
@@ -106,7 +115,7 @@ pub async fn pack(pool: &MySqlPool, pack_id: Uuid, viewer: Uuid) -> Result<Optio
     let items: Vec<Item> =
         sqlx::query_as("SELECT emoji_id, file_id, title, width, height FROM emoji_pack_items WHERE pack_id = ? ORDER BY position").bind(&pack_id).fetch_all(pool).await?;
     let (collect_count, collected): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(user_id = ?), 0) FROM emoji_pack_collections WHERE pack_id = ? AND status = 'active'",
+        "SELECT COUNT(*), CAST(COALESCE(SUM(user_id = ?), 0) AS SIGNED) FROM emoji_pack_collections WHERE pack_id = ? AND status = 'active'",
     )
     .bind(viewer.to_string())
     .bind(&pack_id)

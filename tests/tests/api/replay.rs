@@ -48,6 +48,21 @@ async fn settings_and_files(api: &Api) -> (String, Vec<String>) {
         }
         files.push(id);
     }
+    // Emoji: a favourite of the stored image, a pack, collected then deleted.
+    let picture = crate::files::png(8, 8);
+    let a = api.post("/api/file/uploads", Some(&token), json!({ "name": "e.png", "size": picture.len(), "purpose": "emoji" })).await.expect(201);
+    let image = a.data()["file_id"].as_str().unwrap().to_owned();
+    api.send(api.raw(reqwest::Method::PUT, &format!("/api/file/uploads/{image}/parts/1")).bearer_auth(&token).body(picture)).await.expect(200);
+    api.post(&format!("/api/file/uploads/{image}/complete"), Some(&token), json!({})).await.expect(200);
+    api.post("/api/emoji/favorites", Some(&token), json!({ "file_id": image, "title": "dot" })).await.expect(200);
+    for title in ["Kept", "Deleted"] {
+        let pack = api.post("/api/emoji/packs", Some(&token), json!({ "title": title, "items": [{ "file_id": image }] })).await.expect(200);
+        let pack_id = pack.data()["pack_id"].as_str().unwrap().to_owned();
+        api.call(reqwest::Method::PUT, &format!("/api/emoji/packs/{pack_id}/collect"), Some(&token), None).await.expect(200);
+        if title == "Deleted" {
+            api.call(reqwest::Method::DELETE, &format!("/api/emoji/packs/{pack_id}"), Some(&token), None).await.expect(200);
+        }
+    }
     (user, files)
 }
 
@@ -250,6 +265,10 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
                 rows(&db, ANNOUNCEMENTS_SQL, &announcements).await,
                 rows(&db, "SELECT * FROM user_settings WHERE user_id = ?", std::slice::from_ref(&settings_user)).await,
                 rows(&db, "SELECT * FROM files WHERE file_id = ?", &files).await,
+                rows(&db, "SELECT * FROM emoji_favorites WHERE user_id = ?", std::slice::from_ref(&settings_user)).await,
+                rows(&db, "SELECT * FROM emoji_pack_collections WHERE user_id = ? ORDER BY pack_id", std::slice::from_ref(&settings_user)).await,
+                rows(&db, "SELECT p.*, i.* FROM emoji_packs p JOIN emoji_pack_items i ON i.pack_id = p.pack_id WHERE p.owner_id = ? ORDER BY p.pack_id", std::slice::from_ref(&settings_user)).await,
+                rows(&db, "SELECT owner_id, list, version FROM sync_versions WHERE owner_id = ? AND list LIKE 'emoji%' ORDER BY list", std::slice::from_ref(&settings_user)).await,
             ]
         }
     };
@@ -262,6 +281,7 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     .await
     .expect("the services' history is projected");
     assert_eq!((live_services[0].len(), live_services[2].len(), live_services[3].len(), live_services[4].len()), (2, 1, 1, 3));
+    assert_eq!((live_services[5].len(), live_services[6].len(), live_services[7].len(), live_services[8].len()), (1, 2, 2, 2), "{live_services:?}");
     let statuses: Vec<bool> = ["stored", "aborted", "deleted"].iter().map(|s| live_services[4].iter().any(|r| r.iter().any(|c| c == s))).collect();
     assert_eq!(statuses, [true, true, true], "{:?}", live_services[4]);
 

@@ -66,12 +66,28 @@ fn sticker(field: &'static str, facts: Option<&ImageFacts>, me: Uuid) -> Result<
 }
 
 /// `POST /api/emoji/favorites`.
+/// Read as JSON values so that a missing or mistyped field is named.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Favorite {
-    pub file_id: Uuid,
     #[serde(default)]
-    pub title: Option<String>,
+    pub file_id: serde_json::Value,
+    #[serde(default)]
+    pub title: Option<serde_json::Value>,
+}
+
+/// A file id field: 422 naming `field` unless a UUID.
+pub fn file_id(field: &'static str, v: &serde_json::Value) -> Result<Uuid, DomainError> {
+    v.as_str().and_then(|s| Uuid::try_parse(s).ok()).ok_or_else(|| invalid(field, format!("{field} must be a file id")))
+}
+
+/// An optional text field: 422 naming `field` unless a string (or null).
+fn text_of<'a>(field: &'static str, v: Option<&'a serde_json::Value>) -> Result<Option<&'a str>, DomainError> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid(field, format!("{field} must be a string"))),
+    }
 }
 
 /// What the user has: the number of active favourites, and this file's
@@ -84,10 +100,12 @@ pub struct FavoritesState {
 
 /// Decides a favourite: none when it is already there with that title.
 pub fn decide_favorite(state: &FavoritesState, req: Favorite, file: Option<&ImageFacts>, ctx: &Ctx) -> Result<Option<EmojiEvent>, DomainError> {
-    let title = title("title", req.title.as_deref(), TITLE_MAX, false)?;
+    file_id("file_id", &req.file_id)?;
+    let given = text_of("title", req.title.as_ref())?;
+    let title = title("title", given, TITLE_MAX, false)?;
     let f = sticker("file_id", file, ctx.actor)?;
     match &state.existing_title {
-        Some(t) if *t == title || req.title.is_none() => return Ok(None),
+        Some(t) if *t == title || given.is_none() => return Ok(None),
         Some(_) => {}
         None if state.count >= MAX_FAVORITES => {
             return Err(DomainError::Conflict("limit_reached", format!("at most {MAX_FAVORITES} favourites")));
@@ -113,35 +131,61 @@ pub fn decide_unfavorite(is_favorite: bool, emoji_id: Uuid, ctx: &Ctx) -> Result
 }
 
 /// `POST /api/emoji/packs`.
+/// Read as JSON values so that a missing or mistyped field is named.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPack {
     #[serde(default)]
-    pub title: Option<String>,
+    pub title: Option<serde_json::Value>,
     #[serde(default)]
-    pub description: Option<String>,
+    pub description: Option<serde_json::Value>,
     #[serde(default)]
-    pub items: Vec<NewItem>,
+    pub items: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One item of a new pack.
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewItem {
     pub file_id: Uuid,
-    #[serde(default)]
     pub title: Option<String>,
+}
+
+impl NewPack {
+    /// The items, each `{file_id, title?}`; 422 `items` naming the first bad one.
+    pub fn items(&self) -> Result<Vec<NewItem>, DomainError> {
+        let list = match &self.items {
+            serde_json::Value::Null => return Ok(vec![]),
+            serde_json::Value::Array(a) => a,
+            _ => return Err(invalid("items", "items must be a list of {file_id, title?}")),
+        };
+        list.iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let bad = || invalid("items", format!("items[{i}] must be {{file_id, title?}}"));
+                let o = item.as_object().filter(|o| o.keys().all(|k| k == "file_id" || k == "title")).ok_or_else(bad)?;
+                let file_id = o.get("file_id").and_then(|v| v.as_str()).and_then(|s| Uuid::try_parse(s).ok()).ok_or_else(bad)?;
+                let title = match o.get("title") {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::String(t)) => Some(t.clone()),
+                    Some(_) => return Err(bad()),
+                };
+                Ok(NewItem { file_id, title })
+            })
+            .collect()
+    }
 }
 
 /// Decides a new pack (with a new id), given how many the user has and each item's file.
 pub fn decide_pack(packs_owned: i64, req: NewPack, files: &[Option<ImageFacts>], ctx: &Ctx) -> Result<EmojiEvent, DomainError> {
-    let pack_title = title("title", req.title.as_deref(), PACK_TITLE_MAX, true)?;
-    let description = title("description", req.description.as_deref(), DESCRIPTION_MAX, false)?;
-    if req.items.is_empty() || req.items.len() > MAX_ITEMS {
+    let pack_title = title("title", text_of("title", req.title.as_ref())?, PACK_TITLE_MAX, true)?;
+    let description = title("description", text_of("description", req.description.as_ref())?, DESCRIPTION_MAX, false)?;
+    let items_in = req.items()?;
+    if items_in.is_empty() || items_in.len() > MAX_ITEMS {
         return Err(invalid("items", format!("a pack has 1 to {MAX_ITEMS} items")));
     }
     let pack_id = ctx.new_id();
-    let mut items = Vec::with_capacity(req.items.len());
-    for (i, (item, facts)) in req.items.iter().zip(files.iter().chain(std::iter::repeat(&None))).enumerate() {
+    let mut items = Vec::with_capacity(items_in.len());
+    for (i, (item, facts)) in items_in.iter().zip(files.iter().chain(std::iter::repeat(&None))).enumerate() {
         let f = sticker("items", facts.as_ref(), ctx.actor).map_err(|e| invalid("items", format!("items[{i}]: {e}")))?;
         let t = title("items", item.title.as_deref(), TITLE_MAX, false).map_err(|_| invalid("items", format!("items[{i}].title must be at most {TITLE_MAX} characters")))?;
         items.push(PackItem { emoji_id: item_id(pack_id, i), file_id: f.file_id, title: t, width: f.width, height: f.height });
@@ -186,7 +230,7 @@ mod tests {
         let me = user();
         let c = ctx(me);
         let f = png(me);
-        let req = |t: Option<&str>| Favorite { file_id: f.file_id, title: t.map(str::to_owned) };
+        let req = |t: Option<&str>| Favorite { file_id: f.file_id.to_string().into(), title: t.map(|t| t.into()) };
         let Some(EmojiEvent::EmojiFavorited(e)) = decide_favorite(&FavoritesState::default(), req(Some("cat")), Some(&f), &c).unwrap() else { panic!() };
         assert_eq!((e.emoji_id, e.title.as_str(), e.width), (favorite_id(me, f.file_id), "cat", 64));
         let have = FavoritesState { count: 1, existing_title: Some("cat".into()) };
@@ -196,12 +240,16 @@ mod tests {
         let full = FavoritesState { count: MAX_FAVORITES, existing_title: None };
         assert_eq!(decide_favorite(&full, req(None), Some(&f), &c).unwrap_err().kind(), "limit_reached");
         let theirs = png(user());
-        assert_eq!(decide_favorite(&FavoritesState::default(), Favorite { file_id: theirs.file_id, title: None }, Some(&theirs), &c).unwrap_err().kind(), "file_id");
+        assert_eq!(decide_favorite(&FavoritesState::default(), Favorite { file_id: theirs.file_id.to_string().into(), title: None }, Some(&theirs), &c).unwrap_err().kind(), "file_id");
         let big = ImageFacts { width: MAX_SIDE + 1, ..f.clone() };
         assert_eq!(decide_favorite(&FavoritesState::default(), req(None), Some(&big), &c).unwrap_err().kind(), "file_id");
         let text = ImageFacts { mime: "text/plain".into(), ..f.clone() };
         assert_eq!(decide_favorite(&FavoritesState::default(), req(None), Some(&text), &c).unwrap_err().kind(), "file_id");
         assert_eq!(decide_favorite(&FavoritesState::default(), req(Some(&"x".repeat(33))), Some(&f), &c).unwrap_err().kind(), "title");
+        let named = |v: serde_json::Value| decide_favorite(&FavoritesState::default(), serde_json::from_value(v).unwrap(), Some(&f), &c).unwrap_err().kind();
+        assert_eq!(named(serde_json::json!({ "file_id": "not-an-id" })), "file_id");
+        assert_eq!(named(serde_json::json!({})), "file_id");
+        assert_eq!(named(serde_json::json!({ "file_id": f.file_id, "title": 7 })), "title");
     }
 
     #[test]
@@ -209,10 +257,16 @@ mod tests {
         let me = user();
         let c = ctx(me);
         let (a, b) = (png(me), png(me));
-        let req = |t: &str, n: usize| NewPack { title: Some(t.into()), description: None, items: (0..n).map(|i| NewItem { file_id: [&a, &b][i % 2].file_id, title: None }).collect() };
+        let req = |t: &str, n: usize| NewPack {
+            title: Some(t.into()),
+            description: None,
+            items: serde_json::Value::Array((0..n).map(|i| serde_json::json!({ "file_id": ([&a, &b][i % 2]).file_id })).collect()),
+        };
         let EmojiEvent::EmojiPackCreated(p) = decide_pack(0, req("Cats", 2), &[Some(a.clone()), Some(b.clone())], &c).unwrap() else { panic!() };
         assert_eq!((p.items.len(), p.items[0].emoji_id), (2, item_id(p.pack_id, 0)));
         assert_eq!(decide_pack(0, req("", 1), &[Some(a.clone())], &c).unwrap_err().kind(), "title");
+        assert_eq!(decide_pack(0, NewPack { title: Some(7.into()), ..req("x", 1) }, &[Some(a.clone())], &c).unwrap_err().kind(), "title");
+        assert_eq!(decide_pack(0, NewPack { items: serde_json::json!([{ "file_id": 3 }]), ..req("x", 1) }, &[], &c).unwrap_err().kind(), "items");
         assert_eq!(decide_pack(0, req("Cats", 0), &[], &c).unwrap_err().kind(), "items");
         assert_eq!(decide_pack(0, req("Cats", 1), &[Some(png(user()))], &c).unwrap_err().kind(), "items");
         assert_eq!(decide_pack(MAX_PACKS, req("Cats", 1), &[Some(a)], &c).unwrap_err().kind(), "limit_reached");
