@@ -424,16 +424,10 @@ impl Session {
             let Ok((messages, has_more)) = page else {
                 return self.send(error_frame(&FrameError::new(503, "unavailable", "the message store is not answering; retry"), id)).await;
             };
-            // A live frame this connection already wrote (before the client's
-            // `sync` came in) is not sent twice: the socket is ordered, the
-            // client has it.
-            let sent_live = self.tracker.as_ref().and_then(|t| t.last(&conversation_id)).unwrap_or(i64::MIN);
             let mut top = last;
             for m in messages {
                 top = top.max(m.seq);
-                if m.seq > sent_live {
-                    self.send(frame("message", json!(m), None)).await?;
-                }
+                self.send(frame("message", json!(m), None)).await?;
             }
             self.tracker().synced(&conversation_id, top, has_more);
             done.insert(conversation_id, json!({ "last_seq": top, "has_more": has_more }));

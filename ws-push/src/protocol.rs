@@ -245,11 +245,6 @@ impl SeqTracker {
         }
     }
 
-    /// The last seq of `conversation` this connection delivered, if any.
-    pub fn last(&self, conversation: &str) -> Option<i64> {
-        self.last.get(conversation).copied()
-    }
-
     /// Records that everything up to `seq` of `conversation` was delivered (or skipped).
     pub fn delivered(&mut self, conversation: &str, seq: i64) {
         match self.last.get_mut(conversation) {

@@ -121,8 +121,9 @@ pub async fn create_pack(s: &AppState, origin: &Origin, req: NewPack) -> Result<
 /// `DELETE /api/emoji/packs/{id}`.
 pub async fn delete_pack(s: &AppState, origin: &Origin, pack_id: Uuid) -> Result<Written<PackDeleted>, ApiError> {
     let owner = read::pack_owner(&s.pool, pack_id).await?;
-    let event = rules::decide_delete_pack(owner, pack_id, &Ctx::live(origin.actor))?;
-    let visible = s.append_all(vec![event], origin, EMOJI_PROJECTOR).await?;
+    let collectors = if owner == Some(origin.actor) { read::collectors(&s.pool, pack_id).await? } else { vec![] };
+    let events = rules::decide_delete_pack(owner, pack_id, &collectors, &Ctx::live(origin.actor))?;
+    let visible = s.append_all(events, origin, EMOJI_PROJECTOR).await?;
     Ok(Written::new(visible, PackDeleted { pack_id, deleted: true }))
 }
 

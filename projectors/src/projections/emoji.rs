@@ -5,7 +5,10 @@
 use super::sync::bump;
 use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{topics, EmojiEvent, RawEnvelope};
-use beaver_readmodel::{emoji::{COLLECTED_LIST, FAVORITES_LIST}, progress::EMOJI_PROJECTOR};
+use beaver_readmodel::{
+    emoji::{COLLECTED_LIST, FAVORITES_LIST},
+    progress::EMOJI_PROJECTOR,
+};
 use sqlx::{MySql, Transaction};
 
 pub struct Emoji;
@@ -83,32 +86,18 @@ impl Projection for Emoji {
                 }
             }
             EmojiEvent::EmojiPackDeleted(e) => {
+                // Its collectors' lists change through the EmojiPackUncollected
+                // events appended with it (keyed by each collector): a
+                // deletion here would depend on the order of two partitions.
                 sqlx::query("UPDATE emoji_packs SET status = 'deleted' WHERE pack_id = ?").bind(e.pack_id.to_string()).execute(&mut **tx).await?;
-                // The pack leaves every collection, each a change of its collector's list.
-                let collectors: Vec<(String,)> = sqlx::query_as("SELECT user_id FROM emoji_pack_collections WHERE pack_id = ? AND status = 'active' FOR UPDATE")
-                    .bind(e.pack_id.to_string())
-                    .fetch_all(&mut **tx)
-                    .await?;
-                for (user,) in collectors {
-                    let v = bump(tx, &user, COLLECTED_LIST).await?;
-                    sqlx::query("UPDATE emoji_pack_collections SET status = 'removed', version = ? WHERE user_id = ? AND pack_id = ?")
-                        .bind(v)
-                        .bind(&user)
-                        .bind(e.pack_id.to_string())
-                        .execute(&mut **tx)
-                        .await?;
-                }
             }
             EmojiEvent::EmojiPackCollected(e) => {
                 let v = bump(tx, &e.user_id.to_string(), COLLECTED_LIST).await?;
-                // A pack deleted meanwhile (its deletion projected first) is collected as removed.
                 sqlx::query(
-                    "INSERT INTO emoji_pack_collections (user_id, pack_id, status, version) \
-                     VALUES (?, ?, IF(EXISTS(SELECT 1 FROM emoji_packs WHERE pack_id = ? AND status = 'deleted'), 'removed', 'active'), ?) \
-                     ON DUPLICATE KEY UPDATE status = VALUES(status), version = VALUES(version)",
+                    "INSERT INTO emoji_pack_collections (user_id, pack_id, status, version) VALUES (?, ?, 'active', ?) \
+                     ON DUPLICATE KEY UPDATE status = 'active', version = VALUES(version)",
                 )
                 .bind(e.user_id.to_string())
-                .bind(e.pack_id.to_string())
                 .bind(e.pack_id.to_string())
                 .bind(v)
                 .execute(&mut **tx)

@@ -138,6 +138,15 @@ pub async fn packs_of(pool: &MySqlPool, owner: Uuid) -> Result<i64, sqlx::Error>
     sqlx::query_scalar("SELECT COUNT(*) FROM emoji_packs WHERE owner_id = ? AND status = 'active'").bind(owner.to_string()).fetch_one(pool).await
 }
 
+/// The users who have collected a pack.
+pub async fn collectors(pool: &MySqlPool, pack_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT user_id FROM emoji_pack_collections WHERE pack_id = ? AND status = 'active'")
+        .bind(pack_id.to_string())
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter().map(|r| crate::uuid(&r.0)).collect()
+}
+
 /// Whether `user` has collected the pack.
 pub async fn has_collected(pool: &MySqlPool, user: Uuid, pack_id: Uuid) -> Result<bool, sqlx::Error> {
     let row: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM emoji_pack_collections WHERE user_id = ? AND pack_id = ? AND status = 'active'")
@@ -195,7 +204,9 @@ pub async fn collected(pool: &MySqlPool, user: Uuid, since_version: Option<i64>)
         pool,
         (&user.to_string(), COLLECTED_LIST),
         since_version,
-        "SELECT c.pack_id, c.status, c.version, p.title, p.cover_file, p.item_count \
+        // A collection of a pack deleted meanwhile (its uncollect not yet
+        // projected) already reads as removed.
+        "SELECT c.pack_id, IF(p.status = 'active', c.status, 'removed') AS status, c.version, p.title, p.cover_file, p.item_count \
          FROM emoji_pack_collections c JOIN emoji_packs p ON p.pack_id = c.pack_id \
          WHERE c.user_id = ? AND c.version > ? AND (c.status = 'active' OR ?) ORDER BY c.version DESC",
         ("pack_id", "pack_id", "version"),

@@ -196,10 +196,16 @@ pub fn decide_pack(packs_owned: i64, req: NewPack, files: &[Option<ImageFacts>],
     Ok(EmojiEvent::EmojiPackCreated(EmojiPackCreated { pack_id, owner_id: ctx.actor, title: pack_title, description, items }))
 }
 
-/// Deletes one's own pack (anyone else, or none: not found).
-pub fn decide_delete_pack(owner: Option<Uuid>, pack_id: Uuid, ctx: &Ctx) -> Result<EmojiEvent, DomainError> {
+/// Deletes one's own pack (anyone else, or none: not found), and puts it
+/// back from every collection: one `EmojiPackUncollected` per collector,
+/// keyed by the collector, so each list changes in its own order.
+pub fn decide_delete_pack(owner: Option<Uuid>, pack_id: Uuid, collectors: &[Uuid], ctx: &Ctx) -> Result<Vec<EmojiEvent>, DomainError> {
     match owner {
-        Some(o) if o == ctx.actor => Ok(EmojiEvent::EmojiPackDeleted(EmojiPackDeleted { pack_id, owner_id: o })),
+        Some(o) if o == ctx.actor => {
+            let mut events = vec![EmojiEvent::EmojiPackDeleted(EmojiPackDeleted { pack_id, owner_id: o })];
+            events.extend(collectors.iter().map(|u| EmojiEvent::EmojiPackUncollected(EmojiPackCollection { user_id: *u, pack_id })));
+            Ok(events)
+        }
         _ => Err(DomainError::NotFound("no such pack".into())),
     }
 }
@@ -281,7 +287,9 @@ mod tests {
         assert!(matches!(decide_collect(true, false, true, pack, &c).unwrap(), Some(EmojiEvent::EmojiPackCollected(_))));
         assert_eq!(decide_collect(false, false, true, pack, &c).unwrap_err().kind(), "not_found");
         assert!(matches!(decide_collect(false, true, false, pack, &c).unwrap(), Some(EmojiEvent::EmojiPackUncollected(_))), "a deleted pack can still be put back");
-        assert_eq!(decide_delete_pack(Some(user()), pack, &c).unwrap_err().kind(), "not_found");
-        assert!(decide_delete_pack(Some(me), pack, &c).is_ok());
+        assert_eq!(decide_delete_pack(Some(user()), pack, &[], &c).unwrap_err().kind(), "not_found");
+        let fan = user();
+        let events = decide_delete_pack(Some(me), pack, &[fan], &c).unwrap();
+        assert!(matches!(&events[..], [EmojiEvent::EmojiPackDeleted(_), EmojiEvent::EmojiPackUncollected(u)] if u.user_id == fan));
     }
 }

@@ -47,7 +47,12 @@ async fn healthy(url: &str) {
 
 /// A recipient that stays connected to `target`: when its connection ends,
 /// or `target` changes, it connects there and syncs from the last seq it
-/// has. Returns every seq it received (live or synced), in arrival order.
+/// has. Returns every seq it received (live or synced), in arrival order,
+/// without the repeats of seqs it already had — as docs/push.md tells
+/// clients to do: a node still catching up on the log may write, right
+/// after a reconnect, a seq the previous connection delivered (before the
+/// client's `sync` reached it). Only such repeats are dropped: a repeat of
+/// a seq the client did not have before is still an error.
 async fn recipient(token: String, conv: String, target: Arc<Mutex<String>>, expected: Arc<AtomicUsize>, reconnects: Arc<AtomicUsize>) -> Vec<i64> {
     let d = device();
     let mut got: Vec<i64> = Vec::new();
@@ -57,7 +62,9 @@ async fn recipient(token: String, conv: String, target: Arc<Mutex<String>>, expe
         let mut ws = crate::ws::connect_at(&url, &token, &d, "web").await;
         let last = got.iter().copied().max().unwrap_or(0);
         let (synced, _) = sync(&mut ws, &unique("sync"), json!({ conv.clone(): last })).await;
-        got.extend(synced.iter().filter(|m| m["conversation_id"] == conv.as_str()).map(seq));
+        for m in synced.iter().filter(|m| m["conversation_id"] == conv.as_str()) {
+            keep(&mut got, last, seq(m));
+        }
         loop {
             let done = expected.load(Ordering::Relaxed);
             if done > 0 && got.len() >= done {
@@ -69,7 +76,7 @@ async fn recipient(token: String, conv: String, target: Arc<Mutex<String>>, expe
                 break;
             }
             match ws.next_frame(Duration::from_millis(100)).await {
-                Some(f) if f["type"] == "message" && f["data"]["conversation_id"] == conv.as_str() => got.push(seq(&f["data"])),
+                Some(f) if f["type"] == "message" && f["data"]["conversation_id"] == conv.as_str() => keep(&mut got, last, seq(&f["data"])),
                 Some(_) => {}
                 None if ws.has_ended() => {
                     // Its node is gone: wait to be told another address (a
@@ -84,6 +91,13 @@ async fn recipient(token: String, conv: String, target: Arc<Mutex<String>>, expe
             }
         }
         reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Adds `seq` unless it is a repeat of one held before this connection (up to `before`).
+fn keep(got: &mut Vec<i64>, before: i64, seq: i64) {
+    if seq > before || !got.contains(&seq) {
+        got.push(seq);
     }
 }
 
