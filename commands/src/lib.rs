@@ -58,6 +58,11 @@ pub struct Config {
     pub chat_require_friendship: bool,
     /// How often the file sweeper runs (expired uploads, unreferenced blobs); 0 turns it off.
     pub file_sweep_secs: u64,
+    /// How long an upload may stay open before the sweeper expires it.
+    pub upload_ttl_secs: u64,
+    /// An unused blob is deleted only once it is older than this (a
+    /// completion in progress writes its blob before its event is projected).
+    pub file_blob_grace_secs: u64,
     /// Largest group, owner included.
     pub group_max_members: u32,
     /// Password hashes computed at once; more wait their turn.
@@ -82,6 +87,8 @@ impl Default for Config {
             kafka_message_timeout_ms: 5000,
             chat_require_friendship: true,
             file_sweep_secs: 60,
+            upload_ttl_secs: 24 * 3600,
+            file_blob_grace_secs: 3600,
             group_max_members: 2000,
             max_concurrent_hashes: 4,
             login_max_failures: 10,

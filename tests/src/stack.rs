@@ -131,9 +131,9 @@ impl Scratch {
                         failures.push(format!("topics: {e}"));
                     }
                     // The groups the tiers joined (ws-push assigns directly and joins none).
-                    let groups: Vec<String> = ["users", "sessions", "relations", "groups", "messages"]
+                    let groups: Vec<String> = beaver_projectors::projections::all()
                         .iter()
-                        .map(|p| format!("{}beaver-projector-{p}", self.prefix))
+                        .map(|p| format!("{}beaver-projector-{}", self.prefix, p.name()))
                         .chain([format!("{}beaver-sequencer", self.prefix), format!("{}beaver-sequencer-restore", self.prefix)])
                         .collect();
                     let _ = admin.delete_groups(&groups.iter().map(String::as_str).collect::<Vec<_>>(), &options).await;
@@ -149,6 +149,13 @@ impl Scratch {
             };
             if let Err(e) = dropped.await {
                 failures.push(format!("database {db}: {e:#}"));
+            }
+        }
+        // The file store of this stack (TestStack::file_store).
+        let files = std::env::temp_dir().join(format!("beaver-files-{}", self.prefix));
+        if files.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&files) {
+                failures.push(format!("file store {}: {e}", files.display()));
             }
         }
         if let Err(e) = delete_keys(&self.redis_url, &self.prefix).await {
@@ -242,7 +249,7 @@ impl TestStack {
             jwt_secret_file: String::new(),
             topic_prefix: self.scratch.prefix.clone(),
             // A store of its own, so the scratch stack never touches the live files.
-            file_store: std::env::temp_dir().join(format!("beaver-files-{}", self.scratch.prefix)).to_string_lossy().into_owned(),
+            file_store: self.file_store().to_string_lossy().into_owned(),
         }
     }
 
@@ -276,7 +283,8 @@ impl TestStack {
 
         let listener = bind().await?;
         self.commands = listener.local_addr()?;
-        let config = beaver_commands::Config { common: common.clone(), ..Default::default() };
+        // The file sweeper at test speed: every second, uploads open for 2 s, blobs unused for 1 s.
+        let config = beaver_commands::Config { common: common.clone(), file_sweep_secs: 1, upload_ttl_secs: 2, file_blob_grace_secs: 1, ..Default::default() };
         self.spawn("commands", self.commands, |l, s| beaver_commands::run(config, l, s), listener);
 
         let listener = bind().await?;
@@ -358,6 +366,11 @@ impl TestStack {
     }
 
     /// The Redis server (shared with the live stack; keys are prefixed).
+    /// The directory of this stack's file store.
+    pub fn file_store(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("beaver-files-{}", self.scratch.prefix))
+    }
+
     pub fn redis_url(&self) -> &str {
         &self.scratch.redis_url
     }
@@ -458,6 +471,14 @@ impl Api {
 
     pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
         self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// `PUT` of raw bytes (an upload's part).
+    pub async fn put_bytes(&self, path: &str, token: &str, bytes: Vec<u8>) -> Answer {
+        let resp = self.http.put(format!("http://{}{path}", self.commands)).bearer_auth(token).body(bytes).send().await.unwrap_or_else(|e| panic!("PUT {path}: {e}"));
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        Answer { status, body: serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text })) }
     }
 
     /// Registers `username` (with [`PASSWORD`]) and logs in; returns (user id, access token).

@@ -127,7 +127,8 @@ async fn append_visible(s: &AppState, origin: &Origin, event: FileEvent) -> Resu
 /// `POST /api/file/uploads`.
 pub async fn initiate(s: &AppState, origin: &Origin, req: Initiate) -> Result<Created<Initiated>, ApiError> {
     let open = read::open_uploads(&s.pool, origin.actor).await?;
-    let event = match rules::decide_initiate(req, open, &Ctx::live(origin.actor), Uuid::new_v4()) {
+    let ttl = time::Duration::seconds(s.config.upload_ttl_secs.min(i64::MAX as u64) as i64);
+    let event = match rules::decide_initiate(req, open, ttl, &Ctx::live(origin.actor), Uuid::new_v4()) {
         Ok(e) => e,
         Err(InitiateError::TooLarge { cap }) => return Err(ApiError::TooLarge(format!("at most {cap} bytes for this purpose"))),
         Err(InitiateError::TooMany) => return Err(ApiError::TooManyRequests { retry_after_secs: 60 }),
@@ -326,8 +327,8 @@ pub async fn sweep(s: &AppState) -> anyhow::Result<()> {
     }
     // Blobs: a content hash no stored file uses any more. An upload being
     // completed right now writes its blob before its FileStored is
-    // projected, so only blobs older than an hour are considered.
-    let blobs = s.files.list_older("blobs", std::time::Duration::from_secs(3600)).await?;
+    // projected, so only blobs older than `file_blob_grace_secs` (an hour) count.
+    let blobs = s.files.list_older("blobs", std::time::Duration::from_secs(s.config.file_blob_grace_secs)).await?;
     let hashes: Vec<String> = blobs.iter().filter_map(|k| k.rsplit('/').next().map(str::to_owned)).collect();
     let used = read::hashes_in_use(&s.pool, &hashes).await?;
     for hash in hashes.iter().filter(|h| !used.contains(*h)) {

@@ -101,7 +101,7 @@ impl FileStore {
         let mut items = self.store.list(Some(&Path::from(prefix)));
         while let Some(item) = items.next().await {
             let item = item?;
-            if item.last_modified.timestamp() < before {
+            if item.last_modified.timestamp() <= before {
                 out.push(item.location.to_string());
             }
         }

@@ -13,6 +13,7 @@
 
 mod account;
 mod chat;
+mod files;
 mod isolation;
 mod social;
 
@@ -42,6 +43,7 @@ const TESTS: &[Test] = tests![
     social::an_accepted_friend_request_puts_each_user_in_the_others_list,
     chat::a_direct_message_sent_over_http_reaches_the_recipients_socket_with_its_seq,
     chat::a_group_message_is_numbered_per_conversation_and_read_back_in_history,
+    files::the_sweeper_expires_open_uploads_and_deletes_blobs_no_stored_file_uses,
     isolation::the_stack_writes_only_its_own_topics_database_and_keys,
 ];
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 /// Every part but the last has exactly this size.
 pub const PART_SIZE: u64 = 8 * 1024 * 1024;
-/// How long an upload may stay open.
+/// How long an upload may stay open by default (`upload_ttl_secs`).
 pub const UPLOAD_TTL: Duration = Duration::hours(24);
 /// Open uploads per user.
 pub const MAX_OPEN_UPLOADS: i64 = 20;
@@ -80,7 +80,7 @@ impl From<DomainError> for InitiateError {
 
 /// Decides an upload with a new (random, v4) id, given how many uploads the
 /// user has open.
-pub fn decide_initiate(req: Initiate, open_uploads: i64, ctx: &Ctx, file_id: Uuid) -> Result<FileEvent, InitiateError> {
+pub fn decide_initiate(req: Initiate, open_uploads: i64, ttl: Duration, ctx: &Ctx, file_id: Uuid) -> Result<FileEvent, InitiateError> {
     let name = req.name.as_str().ok_or_else(|| invalid("name", "name must be a string"))?.trim();
     if name.is_empty() || name.chars().count() > 255 {
         return Err(invalid("name", "name must be 1 to 255 characters").into());
@@ -111,7 +111,7 @@ pub fn decide_initiate(req: Initiate, open_uploads: i64, ctx: &Ctx, file_id: Uui
         part_count: size.div_ceil(PART_SIZE) as u32,
         // Stored with microseconds: answer what the status will show.
         expires_at: {
-            let t = ctx.now + UPLOAD_TTL;
+            let t = ctx.now + ttl;
             t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
         },
         content_hash: req.content_hash,
@@ -320,9 +320,9 @@ mod tests {
     #[test]
     fn an_upload_gets_its_parts_and_expiry_and_each_bad_field_is_named() {
         let c = ctx(user());
-        let FileEvent::UploadInitiated(e) = decide_initiate(initiate(PART_SIZE + 1, "chat"), 0, &c, Uuid::new_v4()).unwrap() else { panic!() };
+        let FileEvent::UploadInitiated(e) = decide_initiate(initiate(PART_SIZE + 1, "chat"), 0, UPLOAD_TTL, &c, Uuid::new_v4()).unwrap() else { panic!() };
         assert_eq!((e.part_count, e.part_size, e.expires_at), (2, PART_SIZE, c.now + UPLOAD_TTL));
-        let field = |r: Initiate| match decide_initiate(r, 0, &c, Uuid::new_v4()) {
+        let field = |r: Initiate| match decide_initiate(r, 0, UPLOAD_TTL, &c, Uuid::new_v4()) {
             Err(InitiateError::Rule(e)) => e.kind(),
             other => panic!("{other:?}"),
         };
@@ -333,9 +333,9 @@ mod tests {
         assert_eq!(field(Initiate { size: serde_json::json!("10"), ..initiate(1, "chat") }), "size");
         assert_eq!(field(Initiate { size: serde_json::json!(1.5), ..initiate(1, "chat") }), "size");
         assert_eq!(field(Initiate { name: serde_json::Value::Null, ..initiate(1, "chat") }), "name");
-        assert_eq!(decide_initiate(initiate(5 * MIB + 1, "avatar"), 0, &c, Uuid::new_v4()), Err(InitiateError::TooLarge { cap: 5 * MIB }));
-        assert!(decide_initiate(initiate(5 * MIB, "avatar"), 0, &c, Uuid::new_v4()).is_ok());
-        assert_eq!(decide_initiate(initiate(1, "chat"), MAX_OPEN_UPLOADS, &c, Uuid::new_v4()), Err(InitiateError::TooMany));
+        assert_eq!(decide_initiate(initiate(5 * MIB + 1, "avatar"), 0, UPLOAD_TTL, &c, Uuid::new_v4()), Err(InitiateError::TooLarge { cap: 5 * MIB }));
+        assert!(decide_initiate(initiate(5 * MIB, "avatar"), 0, UPLOAD_TTL, &c, Uuid::new_v4()).is_ok());
+        assert_eq!(decide_initiate(initiate(1, "chat"), MAX_OPEN_UPLOADS, UPLOAD_TTL, &c, Uuid::new_v4()), Err(InitiateError::TooMany));
     }
 
     #[test]
