@@ -7,14 +7,9 @@ use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{files::AbortReason, topics, FileEvent, RawEnvelope};
 use beaver_readmodel::progress::FILES_PROJECTOR;
 use sqlx::{MySql, Transaction};
-use time::PrimitiveDateTime;
+use super::sync::utc;
 
 pub struct Files;
-
-fn utc(t: time::OffsetDateTime) -> PrimitiveDateTime {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    PrimitiveDateTime::new(t.date(), t.time())
-}
 
 #[async_trait::async_trait]
 impl Projection for Files {

@@ -6,8 +6,7 @@ use time::PrimitiveDateTime;
 /// When an event was decided, as a stored UTC time (what projections write:
 /// never the clock, so a replay writes the same rows).
 pub(crate) fn at(env: &RawEnvelope) -> PrimitiveDateTime {
-    let t = env.occurred_at.to_offset(time::UtcOffset::UTC);
-    PrimitiveDateTime::new(t.date(), t.time())
+    sync::utc(env.occurred_at)
 }
 
 mod emoji;

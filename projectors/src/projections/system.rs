@@ -5,14 +5,9 @@ use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{topics, RawEnvelope, SystemEvent};
 use beaver_readmodel::{progress::SYSTEM_PROJECTOR, system::platforms_column};
 use sqlx::{MySql, Transaction};
-use time::PrimitiveDateTime;
+use super::sync::utc;
 
 pub struct System;
-
-fn utc(t: time::OffsetDateTime) -> PrimitiveDateTime {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    PrimitiveDateTime::new(t.date(), t.time())
-}
 
 #[async_trait::async_trait]
 impl Projection for System {

@@ -87,23 +87,7 @@ fn instant(v: &Value) -> Option<OffsetDateTime> {
 // ---------------------------------------------------------------------------
 // Images.
 
-/// A xorshift generator seeded from a fresh UUID.
-struct Noise(u64);
-
-impl Noise {
-    fn new() -> Self {
-        Noise(uuid::Uuid::new_v4().as_u128() as u64 | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-}
+use crate::files::Noise;
 
 /// A 1×1 PNG whose colour encodes `i` (and `salt`): distinct bytes for every `i` < 65,536.
 fn tiny_png(i: u32, salt: u8) -> Vec<u8> {

@@ -32,14 +32,14 @@ const GIF_1X1: &[u8] = &[
 // Contents made in the test.
 
 /// A xorshift generator seeded from a fresh UUID: every run's contents differ.
-struct Noise(u64);
+pub(crate) struct Noise(u64);
 
 impl Noise {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Noise(uuid::Uuid::new_v4().as_u128() as u64 | 1)
     }
 
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
