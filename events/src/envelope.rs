@@ -4,6 +4,13 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// `t` cut to microseconds: the precision read models store times with
+/// (MariaDB `DATETIME(6)`). Times decided now are taken at this precision,
+/// so an answer that echoes one says what a later read shows.
+pub fn stored_precision(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
+}
+
 /// Who caused an event: a signed-in user, Beaver itself, or an operator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
@@ -89,7 +96,7 @@ impl<E: DomainEvent> Envelope<E> {
             schema_version: event.schema_version(),
             aggregate_type: E::AGGREGATE_TYPE.to_owned(),
             aggregate_id: event.aggregate_id(),
-            occurred_at: OffsetDateTime::now_utc(),
+            occurred_at: stored_precision(OffsetDateTime::now_utc()),
             actor,
             correlation_id: correlation_id.into(),
             causation_id,

@@ -39,7 +39,7 @@ pub mod track;
 pub mod upcast;
 pub mod user;
 
-pub use envelope::{Actor, DecodeError, DomainEvent, Envelope, RawEnvelope};
+pub use envelope::{stored_precision, Actor, DecodeError, DomainEvent, Envelope, RawEnvelope};
 pub use emoji::EmojiEvent;
 pub use feedback::FeedbackEvent;
 pub use files::FileEvent;

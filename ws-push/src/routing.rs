@@ -78,7 +78,7 @@ fn tagged(event_type: &str, payload: Value) -> Value {
 pub fn message_data(m: &beaver_events::sequenced::MessageSequenced) -> Value {
     // Stored with microseconds: print what the history endpoint prints.
     let at = m.sent_at.to_offset(time::UtcOffset::UTC);
-    let at = at.replace_nanosecond(at.nanosecond() / 1000 * 1000).unwrap_or(at);
+    let at = beaver_events::stored_precision(at);
     json!(Message {
         message_id: m.message_id.to_string(),
         conversation_id: m.conversation_id.clone(),

@@ -162,9 +162,7 @@ pub async fn submit(s: &AppState, origin: &Origin, req: SubmitRequest) -> Result
         }
     };
     let visible = s.visible(FEEDBACK_PROJECTOR, FeedbackEvent::TOPIC, position).await?;
-    // Stored with microseconds: answer what the listing will show.
     let at = envelope.occurred_at.to_offset(time::UtcOffset::UTC);
-    let at = at.replace_nanosecond(at.nanosecond() / 1000 * 1000).unwrap_or(at);
     let created_at = beaver_readmodel::rfc3339(time::PrimitiveDateTime::new(at.date(), at.time()));
     Ok(Created { visible, repeat: false, data: Submitted { feedback_id, status: "open".into(), created_at } })
 }

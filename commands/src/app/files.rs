@@ -8,7 +8,10 @@
 
 use super::{Created, Origin, Written};
 use crate::AppState;
-use beaver_events::{files::{AbortReason, FileEvent, Purpose, UploadAborted}, Actor, DomainEvent, Envelope};
+use beaver_events::{
+    files::{AbortReason, FileEvent, FileStored, Purpose, UploadAborted},
+    Actor, DomainEvent, Envelope,
+};
 use beaver_platform::{
     files::{blob_key, part_key, thumb_key},
     http::ApiError,
@@ -68,20 +71,40 @@ pub struct Deleted {
     pub deleted: bool,
 }
 
-fn stored_answer(file_id: Uuid, row: &read::FileRow) -> StoredAnswer {
-    let url = format!("/api/file/{file_id}");
-    StoredAnswer {
+impl From<FileStored> for StoredAnswer {
+    fn from(f: FileStored) -> Self {
+        let url = format!("/api/file/{}", f.file_id);
+        StoredAnswer {
+            file_id: f.file_id,
+            thumb_url: f.thumb_key.as_ref().map(|_| format!("{url}?thumb=1")),
+            url,
+            name: f.name,
+            size: f.size,
+            mime: f.mime,
+            kind: f.kind,
+            width: f.width,
+            height: f.height,
+            content_hash: f.content_hash,
+        }
+    }
+}
+
+/// A stored file's row as `complete` answers it (a repeated completion).
+fn stored_answer(file_id: Uuid, state: &UploadState, row: &read::FileRow) -> StoredAnswer {
+    StoredAnswer::from(FileStored {
         file_id,
-        thumb_url: row.thumb_key.as_ref().map(|_| format!("{url}?thumb=1")),
-        url,
+        owner_id: state.owner_id,
         name: row.name.clone(),
         size: row.size.max(0) as u64,
+        purpose: state.purpose,
         mime: row.mime.clone().unwrap_or_default(),
         kind: row.kind.clone().unwrap_or_default(),
+        content_hash: row.content_hash.clone().unwrap_or_default(),
+        blob_key: row.blob_key.clone().unwrap_or_default(),
         width: row.width.map(|w| w as u32),
         height: row.height.map(|h| h as u32),
-        content_hash: row.content_hash.clone().unwrap_or_default(),
-    }
+        thumb_key: row.thumb_key.clone(),
+    })
 }
 
 fn step_error(e: StepError) -> ApiError {
@@ -215,7 +238,7 @@ pub async fn complete(s: &AppState, origin: &Origin, file_id: Uuid, claimed: Opt
     // Completing again answers the stored file (idempotent).
     if let (Some(st), Some(row)) = (&state, &row) {
         if st.owner_id == origin.actor && st.status == "stored" {
-            return Ok(Written::new(true, stored_answer(file_id, row)));
+            return Ok(Written::new(true, stored_answer(file_id, st, row)));
         }
     }
     let parts = read::parts(&s.pool, file_id).await?;
@@ -249,23 +272,8 @@ pub async fn complete(s: &AppState, origin: &Origin, file_id: Uuid, claimed: Opt
             tracing::warn!(error = %e, %file_id, "could not delete a staged part; the sweeper will not retry it");
         }
     }
-    let FileEvent::FileStored(f) = event else { unreachable!() };
-    let url = format!("/api/file/{file_id}");
-    Ok(Written::new(
-        visible,
-        StoredAnswer {
-            file_id,
-            thumb_url: f.thumb_key.as_ref().map(|_| format!("{url}?thumb=1")),
-            url,
-            name: f.name,
-            size: f.size,
-            mime: f.mime,
-            kind: f.kind,
-            width: f.width,
-            height: f.height,
-            content_hash: f.content_hash,
-        },
-    ))
+    let FileEvent::FileStored(f) = event else { unreachable!("decide_stored decides a stored file") };
+    Ok(Written::new(visible, f.into()))
 }
 
 /// `DELETE /api/file/uploads/{id}`.

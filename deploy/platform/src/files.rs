@@ -96,7 +96,7 @@ impl FileStore {
 
     /// The keys under `prefix` last written more than `age` ago.
     pub async fn list_older(&self, prefix: &str, age: std::time::Duration) -> object_store::Result<Vec<String>> {
-        let before = chrono_free_now() - age.as_secs() as i64;
+        let before = unix_now() - age.as_secs() as i64;
         let mut out = Vec::new();
         let mut items = self.store.list(Some(&Path::from(prefix)));
         while let Some(item) = items.next().await {
@@ -108,18 +108,9 @@ impl FileStore {
         Ok(out)
     }
 
-    /// Every key under `prefix`.
-    pub async fn list(&self, prefix: &str) -> object_store::Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut items = self.store.list(Some(&Path::from(prefix)));
-        while let Some(item) = items.next().await {
-            out.push(item?.location.to_string());
-        }
-        Ok(out)
-    }
 }
 
 /// Seconds since the epoch.
-fn chrono_free_now() -> i64 {
+fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

@@ -21,17 +21,12 @@ fn url_of<S: serde::Serializer>(file_id: &str, s: S) -> Result<S::Ok, S::Error> 
     s.serialize_str(&file_url(file_id))
 }
 
-/// A favourite as the list shows it.
+/// A favourite as the list shows it: a sticker and the version of its last change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
 pub struct Favorite {
-    pub emoji_id: String,
-    pub file_id: String,
-    #[sqlx(rename = "file_id")]
-    #[serde(serialize_with = "url_of")]
-    pub url: String,
-    pub title: String,
-    pub width: i32,
-    pub height: i32,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub sticker: Item,
     pub version: i64,
 }
 
@@ -77,7 +72,7 @@ pub async fn version(pool: &MySqlPool, user: Uuid, list: &str) -> Result<i64, sq
     crate::sync::list_version(pool, &user.to_string(), list).await
 }
 
-/// A sticker of a pack.
+/// A sticker (of a pack, or a favourite).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
 pub struct Item {
     pub emoji_id: String,

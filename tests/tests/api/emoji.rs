@@ -13,7 +13,7 @@ use crate::ws::{connect, Ws, GATEWAY, WAIT};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::OffsetDateTime;
 
 const FAVORITES: &str = "/api/emoji/favorites";
 const PACKS: &str = "/api/emoji/packs";
@@ -71,18 +71,7 @@ fn file_url(file_id: &str) -> String {
     format!("/api/file/{file_id}")
 }
 
-/// An RFC 3339 string, or an integer of epoch seconds or milliseconds.
-fn instant(v: &Value) -> Option<OffsetDateTime> {
-    if let Some(s) = v.as_str() {
-        return OffsetDateTime::parse(s, &Rfc3339).ok();
-    }
-    let n = v.as_i64()?;
-    if n > 100_000_000_000 {
-        OffsetDateTime::from_unix_timestamp_nanos(n as i128 * 1_000_000).ok()
-    } else {
-        OffsetDateTime::from_unix_timestamp(n).ok()
-    }
-}
+use crate::helpers::instant;
 
 // ---------------------------------------------------------------------------
 // Images.

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::time::{Duration, Instant};
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::OffsetDateTime;
 
 const TOPIC: &str = "beaver.files.v1";
 /// The server's fixed part size: 8 MiB.
@@ -93,18 +93,7 @@ fn content_hash_of(bytes: &[u8]) -> String {
 // ---------------------------------------------------------------------------
 // Times.
 
-/// An RFC 3339 string, or an integer of epoch seconds or milliseconds.
-fn instant(v: &Value) -> Option<OffsetDateTime> {
-    if let Some(s) = v.as_str() {
-        return OffsetDateTime::parse(s, &Rfc3339).ok();
-    }
-    let n = v.as_i64()?;
-    if n > 100_000_000_000 {
-        OffsetDateTime::from_unix_timestamp_nanos(n as i128 * 1_000_000).ok()
-    } else {
-        OffsetDateTime::from_unix_timestamp(n).ok()
-    }
-}
+use crate::helpers::instant;
 
 fn assert_near(v: &Value, want: OffsetDateTime, what: &str) {
     let t = instant(v).unwrap_or_else(|| panic!("{what}: a time (RFC 3339): {v}"));

@@ -254,3 +254,16 @@ pub fn assert_token_pair(a: &Answer, user_id: &str) {
     assert!(d["expires_in"].as_i64().is_some_and(|s| s > 0), "{}", a.body);
     assert_eq!(d["user_id"], user_id, "{}", a.body);
 }
+
+/// A time in an answer: an RFC 3339 string, or an integer of epoch seconds or milliseconds.
+pub fn instant(v: &Value) -> Option<time::OffsetDateTime> {
+    if let Some(s) = v.as_str() {
+        return time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok();
+    }
+    let n = v.as_i64()?;
+    if n > 100_000_000_000 {
+        time::OffsetDateTime::from_unix_timestamp_nanos(n as i128 * 1_000_000).ok()
+    } else {
+        time::OffsetDateTime::from_unix_timestamp(n).ok()
+    }
+}

@@ -109,11 +109,7 @@ pub fn decide_initiate(req: Initiate, open_uploads: i64, ttl: Duration, ctx: &Ct
         purpose,
         part_size: PART_SIZE,
         part_count: size.div_ceil(PART_SIZE) as u32,
-        // Stored with microseconds: answer what the status will show.
-        expires_at: {
-            let t = ctx.now + ttl;
-            t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
-        },
+        expires_at: ctx.now + ttl,
         content_hash: req.content_hash,
     }))
 }

@@ -105,9 +105,9 @@ impl Ctx {
         Ctx { actor, now, ids: Mutex::new(Box::new(ids)) }
     }
 
-    /// The live context: the clock now and time-ordered (v7) ids.
+    /// The live context: the clock now (at the read models' precision) and time-ordered (v7) ids.
     pub fn live(actor: Uuid) -> Self {
-        Ctx::new(actor, OffsetDateTime::now_utc(), Uuid::now_v7)
+        Ctx::new(actor, beaver_events::stored_precision(OffsetDateTime::now_utc()), Uuid::now_v7)
     }
 
     /// A fresh id for something the decision creates (a request, a group…).

@@ -179,10 +179,9 @@ pub fn decide_announce(a: Announce, ctx: &Ctx) -> Result<SystemEvent, DomainErro
             platforms.push(p.to_owned());
         }
     }
-    // Stored (and listed) with microseconds: the frame says the same.
-    let micros = |t: OffsetDateTime| t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t);
-    let starts_at = micros(a.starts_at.unwrap_or(ctx.now));
-    let ends_at = a.ends_at.map(micros);
+    // An operator's times at the precision they are listed with: the frame says the same.
+    let starts_at = beaver_events::stored_precision(a.starts_at.unwrap_or(ctx.now));
+    let ends_at = a.ends_at.map(beaver_events::stored_precision);
     if ends_at.is_some_and(|end| end <= starts_at) {
         return Err(invalid("ends_at", "ends_at must be after starts_at"));
     }
