@@ -23,6 +23,7 @@
 //! - [`files`]: uploads and stored files (the bytes live in the object store).
 //! - [`emoji`]: favourite stickers and sticker packs.
 //! - [`system`]: app releases and announcements published by operators.
+//! - [`notification`]: inbox items, push tokens and offline push jobs.
 
 pub mod emoji;
 pub mod envelope;
@@ -30,6 +31,7 @@ pub mod feedback;
 pub mod files;
 pub mod group;
 pub mod message;
+pub mod notification;
 pub mod relation;
 pub mod sequenced;
 pub mod session;
@@ -45,6 +47,7 @@ pub use feedback::FeedbackEvent;
 pub use files::FileEvent;
 pub use group::GroupEvent;
 pub use message::MessageEvent;
+pub use notification::{NotificationEvent, PushEvent};
 pub use relation::RelationEvent;
 pub use sequenced::SequencedEvent;
 pub use session::SessionEvent;

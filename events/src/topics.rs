@@ -130,8 +130,16 @@ pub const FILES: &str = "beaver.files.v1";
 /// user id (favourites, collections) or pack id (packs).
 pub const EMOJI: &str = "beaver.emoji.v1";
 
+/// A user's inbox items (derived by the notifier), reads and deletions,
+/// and push tokens (`beaver_events::notification`). Key: the user id.
+pub const NOTIFICATIONS: &str = "beaver.notifications.v1";
+
+/// Offline push jobs for users with no live connection, made by the push
+/// worker and handed to push senders. Key: the user id.
+pub const PUSH: &str = "beaver.push.v1";
+
 /// Every topic Beaver writes, for tooling that needs the full list.
-pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED, TRACK, FEEDBACK, SYSTEM, FILES, EMOJI];
+pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED, TRACK, FEEDBACK, SYSTEM, FILES, EMOJI, NOTIFICATIONS, PUSH];
 
 /// Kafka header carrying the envelope's `event_type`.
 pub const HEADER_EVENT_TYPE: &str = "event_type";

@@ -14,7 +14,8 @@ use beaver_events::{
     feedback::*,
     files::*,
     system::*,
-    Actor, DomainEvent, EmojiEvent, Envelope, FeedbackEvent, FileEvent, SystemEvent, GroupEvent, MessageEvent, RelationEvent, SessionEvent, UserEvent,
+    notification::{notification_id, push_job_id, NotificationCreated, NotificationDeleted, NotificationsRead, PushJobQueued, PushPlatform, PushTarget, PushTokenRegistered, PushTokenRevoked},
+    Actor, DomainEvent, EmojiEvent, NotificationEvent, PushEvent, Envelope, FeedbackEvent, FileEvent, SystemEvent, GroupEvent, MessageEvent, RelationEvent, SessionEvent, UserEvent,
 };
 use std::{collections::BTreeSet, path::PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -122,7 +123,59 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
     .chain(system_samples().into_iter().map(|e| wire(wrap(e, Actor::Operator("ada".into())))))
     .chain(file_samples(user).into_iter().map(|(e, actor)| wire(wrap(e, actor))))
     .chain(emoji_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
+    .chain(notification_samples(user).into_iter().map(|(e, actor)| wire(wrap(e, actor))))
+    .chain(std::iter::once(wire(wrap(push_sample(user), Actor::System))))
     .collect()
+}
+
+fn notification_samples(user: Uuid) -> Vec<(NotificationEvent, Actor)> {
+    let (source, peer) = (Uuid::now_v7(), Uuid::now_v7());
+    let id = notification_id(source, user);
+    vec![
+        (
+            NotificationEvent::NotificationCreated(NotificationCreated {
+                notification_id: id,
+                user_id: user,
+                category: beaver_events::notification::Category::Group,
+                kind: "join_request".into(),
+                actor_id: peer,
+                target: beaver_events::notification::Target { kind: "group".into(), id: Uuid::now_v7() },
+                text: "let me in".into(),
+                source_event_id: source,
+                group_key: Some("join_request:x".into()),
+            }),
+            Actor::System,
+        ),
+        (NotificationEvent::NotificationsRead(NotificationsRead { user_id: user, all: false, category: Some(beaver_events::notification::Category::Social), up_to: None, ids: vec![] }), Actor::User(user)),
+        (NotificationEvent::NotificationsRead(NotificationsRead { user_id: user, all: false, category: None, up_to: Some(7), ids: vec![id] }), Actor::User(user)),
+        (NotificationEvent::NotificationDeleted(NotificationDeleted { user_id: user, notification_id: id }), Actor::User(user)),
+        (
+            NotificationEvent::PushTokenRegistered(PushTokenRegistered {
+                user_id: user,
+                session_id: Uuid::now_v7(),
+                device_id: "phone-1".into(),
+                platform: PushPlatform::Apns,
+                token: "f00d".into(),
+            }),
+            Actor::User(user),
+        ),
+        (NotificationEvent::PushTokenRevoked(PushTokenRevoked { user_id: user, device_id: "phone-1".into() }), Actor::User(user)),
+    ]
+}
+
+fn push_sample(user: Uuid) -> PushEvent {
+    let source = Uuid::now_v7();
+    PushEvent::PushJobQueued(PushJobQueued {
+        job_id: push_job_id(source, user),
+        user_id: user,
+        reason: "message".into(),
+        source_event_id: source,
+        tokens: vec![PushTarget { device_id: "phone-1".into(), platform: PushPlatform::Fcm, token: "t".into() }],
+        title: "Ada".into(),
+        body: "hello".into(),
+        data: serde_json::json!({ "conversation_id": "direct:a:b", "seq": 3 }),
+        badge: 4,
+    })
 }
 
 fn feedback_samples(user: Uuid) -> Vec<(FeedbackEvent, Actor)> {

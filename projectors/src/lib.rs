@@ -9,11 +9,13 @@
 //! - [`projection`]: the `Projection` trait and what `apply` may use.
 //! - [`projections`]: the projections themselves (`users`, `sessions`, `relations`, `groups`, `messages`).
 //! - [`runner`]: the consumer loop: seek to stored offsets, batch, transact.
-//! - [`run`]: starts the selected projections plus `/healthz` and `/metrics`.
+//! - [`workers`]: stream processors that append derived events (the notifier, offline push jobs, push senders).
+//! - [`run`]: starts the selected projections and workers plus `/healthz` and `/metrics`.
 
 pub mod projection;
 pub mod projections;
 pub mod runner;
+pub mod workers;
 
 use anyhow::Context;
 use beaver_platform::serve;
@@ -51,6 +53,10 @@ pub struct Config {
     /// live waiters and make them answer before the live projector applied
     /// their event.
     pub publish_progress: bool,
+    /// Comma-separated workers to run (`notifier`, `push`, `push-sender`),
+    /// `all`, or empty for none. A process replaying into a scratch database
+    /// must run none: a worker appends to the live topics.
+    pub workers: String,
 }
 
 impl Default for Config {
@@ -63,6 +69,7 @@ impl Default for Config {
             batch_window_ms: 5,
             access_token_ttl_secs: 900,
             publish_progress: true,
+            workers: "all".into(),
         }
     }
 }
@@ -83,6 +90,15 @@ impl Config {
                     .with_context(|| format!("unknown projection {wanted:?}"))
             })
             .collect()
+    }
+
+    fn selected_workers(&self) -> anyhow::Result<Vec<Arc<dyn workers::Worker>>> {
+        let names: Vec<&str> = match self.workers.trim() {
+            "" | "none" => vec![],
+            "all" => workers::ALL.to_vec(),
+            list => list.split(',').map(str::trim).collect(),
+        };
+        names.into_iter().map(|n| workers::by_name(n).with_context(|| format!("unknown worker {n:?}"))).collect()
     }
 }
 
@@ -184,12 +200,26 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
             })?;
         threads.push(thread);
     }
+    let selected_workers = config.selected_workers()?;
+    let mut tasks = Vec::new();
+    if !selected_workers.is_empty() {
+        let wctx = workers::WorkerContext {
+            pool: pool.clone(),
+            redis: redis.clone(),
+            producer: beaver_platform::kafka::EventProducer::with_client_id(&config.common.kafka_brokers, 5, "beaver-projectors-workers")?,
+        };
+        for worker in selected_workers {
+            let alive = Arc::new(AtomicBool::new(true));
+            running.push((worker.name(), alive.clone()));
+            tasks.push(tokio::spawn(workers::run(worker, wctx.clone(), config.common.kafka_brokers.clone(), config.group_prefix.clone(), stop.clone(), alive)));
+        }
+    }
     let mut health = serve::HealthChecks::new().mysql(pool).redis(redis).check("kafka", move || std::future::ready(kafka.check()));
     for (name, alive) in running {
         health = health.check(name, move || {
             let state = match alive.load(Ordering::Relaxed) {
                 true => Ok(()),
-                false => Err(anyhow::anyhow!("consumer thread stopped")),
+                false => Err(anyhow::anyhow!("consumer stopped")),
             };
             std::future::ready(state)
         });
@@ -197,6 +227,9 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
     let app = health.route();
     let result = serve::serve(listener, app, shutdown).await;
     stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
     tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await?;
     result
 }

@@ -5,7 +5,7 @@
 
 use crate::protocol::frame;
 use beaver_events::{
-    message::ConversationRef, topics, EmojiEvent, FeedbackEvent, GroupEvent, MessageEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
+    message::ConversationRef, topics, EmojiEvent, FeedbackEvent, GroupEvent, MessageEvent, NotificationEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
     SystemEvent,
 };
 use beaver_readmodel::conversation::Message;
@@ -100,6 +100,7 @@ pub fn message_data(m: &beaver_events::sequenced::MessageSequenced) -> Value {
 /// Routes one record of `topic`. Undecodable records route nowhere.
 pub fn route(topic: &str, env: RawEnvelope) -> Routed {
     let event_type = env.event_type.clone();
+    let occurred_at = env.occurred_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     match topic {
         topics::SEQUENCED if event_type == "MessageSequenced" => match env.decode::<SequencedEvent>().map(|e| e.payload) {
             Ok(SequencedEvent::MessageSequenced(m)) => match ConversationRef::parse(&m.conversation_id) {
@@ -203,6 +204,25 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
                 };
                 push(vec![Audience::User(user)], "emoji.changed", tagged(&event_type, serde_json::to_value(&event).unwrap_or_default()))
             }
+            _ => Routed::Nothing,
+        },
+        // A new inbox item, to its recipient's devices (the badge follows
+        // once it is projected: see `tail::badge`).
+        topics::NOTIFICATIONS => match env.decode::<NotificationEvent>().map(|e| e.payload) {
+            Ok(NotificationEvent::NotificationCreated(n)) => push(
+                vec![Audience::User(n.user_id)],
+                "notification",
+                json!({
+                    "notification_id": n.notification_id,
+                    "category": n.category,
+                    "kind": n.kind,
+                    "actor_id": n.actor_id,
+                    "target": n.target,
+                    "text": n.text,
+                    "group_key": n.group_key,
+                    "created_at": occurred_at,
+                }),
+            ),
             _ => Routed::Nothing,
         },
         topics::FEEDBACK => match env.decode::<FeedbackEvent>().map(|e| e.payload) {
@@ -332,6 +352,30 @@ mod tests {
         assert_eq!((kind.as_str(), data["event"].as_str()), ("friend", Some("FriendRequestSent")));
         assert_eq!(data["message"], "hi");
         assert!(data.get("hidden_from_recipient").is_none(), "the frame must not reveal the block");
+    }
+
+    #[test]
+    fn an_inbox_item_reaches_only_its_recipient_and_a_read_makes_no_frame() {
+        use beaver_events::notification::*;
+        let (user, actor, group) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let item = NotificationEvent::NotificationCreated(NotificationCreated {
+            notification_id: Uuid::now_v7(),
+            user_id: user,
+            category: Category::Group,
+            kind: "join_request".into(),
+            actor_id: actor,
+            target: Target { kind: "group".into(), id: group },
+            text: "hi".into(),
+            source_event_id: Uuid::now_v7(),
+            group_key: Some(format!("join_request:{group}")),
+        });
+        let Routed::Push(p) = route(topics::NOTIFICATIONS, raw(item)) else { panic!() };
+        assert_eq!(p.audience, vec![Audience::User(user)]);
+        let (kind, data) = data_of(&p.frame);
+        assert_eq!(kind, "notification");
+        assert_eq!((data["actor_id"].as_str(), data["category"].as_str(), data["target"]["id"].as_str()), (Some(&actor.to_string()[..]), Some("group"), Some(&group.to_string()[..])));
+        let read = NotificationEvent::NotificationsRead(NotificationsRead { user_id: user, all: true, category: None, up_to: None, ids: vec![] });
+        assert_eq!(route(topics::NOTIFICATIONS, raw(read)), Routed::Nothing);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::{
 };
 use beaver_events::{message::ConversationRef, topics, GroupEvent, RawEnvelope};
 use beaver_platform::kafka::{HealthContext, RECONNECT_BACKOFF_MAX_MS};
-use beaver_readmodel::{group, keys};
+use beaver_readmodel::{group, keys, notification, progress::{self, NOTIFICATIONS_PROJECTOR}};
 use rdkafka::{
     config::ClientConfig,
     consumer::{Consumer, StreamConsumer},
@@ -24,7 +24,7 @@ use uuid::Uuid;
 /// What ws-push reads.
 /// Conversation events come only from the sequencer's output, so every frame
 /// about a conversation is committed and in the conversation's final order.
-pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS, topics::FEEDBACK, topics::SYSTEM, topics::EMOJI];
+pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS, topics::FEEDBACK, topics::SYSTEM, topics::EMOJI, topics::NOTIFICATIONS];
 
 fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer<HealthContext>> {
     let consumer: StreamConsumer<HealthContext> = ClientConfig::new()
@@ -81,9 +81,9 @@ pub async fn run(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
             _ = stop.changed() => return,
             r = consumer.recv() => r,
         };
-        let (topic, envelope) = match record {
+        let (topic, envelope, position) = match record {
             Ok(m) => match m.payload().map(RawEnvelope::from_slice) {
-                Some(Ok(env)) => (topics::base_name(m.topic()).to_owned(), env),
+                Some(Ok(env)) => (topics::base_name(m.topic()).to_owned(), env, (m.partition(), m.offset())),
                 _ => {
                     tracing::warn!(topic = m.topic(), offset = m.offset(), "undecodable record skipped");
                     continue;
@@ -104,8 +104,52 @@ pub async fn run(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
                 s.memberships.apply(&e.payload);
             }
         }
+        if topic == topics::NOTIFICATIONS {
+            badge(&s, &envelope, position);
+        }
         dispatch(&s, route(&topic, envelope)).await;
     }
+}
+
+/// After an inbox change of a connected user (an item made, read,
+/// deleted), their unread counts once the notifications projection has
+/// applied it: `notification.badge` to their devices. Waits for the
+/// projection's stored offset in the background (up to 5 s, then gives up:
+/// the next change or `GET /api/notification/badge` has the counts).
+fn badge(s: &Arc<Shared>, envelope: &RawEnvelope, (partition, offset): (i32, i64)) {
+    if !matches!(envelope.event_type.as_str(), "NotificationCreated" | "NotificationsRead" | "NotificationDeleted") {
+        return;
+    }
+    let Some(user) = envelope.payload.get("user_id").and_then(|u| u.as_str()).and_then(|u| Uuid::try_parse(u).ok()) else { return };
+    if !s.hub.has(user) {
+        return;
+    }
+    let s = s.clone();
+    tokio::spawn(async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match progress::next_offset(&s.pool, NOTIFICATIONS_PROJECTOR, topics::NOTIFICATIONS, partition).await {
+                Ok(next) if next > offset => break,
+                Err(e) => tracing::warn!(error = %e, "cannot read the notifications projection's progress"),
+                Ok(_) => {}
+            }
+            if std::time::Instant::now() > deadline {
+                metrics::counter!("ws_badge_given_up_total").increment(1);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let unread = match notification::unread(&mut s.redis.clone(), user).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read unread notification counts");
+                return;
+            }
+        };
+        let frame: Frame = crate::protocol::frame("notification.badge", serde_json::to_value(unread).unwrap_or_default(), None).into();
+        let delivered = s.hub.deliver(user, &Outbound::Frame(frame));
+        metrics::counter!("ws_frames_queued_total").increment(delivered as u64);
+    });
 }
 
 /// A group's system notice patches the node's membership cache before the

@@ -11,6 +11,7 @@ mod files;
 mod friend;
 mod group;
 mod health;
+mod notification;
 mod track;
 mod user;
 
@@ -28,5 +29,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(feedback::router())
         .merge(files::router())
         .merge(emoji::router())
+        .merge(notification::router())
         .merge(health::router(state))
 }

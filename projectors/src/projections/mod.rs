@@ -14,6 +14,7 @@ mod feedback;
 mod files;
 mod groups;
 mod messages;
+mod notifications;
 mod relations;
 mod sessions;
 pub mod sync;
@@ -25,6 +26,7 @@ pub use feedback::Feedback;
 pub use files::Files;
 pub use groups::Groups;
 pub use messages::Messages;
+pub use notifications::Notifications;
 pub use relations::Relations;
 pub use sessions::Sessions;
 pub use system::System;
@@ -45,5 +47,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(System),
         Arc::new(Files),
         Arc::new(Emoji),
+        Arc::new(Notifications),
     ]
 }

@@ -6,6 +6,7 @@ mod feedback;
 mod files;
 mod friend;
 mod group;
+mod notification;
 mod system;
 mod user;
 
@@ -23,5 +24,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(files::router())
         .merge(emoji::router())
         .merge(system::router())
+        .merge(notification::router())
         .merge(HealthChecks::new().mysql(state.pool.clone()).redis(state.redis.clone()).route())
 }

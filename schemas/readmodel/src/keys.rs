@@ -77,6 +77,12 @@ pub fn feedback_recent(user: Uuid) -> String {
     format!("{ns}beaver:feedback:recent:{user}", ns = namespace())
 }
 
+/// Hash of a user's unread inbox items: `total`, `social`, `group`,
+/// `system` (absolute counts, written by the notifications projector).
+pub fn notifications_unread(user: Uuid) -> String {
+    format!("{ns}beaver:notif:unread:{user}", ns = namespace())
+}
+
 /// Failed password logins for one login name (commands' rate limit).
 pub fn login_failures(login: &str) -> String {
     format!("{ns}beaver:login:failures:{login}", ns = namespace())

@@ -23,6 +23,8 @@ pub const SYSTEM_PROJECTOR: &str = "system";
 pub const FILES_PROJECTOR: &str = "files";
 /// Projector building favourites, packs and collections from `beaver.emoji.v1`.
 pub const EMOJI_PROJECTOR: &str = "emoji";
+/// Projector building `notifications`, `push_tokens` and the unread counts from `beaver.notifications.v1`.
+pub const NOTIFICATIONS_PROJECTOR: &str = "notifications";
 
 /// The next offset `projector` will apply in `topic`/`partition` (0 if it has not started).
 pub async fn next_offset(pool: &sqlx::MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {

@@ -299,6 +299,8 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
         group_prefix: format!("{}-", unique("replay")),
         // Not the live read model: its offsets must not wake live read-your-writes waiters.
         publish_progress: false,
+        // No workers: they would append to the live topics.
+        workers: String::new(),
         ..Default::default()
     };
     // Two instances of one group, as an operator scales out: Kafka splits the

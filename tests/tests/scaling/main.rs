@@ -250,6 +250,8 @@ async fn projectors_scaled_from_one_to_three_and_back_with_a_kill_under_load_equ
         group_prefix: format!("{}-", unique("scaling")),
         projections: "messages".into(),
         publish_progress: false,
+        // No workers: they would append to the live topics.
+        workers: String::new(),
         ..Default::default()
     };
     let (stop_replay, stopped) = tokio::sync::watch::channel(false);

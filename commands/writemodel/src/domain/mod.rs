@@ -23,12 +23,14 @@
 //! | [`files`]    | file id           | `FileEvent`             |
 //! | [`emoji`]    | user id, pack id  | `EmojiEvent`            |
 //! | [`system`]   | app+platform, announcement | `SystemEvent`  |
+//! | [`notification`] | user id       | `NotificationEvent` (items derived by [`notification::derive`]) |
 
 pub mod conversation;
 pub mod emoji;
 pub mod feedback;
 pub mod files;
 pub mod group;
+pub mod notification;
 pub mod relation;
 pub mod session;
 pub mod settings;

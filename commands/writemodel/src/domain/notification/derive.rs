@@ -1,0 +1,143 @@
+//! Which inbox items an event of another aggregate makes (the notifier's
+//! rules; docs/services.md, "How items are made"). Pure: the notifier loads
+//! the facts (a group's admins, whom the recipient blocked, their
+//! settings) and appends what these functions return.
+
+use beaver_events::{
+    group::GroupEvent,
+    notification::{notification_id, Category, NotificationCreated, Target},
+    relation::RelationEvent,
+    user::Categories,
+};
+use uuid::Uuid;
+
+fn item(source: Uuid, user_id: Uuid, category: Category, kind: &str, actor_id: Uuid, target: Target, text: &str) -> NotificationCreated {
+    NotificationCreated {
+        notification_id: notification_id(source, user_id),
+        user_id,
+        category,
+        kind: kind.into(),
+        actor_id,
+        target,
+        text: text.into(),
+        source_event_id: source,
+        group_key: None,
+    }
+}
+
+fn group(id: Uuid) -> Target {
+    Target { kind: "group".into(), id }
+}
+
+/// Items a relation event makes (`source`: its event id).
+pub fn from_relation(source: Uuid, event: &RelationEvent) -> Vec<NotificationCreated> {
+    match event {
+        RelationEvent::FriendRequestSent(e) if !e.hidden_from_recipient => vec![item(
+            source,
+            e.to_user_id,
+            Category::Social,
+            "friend_request",
+            e.from_user_id,
+            Target { kind: "friend_request".into(), id: e.request_id },
+            &e.message,
+        )],
+        RelationEvent::FriendRequestAccepted(e) => {
+            vec![item(source, e.from_user_id, Category::Social, "friend_accepted", e.to_user_id, Target { kind: "user".into(), id: e.to_user_id }, "")]
+        }
+        _ => vec![],
+    }
+}
+
+/// Items a group event makes; `admins` are the group's owner and admins
+/// (only read for a join request).
+pub fn from_group(source: Uuid, event: &GroupEvent, admins: &[Uuid]) -> Vec<NotificationCreated> {
+    match event {
+        GroupEvent::GroupCreated(e) => e
+            .member_ids
+            .iter()
+            .filter(|m| **m != e.owner_id)
+            .map(|m| item(source, *m, Category::Group, "added", e.owner_id, group(e.group_id), ""))
+            .collect(),
+        GroupEvent::GroupMembersAdded(e) => {
+            e.user_ids.iter().filter(|m| **m != e.by).map(|m| item(source, *m, Category::Group, "added", e.by, group(e.group_id), "")).collect()
+        }
+        GroupEvent::GroupMemberKicked(e) => vec![item(source, e.user_id, Category::Group, "removed", e.by, group(e.group_id), "")],
+        GroupEvent::GroupJoinRequested(e) => admins
+            .iter()
+            .map(|a| NotificationCreated {
+                group_key: Some(format!("join_request:{}", e.group_id)),
+                ..item(source, *a, Category::Group, "join_request", e.user_id, group(e.group_id), &e.message)
+            })
+            .collect(),
+        GroupEvent::GroupJoinRequestApproved(e) => vec![item(source, e.user_id, Category::Group, "join_approved", e.by, group(e.group_id), "")],
+        GroupEvent::GroupJoinRequestRejected(e) => vec![item(source, e.user_id, Category::Group, "join_rejected", e.by, group(e.group_id), "")],
+        _ => vec![],
+    }
+}
+
+/// Whether the recipient keeps an item: not their own action, not from an
+/// actor they blocked, not a category their settings switched off.
+pub fn keeps(item: &NotificationCreated, actor_blocked: bool, categories: &Categories) -> bool {
+    let wanted = match item.category {
+        Category::Social => categories.friends,
+        Category::Group => categories.groups,
+        Category::System => categories.system,
+    };
+    item.actor_id != item.user_id && !actor_blocked && wanted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use beaver_events::{group::*, relation::*};
+
+    #[test]
+    fn a_friend_request_notifies_its_recipient_unless_hidden() {
+        let (a, b, r, src) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let sent = |hidden| RelationEvent::FriendRequestSent(FriendRequestSent { request_id: r, from_user_id: a, to_user_id: b, message: "hi".into(), hidden_from_recipient: hidden });
+        let items = from_relation(src, &sent(false));
+        assert_eq!(items.len(), 1);
+        let i = &items[0];
+        assert_eq!((i.user_id, i.actor_id, i.kind.as_str(), i.text.as_str(), i.target.id), (b, a, "friend_request", "hi", r));
+        assert_eq!(i.notification_id, notification_id(src, b));
+        assert!(from_relation(src, &sent(true)).is_empty());
+        let accepted = RelationEvent::FriendRequestAccepted(FriendRequestDecided { request_id: r, from_user_id: a, to_user_id: b });
+        let items = from_relation(src, &accepted);
+        assert_eq!((items[0].user_id, items[0].actor_id, items[0].kind.as_str()), (a, b, "friend_accepted"));
+        assert!(from_relation(src, &RelationEvent::FriendRemoved(FriendRemoved { user_id: a, friend_id: b })).is_empty());
+    }
+
+    #[test]
+    fn join_requests_go_to_every_admin_and_coalesce_by_group() {
+        let (g, u, o, adm, src) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let e = GroupEvent::GroupJoinRequested(GroupJoinRequested { group_id: g, request_id: Uuid::now_v7(), user_id: u, message: "me".into(), invited_by: None });
+        let items = from_group(src, &e, &[o, adm]);
+        assert_eq!(items.iter().map(|i| i.user_id).collect::<Vec<_>>(), vec![o, adm]);
+        assert!(items.iter().all(|i| i.group_key.as_deref() == Some(&format!("join_request:{g}")[..]) && i.actor_id == u));
+        assert_ne!(items[0].notification_id, items[1].notification_id);
+    }
+
+    #[test]
+    fn members_added_by_someone_else_are_told_and_the_adder_is_not() {
+        let (g, by, x, src) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let e = GroupEvent::GroupMembersAdded(GroupMembersAdded { group_id: g, by, user_ids: vec![by, x], via: JoinedVia::Invited });
+        let items = from_group(src, &e, &[]);
+        assert_eq!(items.iter().map(|i| (i.user_id, i.kind.as_str())).collect::<Vec<_>>(), vec![(x, "added")]);
+        let kicked = GroupEvent::GroupMemberKicked(GroupMemberRemoved { group_id: g, by, user_id: x });
+        assert_eq!(from_group(src, &kicked, &[])[0].kind, "removed");
+        let left = GroupEvent::GroupMemberLeft(GroupMemberRemoved { group_id: g, by: x, user_id: x });
+        assert!(from_group(src, &left, &[]).is_empty());
+    }
+
+    #[test]
+    fn own_actions_blocked_actors_and_switched_off_categories_are_dropped() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let i = item(Uuid::now_v7(), b, Category::Social, "friend_request", a, group(a), "");
+        let all = Categories::default();
+        assert!(keeps(&i, false, &all));
+        assert!(!keeps(&i, true, &all));
+        assert!(!keeps(&NotificationCreated { actor_id: b, ..i.clone() }, false, &all));
+        assert!(!keeps(&i, false, &Categories { friends: false, ..all.clone() }));
+        assert!(keeps(&i, false, &Categories { groups: false, ..all }));
+    }
+}

@@ -1,0 +1,136 @@
+//! Workers: stream processors in the projectors process that read topics
+//! and append derived events (never read models), each its own consumer
+//! group (`<group_prefix><name>`), so starting more projector processes
+//! spreads their partitions too.
+//!
+//! - [`notifier`]: relations and groups events → inbox items on `beaver.notifications.v1`;
+//! - [`push`]: new messages and inbox items → offline push jobs on `beaver.push.v1`;
+//! - [`sender`]: push jobs → the configured [`sender::PushSender`]s.
+//!
+//! Delivery is at least once: a record's offset is stored (and committed
+//! by the consumer every 500 ms) only after everything it made was
+//! acknowledged by Kafka. What a worker appends has an id derived from the
+//! source event and the recipient, so a record handled twice makes the same
+//! item (the notifications projection applies it once) or the same job
+//! (senders dedupe by `job_id`). A new group starts at the end of its
+//! topics: a worker added to a running system does not re-notify history.
+
+pub mod notifier;
+pub mod push;
+pub mod sender;
+
+use beaver_events::{topics, RawEnvelope};
+use beaver_platform::kafka::{EventProducer, HealthContext, RECONNECT_BACKOFF_MAX_MS};
+use rdkafka::{
+    config::ClientConfig,
+    consumer::{Consumer, StreamConsumer},
+    Message,
+};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+/// The workers this build knows, by name.
+pub const ALL: &[&str] = &[notifier::NAME, push::NAME, sender::NAME];
+
+/// What a worker may use.
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub pool: sqlx::MySqlPool,
+    pub redis: redis::aio::ConnectionManager,
+    pub producer: EventProducer,
+}
+
+#[async_trait::async_trait]
+pub trait Worker: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn topics(&self) -> &'static [&'static str];
+    /// Handles one record; an error retries it (nothing is skipped).
+    async fn handle(&self, ctx: &WorkerContext, topic: &str, env: RawEnvelope) -> anyhow::Result<()>;
+}
+
+/// The worker called `name`.
+pub fn by_name(name: &str) -> Option<Arc<dyn Worker>> {
+    match name {
+        notifier::NAME => Some(Arc::new(notifier::Notifier)),
+        push::NAME => Some(Arc::new(push::PushWorker)),
+        sender::NAME => Some(Arc::new(sender::Sender::logging())),
+        _ => None,
+    }
+}
+
+fn consumer(brokers: &str, group: &str, worker: &dyn Worker) -> anyhow::Result<StreamConsumer<HealthContext>> {
+    let consumer: StreamConsumer<HealthContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("client.id", group)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "500")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "latest")
+        // beaver.sequenced.v1 is transactional: only what committed.
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "50")
+        .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS)
+        .create_with_context(HealthContext::default())?;
+    let resolved: Vec<String> = worker.topics().iter().map(|t| topics::resolve(t).into_owned()).collect();
+    consumer.subscribe(&resolved.iter().map(String::as_str).collect::<Vec<_>>())?;
+    Ok(consumer)
+}
+
+/// Runs `worker` until `stop` is set; `alive` goes false if it gives up.
+pub async fn run(worker: Arc<dyn Worker>, ctx: WorkerContext, brokers: String, group_prefix: String, stop: Arc<AtomicBool>, alive: Arc<AtomicBool>) {
+    let name = worker.name();
+    let group = topics::scoped(&format!("{group_prefix}{name}"));
+    let consumer = match consumer(&brokers, &group, worker.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(worker = name, error = %e, "cannot start worker");
+            alive.store(false, Ordering::Relaxed);
+            return;
+        }
+    };
+    tracing::info!(worker = name, group, topics = ?worker.topics(), "worker started");
+    while !stop.load(Ordering::Relaxed) {
+        let record = match tokio::time::timeout(Duration::from_millis(250), consumer.recv()).await {
+            Err(_) => continue,
+            Ok(Err(e)) => {
+                tracing::warn!(worker = name, error = %e, "Kafka consumer error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            Ok(Ok(m)) => m,
+        };
+        let topic = topics::base_name(record.topic()).to_owned();
+        match record.payload().map(RawEnvelope::from_slice) {
+            Some(Ok(env)) => {
+                let mut backoff = Duration::from_millis(100);
+                loop {
+                    match worker.handle(&ctx, &topic, env.clone()).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            metrics::counter!("worker_errors_total", "worker" => name).increment(1);
+                            tracing::warn!(worker = name, event_id = %env.event_id, error = %e, "handling failed; retrying");
+                            if stop.load(Ordering::Relaxed) {
+                                return; // not stored: handled again after a restart
+                            }
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                }
+                metrics::counter!("worker_records_total", "worker" => name).increment(1);
+            }
+            _ => tracing::warn!(worker = name, topic, offset = record.offset(), "undecodable record skipped"),
+        }
+        if let Err(e) = consumer.store_offset_from_message(&record) {
+            tracing::warn!(worker = name, error = %e, "could not store the offset");
+        }
+    }
+    // Commit what was handled before leaving the group.
+    let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync);
+}

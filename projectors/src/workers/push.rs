@@ -1,0 +1,158 @@
+//! The push worker: new messages (`MessageSequenced`) and inbox items
+//! (`NotificationCreated`) → one `PushJobQueued` on `beaver.push.v1` per
+//! recipient who is not connected and wants it (docs/services.md,
+//! "Offline push jobs"; the rule is
+//! `beaver_writemodel::domain::notification::push::decide`).
+
+use super::{Worker, WorkerContext};
+use beaver_events::{
+    message::ConversationRef,
+    notification::{push_job_id, NotificationCreated, PushJobQueued},
+    sequenced::MessageSequenced,
+    topics, Actor, Envelope, NotificationEvent, PushEvent, RawEnvelope, SequencedEvent,
+};
+use beaver_readmodel::{conversation, keys, notification as read, presence, settings};
+use beaver_writemodel::domain::notification::push::{decide, About, Facts};
+use redis::AsyncCommands;
+use serde_json::json;
+use uuid::Uuid;
+
+pub const NAME: &str = "push";
+
+pub struct PushWorker;
+
+/// One push to consider: for whom, about what, and its text when previews are on.
+struct Candidate {
+    user: Uuid,
+    about: About,
+    reason: &'static str,
+    title: String,
+    body: String,
+    generic_body: &'static str,
+    data: serde_json::Value,
+}
+
+#[async_trait::async_trait]
+impl Worker for PushWorker {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn topics(&self) -> &'static [&'static str] {
+        &[topics::SEQUENCED, topics::NOTIFICATIONS]
+    }
+
+    async fn handle(&self, ctx: &WorkerContext, topic: &str, env: RawEnvelope) -> anyhow::Result<()> {
+        let (source, correlation) = (env.event_id, env.correlation_id.clone());
+        let candidates = if topic == topics::SEQUENCED {
+            if env.event_type != "MessageSequenced" {
+                return Ok(());
+            }
+            let SequencedEvent::MessageSequenced(m) = env.decode::<SequencedEvent>()?.payload;
+            for_message(ctx, m).await?
+        } else {
+            match env.decode::<NotificationEvent>()?.payload {
+                NotificationEvent::NotificationCreated(n) => vec![for_item(ctx, n).await?],
+                _ => return Ok(()),
+            }
+        };
+        for c in candidates {
+            let online = presence::live_connections(&mut ctx.redis.clone(), c.user).await? > 0;
+            let tokens = if online { vec![] } else { read::push_targets(&ctx.pool, c.user).await? };
+            let (prefs, _) = settings::load(&ctx.pool, c.user).await?;
+            let facts = Facts { online, has_tokens: !tokens.is_empty(), settings: &prefs.notifications, now: time::OffsetDateTime::now_utc() };
+            let preview = match decide(c.about, &facts) {
+                Ok(preview) => preview,
+                Err(skip) => {
+                    metrics::counter!("push_jobs_skipped_total", "why" => skip.as_str()).increment(1);
+                    continue;
+                }
+            };
+            let unread = read::unread(&mut ctx.redis.clone(), c.user).await?;
+            let badge = read::unread_messages(&ctx.pool, c.user).await? + unread.total;
+            let (title, body) = if preview { (c.title, c.body) } else { ("Beaver".to_owned(), c.generic_body.to_owned()) };
+            let job = PushJobQueued {
+                job_id: push_job_id(source, c.user),
+                user_id: c.user,
+                reason: c.reason.into(),
+                source_event_id: source,
+                tokens,
+                title,
+                body,
+                data: c.data,
+                badge,
+            };
+            ctx.producer.append(&Envelope::new(PushEvent::PushJobQueued(job), Actor::System, correlation.clone(), Some(source))).await?;
+            metrics::counter!("push_jobs_queued_total", "reason" => c.reason).increment(1);
+        }
+        Ok(())
+    }
+}
+
+/// Everyone a message may push to: the other participant of a direct
+/// conversation or the other members of a group, not a user it is hidden from.
+async fn for_message(ctx: &WorkerContext, m: MessageSequenced) -> anyhow::Result<Vec<Candidate>> {
+    if m.kind == "system" {
+        return Ok(vec![]);
+    }
+    let (recipients, group): (Vec<Uuid>, Option<Uuid>) = match ConversationRef::parse(&m.conversation_id) {
+        Some(ConversationRef::Direct(a, b)) => (vec![if a == m.sender_id { b } else { a }], None),
+        Some(ConversationRef::Group(g)) => {
+            let members: Vec<String> = ctx.redis.clone().smembers(keys::group_members(g)).await?;
+            (members.iter().filter_map(|s| Uuid::try_parse(s).ok()).collect(), Some(g))
+        }
+        None => return Ok(vec![]),
+    };
+    let sender = read::display_name(&ctx.pool, m.sender_id).await?.unwrap_or_default();
+    let title = match group {
+        Some(g) => read::group_name(&ctx.pool, g).await?.unwrap_or_default(),
+        None => sender.clone(),
+    };
+    let text = conversation::preview(&m.kind, &m.content, false);
+    let body = if group.is_some() { format!("{sender}: {text}") } else { text };
+    let mut out = Vec::new();
+    for user in recipients {
+        if user == m.sender_id || Some(user) == m.hidden_from {
+            continue;
+        }
+        let (_, muted, _) = conversation::flags(&ctx.pool, user, &m.conversation_id).await?;
+        out.push(Candidate {
+            user,
+            about: About::Message { group: group.is_some(), mentioned: m.mentions.contains(&user), muted },
+            reason: "message",
+            title: title.clone(),
+            body: body.clone(),
+            generic_body: "New message",
+            data: json!({ "conversation_id": m.conversation_id, "seq": m.seq, "message_id": m.message_id }),
+        });
+    }
+    Ok(out)
+}
+
+/// The phrase an item shows when it has no text of its own.
+fn phrase(kind: &str) -> &'static str {
+    match kind {
+        "friend_request" => "wants to be your friend",
+        "friend_accepted" => "accepted your friend request",
+        "added" => "added you to a group",
+        "removed" => "removed you from a group",
+        "join_request" => "asks to join your group",
+        "join_approved" => "approved your request to join",
+        "join_rejected" => "declined your request to join",
+        _ => "",
+    }
+}
+
+async fn for_item(ctx: &WorkerContext, n: NotificationCreated) -> anyhow::Result<Candidate> {
+    let actor = read::display_name(&ctx.pool, n.actor_id).await?.unwrap_or_default();
+    let body = if n.text.is_empty() { format!("{actor} {}", phrase(&n.kind)) } else { n.text.clone() };
+    Ok(Candidate {
+        user: n.user_id,
+        about: About::Notification,
+        reason: "notification",
+        title: actor,
+        body,
+        generic_body: "New notification",
+        data: json!({ "notification_id": n.notification_id, "category": n.category, "kind": n.kind }),
+    })
+}
