@@ -1,11 +1,17 @@
 //! Emoji (the seed's "emoji" service): a user's favourite stickers and
 //! sticker packs, made of the users' own stored images. A user's
 //! favourites and collected packs are keyed by user id (one user's changes
-//! in order); a pack's creation and deletion by pack id.
+//! in order); a pack's creation and deletion by pack id. Operators import
+//! official packs (`beaver-admin emoji import`): their owner is
+//! [`OFFICIAL_OWNER`] and `official` is set.
 
 use crate::{envelope::DomainEvent, topics};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+/// The owner of official packs and of their images: no user has this id
+/// (ids of users are UUIDv7).
+pub const OFFICIAL_OWNER: Uuid = Uuid::nil();
 
 /// Everything the emoji topic carries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,17 +53,24 @@ pub struct PackItem {
     pub height: u32,
 }
 
-/// A user made a sticker pack.
+/// A user made a sticker pack, or an operator imported an official one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmojiPackCreated {
     pub pack_id: Uuid,
+    /// The user, or [`OFFICIAL_OWNER`] for an official pack.
     pub owner_id: Uuid,
     pub title: String,
     pub description: String,
     pub items: Vec<PackItem>,
+    /// An operator's pack (`beaver-admin emoji import`): shown to users as
+    /// official and deleted only by operators. Records written before
+    /// official packs existed have no such field and read as `false`.
+    #[serde(default)]
+    pub official: bool,
 }
 
-/// Its owner deleted a pack; it leaves every collection.
+/// Its owner (or, for an official pack, an operator) deleted a pack; it
+/// leaves every collection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmojiPackDeleted {
     pub pack_id: Uuid,

@@ -1,9 +1,10 @@
 //! Files and uploads (docs/services.md, "Files and uploads"). The app layer
 //! does what the pure rules in `domain::files` cannot: it stages each part
 //! in the object store (then appends the fact), and at completion joins the
-//! parts into a content-addressed blob, sniffs its type from the bytes
-//! (`infer`), decodes images under limits (`image`) for their size and a
-//! thumbnail, and appends `FileStored`. A sweeper expires old uploads and
+//! parts into a content-addressed blob, sniffs its type from the bytes and
+//! decodes images under limits for their size and a thumbnail (both
+//! `beaver_platform::files`, shared with `beaver-admin emoji import`), and
+//! appends `FileStored`. A sweeper expires old uploads and
 //! deletes blobs no stored file uses.
 
 use super::{Created, Origin, Written};
@@ -13,7 +14,7 @@ use beaver_events::{
     Actor, DomainEvent, Envelope,
 };
 use beaver_platform::{
-    files::{blob_key, part_key, thumb_key},
+    files::{blob_key, decode_image, part_key, sniff, thumb_key, ImageError},
     http::ApiError,
 };
 use beaver_readmodel::{files as read, progress::FILES_PROJECTOR};
@@ -183,53 +184,21 @@ pub async fn put_part(s: &AppState, origin: &Origin, file_id: Uuid, part_no: u32
 /// Sniffs, checks and (for images) decodes the stored blob.
 async fn examine(s: &AppState, purpose: Purpose, blob: &str, content_hash: &str) -> Result<Content, ApiError> {
     let bytes = s.files.get(blob).await.map_err(|e| ApiError::Unavailable(e.into()))?;
-    let mime = infer::get(&bytes).map(|t| t.mime_type().to_owned()).unwrap_or_else(|| "application/octet-stream".to_owned());
+    let mime = sniff(&bytes);
     rules::check_purpose(purpose, &mime)?;
     if !rules::DECODED_IMAGES.contains(&mime.as_str()) {
         return Ok(Content { mime, width: None, height: None, thumb_key: None });
     }
-    let decoded = tokio::task::spawn_blocking(move || thumbnail(&bytes)).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let decoded = tokio::task::spawn_blocking(move || decode_image(&bytes, rules::MAX_IMAGE_SIDE)).await.map_err(|e| ApiError::Internal(e.into()))?;
     match decoded {
-        Ok((width, height, thumb)) => {
+        Ok(image) => {
             let key = thumb_key(content_hash);
-            s.files.put(&key, thumb.into()).await.map_err(|e| ApiError::Unavailable(e.into()))?;
-            Ok(Content { mime, width: Some(width), height: Some(height), thumb_key: Some(key) })
+            s.files.put(&key, image.thumbnail.into()).await.map_err(|e| ApiError::Unavailable(e.into()))?;
+            Ok(Content { mime, width: Some(image.width), height: Some(image.height), thumb_key: Some(key) })
         }
-        Err(ImageError::TooLarge) => Err(ApiError::Unprocessable { kind: "image_too_large", message: format!("images may be at most {} px a side", rules::MAX_IMAGE_SIDE) }),
-        Err(ImageError::Undecodable(why)) => Err(ApiError::Unprocessable { kind: "unsupported_type", message: format!("the image cannot be decoded: {why}") }),
+        Err(ImageError::TooLarge(_)) => Err(ApiError::Unprocessable { kind: "image_too_large", message: format!("images may be at most {} px a side", rules::MAX_IMAGE_SIDE) }),
+        Err(e @ ImageError::Undecodable(_)) => Err(ApiError::Unprocessable { kind: "unsupported_type", message: e.to_string() }),
     }
-}
-
-enum ImageError {
-    TooLarge,
-    Undecodable(String),
-}
-
-/// Decodes an image under limits (EXIF orientation applied) and makes a
-/// JPEG thumbnail of at most 320 px a side: `(width, height, thumbnail)`.
-fn thumbnail(bytes: &[u8]) -> Result<(u32, u32, Vec<u8>), ImageError> {
-    use image::{ImageDecoder, ImageReader};
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(rules::MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(rules::MAX_IMAGE_SIDE);
-    limits.max_alloc = Some(256 * 1024 * 1024);
-    let mut reader = ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| ImageError::Undecodable(e.to_string()))?;
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| match e {
-        image::ImageError::Limits(_) => ImageError::TooLarge,
-        other => ImageError::Undecodable(other.to_string()),
-    })?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| match e {
-        image::ImageError::Limits(_) => ImageError::TooLarge,
-        other => ImageError::Undecodable(other.to_string()),
-    })?;
-    img.apply_orientation(orientation);
-    let (width, height) = (img.width(), img.height());
-    let thumb = img.thumbnail(320, 320).into_rgb8();
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80).encode_image(&thumb).map_err(|e| ImageError::Undecodable(e.to_string()))?;
-    Ok((width, height, out))
 }
 
 /// `POST /api/file/uploads/{id}/complete`.

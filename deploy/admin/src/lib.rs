@@ -11,10 +11,12 @@
 //! - [`topics`]: `topics list|describe|tail|export`: envelopes as JSON lines.
 //! - [`groups`]: `groups status`: members, committed/stored/end offsets, lag.
 //! - [`projections`]: `projections status|rebuild`: shadow replay and atomic swap.
-//! - [`feedback`], [`system`]: operator actions (answering feedback, app
-//!   releases, announcements), decided by `beaver_writemodel` and appended
-//!   with an operator actor ([`operate`]). There is no admin HTTP endpoint.
+//! - [`feedback`], [`system`], [`emoji`]: operator actions (answering
+//!   feedback, app releases, announcements, official sticker packs), decided
+//!   by `beaver_writemodel` and appended with an operator actor
+//!   ([`operate`]). There is no admin HTTP endpoint.
 
+pub mod emoji;
 pub mod feedback;
 pub mod groups;
 pub mod kafka;
@@ -28,7 +30,8 @@ use std::process::ExitCode;
 
 /// Operate and analyse a Beaver deployment: read topics, watch consumer
 /// groups, rebuild projections without downtime, and act as an operator
-/// (answer feedback, publish releases and announcements).
+/// (answer feedback, publish releases and announcements, import official
+/// sticker packs).
 ///
 /// Connection settings come from the same BEAVER_* variables the tiers use
 /// (deploy/lib.sh computes them from the stack's ports), or from the flags
@@ -63,6 +66,9 @@ pub struct Global {
     /// Who is acting, recorded as the actor of the events operator commands append (default: $USER).
     #[arg(long, global = true, env = "BEAVER_OPERATOR")]
     pub operator: Option<String>,
+    /// The tiers' file store (a directory), where `emoji import` stores images; deploy/up uses `$BEAVER_STATE_DIR/files`.
+    #[arg(long, global = true, env = "BEAVER_FILE_STORE", default_value = ".state/files")]
+    pub file_store: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +90,9 @@ pub enum Command {
     Release(system::ReleaseCommand),
     /// Publish an announcement to every client (of some platforms).
     Announce(system::AnnounceArgs),
+    /// Official sticker packs: import a folder of images as one, delete one.
+    #[command(subcommand)]
+    Emoji(emoji::EmojiCommand),
 }
 
 /// Runs one command line. Errors are reported by `main`; a probe that
@@ -96,6 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Feedback(cmd) => feedback::run(&cli.global, cmd).await,
         Command::Release(cmd) => system::release(&cli.global, cmd).await,
         Command::Announce(args) => system::announce(&cli.global, args).await,
+        Command::Emoji(cmd) => emoji::run(&cli.global, cmd).await,
     }
 }
 

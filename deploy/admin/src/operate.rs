@@ -5,7 +5,7 @@
 use crate::Global;
 use anyhow::Context;
 use beaver_events::{Actor, DomainEvent, Envelope};
-use beaver_platform::kafka::EventProducer;
+use beaver_platform::kafka::{EventProducer, Position};
 use beaver_writemodel::domain::DomainError;
 use std::time::Duration;
 
@@ -35,14 +35,42 @@ pub async fn database(global: &Global) -> anyhow::Result<sqlx::MySqlPool> {
 /// Appends `events` in order as `operator`'s, each acknowledged by Kafka
 /// before the next; the number appended.
 pub async fn append<E: DomainEvent>(global: &Global, operator: &str, events: Vec<E>) -> anyhow::Result<usize> {
+    Ok(append_at(global, operator, events).await?.len())
+}
+
+/// [`append`], answering where each event landed (to wait for with [`applied`]).
+pub async fn append_at<E: DomainEvent>(global: &Global, operator: &str, events: Vec<E>) -> anyhow::Result<Vec<Position>> {
     if events.is_empty() {
-        return Ok(0);
+        return Ok(vec![]);
     }
     let producer = EventProducer::with_timeout(&global.brokers, 0, "beaver-admin", Duration::from_secs(15))?;
     let correlation = format!("beaver-admin-{}", uuid::Uuid::now_v7());
+    let mut positions = Vec::with_capacity(events.len());
     for event in &events {
         let envelope = Envelope::new(event.clone(), Actor::Operator(operator.to_owned()), correlation.clone(), None);
-        producer.append(&envelope).await.with_context(|| format!("could not append to {}", E::TOPIC))?;
+        positions.push(producer.append(&envelope).await.with_context(|| format!("could not append to {}", E::TOPIC))?);
     }
-    Ok(events.len())
+    Ok(positions)
+}
+
+/// Waits until `projector` has applied every one of `positions` of
+/// `topic` (its `projector_offsets`), so that a command's answer is what
+/// the API shows next; `false` when `limit` passed first (appended, not yet
+/// visible: the projection is behind or not running).
+pub async fn applied(pool: &sqlx::MySqlPool, projector: &str, topic: &str, positions: &[Position], limit: Duration) -> anyhow::Result<bool> {
+    let mut last: std::collections::BTreeMap<i32, i64> = Default::default();
+    for p in positions {
+        let o = last.entry(p.partition).or_insert(p.offset);
+        *o = (*o).max(p.offset);
+    }
+    let deadline = std::time::Instant::now() + limit;
+    for (partition, offset) in last {
+        while beaver_readmodel::progress::next_offset(pool, projector, topic, partition).await? <= offset {
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(true)
 }

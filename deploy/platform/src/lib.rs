@@ -19,6 +19,8 @@
 //! - [`readiness`]: waiting until a projector has applied an appended event (read-your-writes).
 //! - [`sequencing`]: the sequencer's answers to senders (Redis channel and waiters).
 //! - [`serve`]: binding, the `/healthz` and `/metrics` routes, graceful shutdown.
+//! - [`files`]: the object store of uploaded bytes and its keys, and what the
+//!   bytes are (MIME sniffing, image decoding under limits, thumbnails).
 
 pub mod auth;
 pub mod config;

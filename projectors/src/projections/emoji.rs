@@ -1,6 +1,7 @@
 //! `beaver.emoji.v1` → `emoji_favorites`, `emoji_packs`,
 //! `emoji_pack_items`, `emoji_pack_collections`, with the per-user list
-//! versions of favourites and collections in `sync_versions`.
+//! versions of favourites and collections in `sync_versions`. Official
+//! packs (`official`, imported by operators) are rows like any other.
 
 use super::sync::bump;
 use crate::projection::{ApplyContext, ApplyError, Projection};
@@ -55,20 +56,46 @@ impl Projection for Emoji {
             }
             EmojiEvent::EmojiPackCreated(e) => {
                 let cover = e.items.first().map(|i| i.file_id.to_string()).unwrap_or_default();
-                let done = sqlx::query(
-                    "INSERT IGNORE INTO emoji_packs (pack_id, owner_id, title, description, cover_file, item_count, status, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
+                let inserted = sqlx::query(
+                    "INSERT IGNORE INTO emoji_packs (pack_id, owner_id, official, title, description, cover_file, item_count, status, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)",
                 )
                 .bind(e.pack_id.to_string())
                 .bind(e.owner_id.to_string())
+                .bind(e.official)
                 .bind(&e.title)
                 .bind(&e.description)
-                .bind(cover)
+                .bind(&cover)
                 .bind(e.items.len() as i32)
                 .bind(when)
                 .execute(&mut **tx)
-                .await?;
-                if done.rows_affected() == 1 {
+                .await?
+                .rows_affected()
+                    == 1;
+                // An official pack's id is made of its title and images, so
+                // importing a deleted one again creates it again, with the
+                // same id: it comes back (users' packs always get a new id,
+                // and a repeated creation of a live pack changes nothing).
+                let revived = !inserted
+                    && e.official
+                    && sqlx::query(
+                        "UPDATE emoji_packs SET status = 'active', title = ?, description = ?, cover_file = ?, item_count = ?, created_at = ? \
+                         WHERE pack_id = ? AND status = 'deleted' AND official",
+                    )
+                    .bind(&e.title)
+                    .bind(&e.description)
+                    .bind(&cover)
+                    .bind(e.items.len() as i32)
+                    .bind(when)
+                    .bind(e.pack_id.to_string())
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                if revived {
+                    sqlx::query("DELETE FROM emoji_pack_items WHERE pack_id = ?").bind(e.pack_id.to_string()).execute(&mut **tx).await?;
+                }
+                if inserted || revived {
                     for (position, item) in e.items.iter().enumerate() {
                         sqlx::query(
                             "INSERT INTO emoji_pack_items (pack_id, position, emoji_id, file_id, title, width, height) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -1,7 +1,9 @@
 //! `beaver.files.v1` → tables `files` and `file_parts`. Each event moves a
-//! file along uploading → stored | aborted | expired, stored → deleted, and
-//! a step that does not apply to the current status is ignored, so a
-//! replay (or an expiry appended twice) converges on the same rows.
+//! file along uploading → stored | aborted | expired, stored → deleted (a
+//! file stored without an upload, an official pack's image, starts at
+//! stored), and a step that does not apply to the current status is
+//! ignored, so a replay (or an expiry appended twice) converges on the same
+//! rows.
 
 use crate::projection::{ApplyContext, ApplyError, Projection};
 use beaver_events::{files::AbortReason, topics, FileEvent, RawEnvelope};
@@ -58,7 +60,7 @@ impl Projection for Files {
                 .await?;
             }
             FileEvent::FileStored(e) => {
-                sqlx::query(
+                let completed = sqlx::query(
                     "UPDATE files SET status = 'stored', mime = ?, kind = ?, content_hash = ?, blob_key = ?, width = ?, height = ?, thumb_key = ?, \
                      updated_at = ? WHERE file_id = ? AND status = 'uploading'",
                 )
@@ -72,7 +74,37 @@ impl Projection for Files {
                 .bind(when)
                 .bind(e.file_id.to_string())
                 .execute(&mut **tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if completed == 0 {
+                    // A file stored without an upload (an official pack's
+                    // image, `beaver-admin emoji import`): its row starts
+                    // here, as one part. A file this table already has (a
+                    // repeat, or an upload that ended otherwise) is left alone.
+                    sqlx::query(
+                        "INSERT IGNORE INTO files (file_id, owner_id, name, size, purpose, part_size, part_count, status, expires_at, mime, kind, \
+                         content_hash, blob_key, width, height, thumb_key, created_at, updated_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, 1, 'stored', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(e.file_id.to_string())
+                    .bind(e.owner_id.to_string())
+                    .bind(&e.name)
+                    .bind(e.size as i64)
+                    .bind(e.purpose.as_str())
+                    .bind(e.size as i64)
+                    .bind(when)
+                    .bind(&e.mime)
+                    .bind(&e.kind)
+                    .bind(&e.content_hash)
+                    .bind(&e.blob_key)
+                    .bind(e.width.map(|w| w as i32))
+                    .bind(e.height.map(|h| h as i32))
+                    .bind(&e.thumb_key)
+                    .bind(when)
+                    .bind(when)
+                    .execute(&mut **tx)
+                    .await?;
+                }
                 sqlx::query("DELETE FROM file_parts WHERE file_id = ?").bind(e.file_id.to_string()).execute(&mut **tx).await?;
             }
             FileEvent::UploadAborted(e) => {

@@ -1,5 +1,5 @@
 //! `/api/emoji/…` reads: favourites and collected packs (synced lists), and
-//! the public sticker packs (docs/services.md, "Emoji").
+//! the public sticker packs, users' and official ones (docs/services.md, "Emoji").
 
 use crate::AppState;
 use axum::{extract::State, response::Response, routing::get, Router};
@@ -36,6 +36,8 @@ async fn collected(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQu
 struct PacksQuery {
     before: Option<String>,
     limit: Option<String>,
+    /// `true`: only official packs; `false`: only users' packs; absent: both.
+    official: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,7 +55,13 @@ async fn packs(State(s): State<AppState>, _user: AuthUser, ApiQuery(q): ApiQuery
         None => 20,
         Some(l) => l.trim().parse::<u32>().ok().filter(|l| (1..=50).contains(l)).ok_or_else(|| ApiError::invalid("limit", "limit must be 1 to 50"))?,
     };
-    let (packs, has_more) = read::packs(&s.pool, before, limit).await?;
+    let official = match q.official.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(ApiError::invalid("official", "official must be true or false")),
+    };
+    let (packs, has_more) = read::packs(&s.pool, before, limit, official).await?;
     Ok(ok(Packs { packs, has_more }))
 }
 

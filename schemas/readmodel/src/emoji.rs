@@ -1,6 +1,7 @@
 //! The emoji read models (from `beaver.emoji.v1`): a user's favourites and
 //! collected packs (synced lists, docs/social.md "Incremental sync"), and
-//! the public sticker packs with their items.
+//! the public sticker packs with their items (users' and the official ones
+//! operators import).
 
 use crate::sync::{synced_list, SyncedList};
 use serde::Serialize;
@@ -92,6 +93,8 @@ pub struct Pack {
     pub title: String,
     pub description: String,
     pub owner_id: String,
+    /// Imported by an operator (owner `00000000-0000-0000-0000-000000000000`).
+    pub official: bool,
     pub items: Vec<Item>,
     #[serde(serialize_with = "crate::time_text")]
     pub created_at: PrimitiveDateTime,
@@ -101,12 +104,12 @@ pub struct Pack {
 
 /// An active pack as `viewer` sees it; `None` when unknown or deleted.
 pub async fn pack(pool: &MySqlPool, pack_id: Uuid, viewer: Uuid) -> Result<Option<Pack>, sqlx::Error> {
-    let row: Option<(String, String, String, String, PrimitiveDateTime)> =
-        sqlx::query_as("SELECT pack_id, title, description, owner_id, created_at FROM emoji_packs WHERE pack_id = ? AND status = 'active'")
+    let row: Option<(String, String, String, String, bool, PrimitiveDateTime)> =
+        sqlx::query_as("SELECT pack_id, title, description, owner_id, official, created_at FROM emoji_packs WHERE pack_id = ? AND status = 'active'")
             .bind(pack_id.to_string())
             .fetch_optional(pool)
             .await?;
-    let Some((pack_id, title, description, owner_id, created_at)) = row else { return Ok(None) };
+    let Some((pack_id, title, description, owner_id, official, created_at)) = row else { return Ok(None) };
     let items: Vec<Item> =
         sqlx::query_as("SELECT emoji_id, file_id, title, width, height FROM emoji_pack_items WHERE pack_id = ? ORDER BY position").bind(&pack_id).fetch_all(pool).await?;
     let (collect_count, collected): (i64, i64) = sqlx::query_as(
@@ -116,7 +119,7 @@ pub async fn pack(pool: &MySqlPool, pack_id: Uuid, viewer: Uuid) -> Result<Optio
     .bind(&pack_id)
     .fetch_one(pool)
     .await?;
-    Ok(Some(Pack { pack_id, title, description, owner_id, items, created_at, collect_count, collected: collected > 0 }))
+    Ok(Some(Pack { pack_id, title, description, owner_id, official, items, created_at, collect_count, collected: collected > 0 }))
 }
 
 /// The owner of an active pack.
@@ -126,6 +129,24 @@ pub async fn pack_owner(pool: &MySqlPool, pack_id: Uuid) -> Result<Option<Uuid>,
         .fetch_optional(pool)
         .await?;
     row.map(|r| crate::uuid(&r.0)).transpose()
+}
+
+/// A pack as an operator's import or deletion sees it, whatever its status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackStanding {
+    pub owner_id: Uuid,
+    pub official: bool,
+    /// Not deleted.
+    pub active: bool,
+}
+
+/// A pack's owner, whether it is official and whether it is active; `None` when unknown.
+pub async fn pack_standing(pool: &MySqlPool, pack_id: Uuid) -> Result<Option<PackStanding>, sqlx::Error> {
+    let row: Option<(String, bool, String)> = sqlx::query_as("SELECT owner_id, official, status FROM emoji_packs WHERE pack_id = ?")
+        .bind(pack_id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    row.map(|(owner, official, status)| Ok(PackStanding { owner_id: crate::uuid(&owner)?, official, active: status == "active" })).transpose()
 }
 
 /// How many active packs `owner` has.
@@ -158,6 +179,8 @@ pub struct PackSummary {
     pub pack_id: String,
     pub title: String,
     pub owner_id: String,
+    /// Imported by an operator.
+    pub official: bool,
     #[sqlx(rename = "cover_file")]
     #[serde(serialize_with = "url_of")]
     pub cover_url: String,
@@ -165,17 +188,35 @@ pub struct PackSummary {
     pub collect_count: i64,
 }
 
-/// Active packs older than `before`, newest first: up to `limit` and whether there are more.
-pub async fn packs(pool: &MySqlPool, before: Option<Uuid>, limit: u32) -> Result<(Vec<PackSummary>, bool), sqlx::Error> {
-    let mut rows: Vec<PackSummary> = sqlx::query_as(
-        "SELECT p.pack_id, p.title, p.owner_id, p.cover_file, p.item_count, \
+/// Active packs (only official ones, or only users', when `official` says)
+/// older than `before`, newest first: up to `limit` and whether there are
+/// more. Newest is by `created_at`, then `pack_id` (an official pack's id is
+/// a UUIDv5, which says nothing about its age); a `before` that names no
+/// pack has nothing older.
+pub async fn packs(pool: &MySqlPool, before: Option<Uuid>, limit: u32, official: Option<bool>) -> Result<(Vec<PackSummary>, bool), sqlx::Error> {
+    let cursor: Option<(PrimitiveDateTime, String)> = match before {
+        None => None,
+        Some(b) => {
+            let at = sqlx::query_as("SELECT created_at, pack_id FROM emoji_packs WHERE pack_id = ?").bind(b.to_string()).fetch_optional(pool).await?;
+            match at {
+                Some(at) => Some(at),
+                None => return Ok((vec![], false)),
+            }
+        }
+    };
+    let mut q = sqlx::QueryBuilder::new(
+        "SELECT p.pack_id, p.title, p.owner_id, p.official, p.cover_file, p.item_count, \
                 (SELECT COUNT(*) FROM emoji_pack_collections c WHERE c.pack_id = p.pack_id AND c.status = 'active') AS collect_count \
-         FROM emoji_packs p WHERE p.status = 'active' AND p.pack_id < ? ORDER BY p.pack_id DESC LIMIT ?",
-    )
-    .bind(before.map_or_else(|| "g".to_owned(), |b| b.to_string()))
-    .bind(limit + 1)
-    .fetch_all(pool)
-    .await?;
+         FROM emoji_packs p WHERE p.status = 'active'",
+    );
+    if let Some(official) = official {
+        q.push(" AND p.official = ").push_bind(official);
+    }
+    if let Some((at, id)) = cursor {
+        q.push(" AND (p.created_at < ").push_bind(at).push(" OR (p.created_at = ").push_bind(at).push(" AND p.pack_id < ").push_bind(id).push("))");
+    }
+    q.push(" ORDER BY p.created_at DESC, p.pack_id DESC LIMIT ").push_bind(limit + 1);
+    let mut rows: Vec<PackSummary> = q.build_query_as().fetch_all(pool).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     Ok((rows, more))

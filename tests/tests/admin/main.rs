@@ -8,6 +8,7 @@
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod helpers;
+mod emoji;
 mod services;
 
 use helpers::{eventually, unique, Api};
