@@ -23,6 +23,7 @@
 //! - [`files`]: uploads and stored files (the bytes live in the object store).
 //! - [`emoji`]: favourite stickers and sticker packs.
 //! - [`system`]: app releases and announcements published by operators.
+//! - [`moment`]: the friends' feed: posts, likes, comments.
 //! - [`notification`]: inbox items, push tokens and offline push jobs.
 
 pub mod emoji;
@@ -31,6 +32,7 @@ pub mod feedback;
 pub mod files;
 pub mod group;
 pub mod message;
+pub mod moment;
 pub mod notification;
 pub mod relation;
 pub mod sequenced;
@@ -47,6 +49,7 @@ pub use feedback::FeedbackEvent;
 pub use files::FileEvent;
 pub use group::GroupEvent;
 pub use message::MessageEvent;
+pub use moment::MomentEvent;
 pub use notification::{NotificationEvent, PushEvent};
 pub use relation::RelationEvent;
 pub use sequenced::SequencedEvent;

@@ -36,16 +36,18 @@ fn derived(kind: &str, source: Uuid, recipient: Uuid) -> Uuid {
 pub enum Category {
     Social,
     Group,
+    Moment,
     System,
 }
 
 impl Category {
-    pub const ALL: [Category; 3] = [Category::Social, Category::Group, Category::System];
+    pub const ALL: [Category; 4] = [Category::Social, Category::Group, Category::Moment, Category::System];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Social => "social",
             Category::Group => "group",
+            Category::Moment => "moment",
             Category::System => "system",
         }
     }

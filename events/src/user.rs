@@ -110,12 +110,14 @@ pub struct Categories {
     pub messages: bool,
     pub groups: bool,
     pub friends: bool,
+    /// Likes, comments and replies on moments.
+    pub moments: bool,
     pub system: bool,
 }
 
 impl Default for Categories {
     fn default() -> Self {
-        Categories { messages: true, groups: true, friends: true, system: true }
+        Categories { messages: true, groups: true, friends: true, moments: true, system: true }
     }
 }
 

@@ -123,8 +123,11 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
     .chain(system_samples().into_iter().map(|e| wire(wrap(e, Actor::Operator("ada".into())))))
     .chain(file_samples(user).into_iter().map(|(e, actor)| wire(wrap(e, actor))))
     .chain(emoji_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
+    .chain(official_emoji_samples(user).into_iter().map(|e| wire(wrap(e, Actor::Operator("ada".into())))))
+    .chain(std::iter::once(wire(wrap(official_file_sample(), Actor::Operator("ada".into())))))
     .chain(notification_samples(user).into_iter().map(|(e, actor)| wire(wrap(e, actor))))
     .chain(std::iter::once(wire(wrap(push_sample(user), Actor::System))))
+    .chain(moment_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
     .collect()
 }
 
@@ -160,6 +163,35 @@ fn notification_samples(user: Uuid) -> Vec<(NotificationEvent, Actor)> {
             Actor::User(user),
         ),
         (NotificationEvent::PushTokenRevoked(PushTokenRevoked { user_id: user, device_id: "phone-1".into() }), Actor::User(user)),
+    ]
+}
+
+fn moment_samples(user: Uuid) -> Vec<beaver_events::MomentEvent> {
+    use beaver_events::moment::*;
+    let (moment_id, friend, comment_id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let like = MomentLike { moment_id, author_id: user, user_id: friend };
+    vec![
+        MomentEvent::MomentPosted(MomentPosted {
+            moment_id,
+            author_id: user,
+            text: "sunset".into(),
+            media: vec![Media { file_id: Uuid::now_v7(), kind: "image".into(), width: Some(640), height: None }],
+            visibility: Visibility::Except,
+            users: vec![friend],
+        }),
+        MomentEvent::MomentLiked(like.clone()),
+        MomentEvent::MomentUnliked(like),
+        MomentEvent::MomentCommented(MomentCommented {
+            moment_id,
+            author_id: user,
+            comment_id,
+            user_id: friend,
+            text: "nice".into(),
+            reply_to: Some(Uuid::now_v7()),
+            reply_to_user_id: Some(user),
+        }),
+        MomentEvent::MomentCommentDeleted(MomentCommentDeleted { moment_id, comment_id, user_id: user }),
+        MomentEvent::MomentDeleted(MomentDeleted { moment_id, author_id: user }),
     ]
 }
 
@@ -264,11 +296,48 @@ fn emoji_samples(user: Uuid) -> Vec<EmojiEvent> {
             title: "Cats".into(),
             description: String::new(),
             items: vec![PackItem { emoji_id, file_id, title: String::new(), width: 128, height: 96 }],
+            official: false,
         }),
         EmojiEvent::EmojiPackDeleted(EmojiPackDeleted { pack_id, owner_id: user }),
         EmojiEvent::EmojiPackCollected(EmojiPackCollection { user_id: user, pack_id }),
         EmojiEvent::EmojiPackUncollected(EmojiPackCollection { user_id: user, pack_id }),
     ]
+}
+
+/// An official pack's events, as `beaver-admin emoji import` and `emoji delete` append them (actor the operator).
+fn official_emoji_samples(collector: Uuid) -> Vec<EmojiEvent> {
+    let (emoji_id, file_id, pack_id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    vec![
+        EmojiEvent::EmojiPackCreated(EmojiPackCreated {
+            pack_id,
+            owner_id: OFFICIAL_OWNER,
+            title: "Beaver classics".into(),
+            description: "The app's own".into(),
+            items: vec![PackItem { emoji_id, file_id, title: "wave".into(), width: 1024, height: 512 }],
+            official: true,
+        }),
+        EmojiEvent::EmojiPackDeleted(EmojiPackDeleted { pack_id, owner_id: OFFICIAL_OWNER }),
+        EmojiEvent::EmojiPackUncollected(EmojiPackCollection { user_id: collector, pack_id }),
+    ]
+}
+
+/// An official pack's image, stored by an operator without an upload.
+fn official_file_sample() -> FileEvent {
+    let hash = "1e".repeat(32);
+    FileEvent::FileStored(FileStored {
+        file_id: Uuid::new_v4(),
+        owner_id: OFFICIAL_OWNER,
+        name: "wave.webp".into(),
+        size: 40_000,
+        purpose: Purpose::Emoji,
+        mime: "image/webp".into(),
+        kind: "image".into(),
+        content_hash: hash.clone(),
+        blob_key: format!("blobs/1e/{hash}"),
+        width: Some(1024),
+        height: Some(512),
+        thumb_key: Some(format!("thumbs/{hash}_320.jpg")),
+    })
 }
 
 fn system_samples() -> Vec<SystemEvent> {
@@ -427,6 +496,22 @@ fn a_conversation_read_v1_record_validates_against_v1_and_reads_as_a_receipt() {
     let decoded = raw.decode::<MessageEvent>().unwrap();
     assert_eq!(decoded.schema_version, 2);
     assert!(matches!(decoded.payload, MessageEvent::ConversationRead(ConversationRead { receipt: true, seq: 3, .. })));
+}
+
+#[test]
+fn an_emoji_pack_created_record_from_before_official_packs_validates_and_reads_as_a_users_pack() {
+    let user = Uuid::now_v7();
+    let EmojiEvent::EmojiPackCreated(pack) = emoji_samples(user).remove(2) else { panic!("the third emoji sample is a pack") };
+    let mut old = serde_json::to_value(Envelope::new(EmojiEvent::EmojiPackCreated(pack), Actor::User(user), "c", None)).unwrap();
+    old["payload"].as_object_mut().unwrap().remove("official");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_dir().join("EmojiPackCreated.v1.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&old), "a record as it was written before `official`");
+    let raw = beaver_events::RawEnvelope::from_slice(&serde_json::to_vec(&old).unwrap()).unwrap();
+    assert!(matches!(raw.decode::<EmojiEvent>().unwrap().payload, EmojiEvent::EmojiPackCreated(EmojiPackCreated { official: false, .. })));
+    // The operator may append it; the server acting on its own may not.
+    old["actor"] = serde_json::json!({ "kind": "system" });
+    assert!(!validator.is_valid(&old));
 }
 
 #[test]

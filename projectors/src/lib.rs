@@ -128,6 +128,9 @@ pub fn read_model(projection: &str) -> Option<ReadModel> {
         "files" => (&["files", "file_parts"], &[]),
         // Also keeps the per-user lists `emoji` and `emoji_packs` in sync_versions.
         "emoji" => (&["emoji_favorites", "emoji_packs", "emoji_pack_items", "emoji_pack_collections"], &["emoji", "emoji_packs"]),
+        // Also keeps each user's inbox position (list `notifications`) in sync_versions.
+        "notifications" => (&["notifications", "notification_applied", "push_tokens"], &["notifications"]),
+        "moments" => (&["moments", "moment_timeline", "moment_likes", "moment_comments", "moment_pairs"], &[]),
         "relations" => (&["friend_requests", "friendships", "blocks"], &["requests", "friends", "blocks"]),
         "groups" => (&["chat_groups", "group_members", "group_join_requests"], &["groups", "members"]),
         "messages" => (

@@ -5,7 +5,7 @@
 
 use crate::protocol::frame;
 use beaver_events::{
-    message::ConversationRef, topics, EmojiEvent, FeedbackEvent, GroupEvent, MessageEvent, NotificationEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
+    message::ConversationRef, moment::Visibility, topics, EmojiEvent, FeedbackEvent, GroupEvent, MessageEvent, MomentEvent, NotificationEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
     SystemEvent,
 };
 use beaver_readmodel::conversation::Message;
@@ -20,6 +20,11 @@ pub enum Audience {
     Conversation(ConversationRef),
     /// The owner and admins of a group.
     GroupAdmins(Uuid),
+    /// The author's friends whom a new moment's visibility lets see it
+    /// (with no block either way): from the Redis friend and block sets.
+    MomentAudience { author: Uuid, visibility: Visibility, users: Vec<Uuid> },
+    /// A user, if they may see the moment now (checked in the read model).
+    MomentViewer { user: Uuid, moment: Uuid },
 }
 
 /// A frame to deliver.
@@ -53,6 +58,8 @@ pub enum Routed {
     Broadcast(Broadcast),
     /// Close the connections authenticated by this session.
     EndSession(Uuid),
+    /// Several frames (e.g. a reply: one to the moment's author, another to the user replied to).
+    Many(Vec<Routed>),
     Nothing,
 }
 
@@ -225,6 +232,36 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
             ),
             _ => Routed::Nothing,
         },
+        topics::MOMENTS => match env.decode::<MomentEvent>().map(|e| e.payload) {
+            Ok(MomentEvent::MomentPosted(m)) => push(
+                vec![Audience::MomentAudience { author: m.author_id, visibility: m.visibility, users: m.users }],
+                "moment.new",
+                json!({ "moment_id": m.moment_id, "author_id": m.author_id }),
+            ),
+            Ok(MomentEvent::MomentLiked(e)) if e.user_id != e.author_id => push(
+                vec![Audience::MomentViewer { user: e.author_id, moment: e.moment_id }],
+                "moment.activity",
+                json!({ "moment_id": e.moment_id, "kind": "like", "user_id": e.user_id, "comment_id": null, "text": null }),
+            ),
+            Ok(MomentEvent::MomentCommented(e)) => {
+                let activity = |to: Uuid, kind: &str| {
+                    push(
+                        vec![Audience::MomentViewer { user: to, moment: e.moment_id }],
+                        "moment.activity",
+                        json!({ "moment_id": e.moment_id, "kind": kind, "user_id": e.user_id, "comment_id": e.comment_id, "text": e.text }),
+                    )
+                };
+                let mut out = Vec::new();
+                if e.user_id != e.author_id {
+                    out.push(activity(e.author_id, if e.reply_to_user_id == Some(e.author_id) { "reply" } else { "comment" }));
+                }
+                if let Some(to) = e.reply_to_user_id.filter(|to| *to != e.user_id && *to != e.author_id) {
+                    out.push(activity(to, "reply"));
+                }
+                Routed::Many(out)
+            }
+            _ => Routed::Nothing,
+        },
         topics::FEEDBACK => match env.decode::<FeedbackEvent>().map(|e| e.payload) {
             Ok(FeedbackEvent::FeedbackStatusChanged(e)) => push(
                 vec![Audience::User(e.user_id)],
@@ -352,6 +389,41 @@ mod tests {
         assert_eq!((kind.as_str(), data["event"].as_str()), ("friend", Some("FriendRequestSent")));
         assert_eq!(data["message"], "hi");
         assert!(data.get("hidden_from_recipient").is_none(), "the frame must not reveal the block");
+    }
+
+    #[test]
+    fn a_reply_tells_the_author_and_the_user_replied_to_and_a_like_of_ones_own_moment_nobody() {
+        use beaver_events::moment::*;
+        let (author, f, g, moment_id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let reply = MomentEvent::MomentCommented(MomentCommented {
+            moment_id,
+            author_id: author,
+            comment_id: Uuid::now_v7(),
+            user_id: f,
+            text: "yes".into(),
+            reply_to: Some(Uuid::now_v7()),
+            reply_to_user_id: Some(g),
+        });
+        let Routed::Many(frames) = route(topics::MOMENTS, raw(reply)) else { panic!() };
+        let sent: Vec<(Vec<Audience>, String)> = frames
+            .into_iter()
+            .map(|r| match r {
+                Routed::Push(p) => (p.audience, data_of(&p.frame).1["kind"].as_str().unwrap().to_owned()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            vec![
+                (vec![Audience::MomentViewer { user: author, moment: moment_id }], "comment".to_owned()),
+                (vec![Audience::MomentViewer { user: g, moment: moment_id }], "reply".to_owned()),
+            ]
+        );
+        let own = MomentEvent::MomentLiked(MomentLike { moment_id, author_id: author, user_id: author });
+        assert_eq!(route(topics::MOMENTS, raw(own)), Routed::Nothing);
+        let posted = MomentEvent::MomentPosted(MomentPosted { moment_id, author_id: author, text: "t".into(), media: vec![], visibility: Visibility::Selected, users: vec![f] });
+        let Routed::Push(p) = route(topics::MOMENTS, raw(posted)) else { panic!() };
+        assert_eq!(p.audience, vec![Audience::MomentAudience { author, visibility: Visibility::Selected, users: vec![f] }]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::{
 };
 use beaver_events::{message::ConversationRef, topics, GroupEvent, RawEnvelope};
 use beaver_platform::kafka::{HealthContext, RECONNECT_BACKOFF_MAX_MS};
-use beaver_readmodel::{group, keys, notification, progress::{self, NOTIFICATIONS_PROJECTOR}};
+use beaver_readmodel::{group, keys, moment, notification, progress::{self, NOTIFICATIONS_PROJECTOR}};
 use rdkafka::{
     config::ClientConfig,
     consumer::{Consumer, StreamConsumer},
@@ -24,7 +24,7 @@ use uuid::Uuid;
 /// What ws-push reads.
 /// Conversation events come only from the sequencer's output, so every frame
 /// about a conversation is committed and in the conversation's final order.
-pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS, topics::FEEDBACK, topics::SYSTEM, topics::EMOJI, topics::NOTIFICATIONS];
+pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS, topics::FEEDBACK, topics::SYSTEM, topics::EMOJI, topics::NOTIFICATIONS, topics::MOMENTS];
 
 fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer<HealthContext>> {
     let consumer: StreamConsumer<HealthContext> = ClientConfig::new()
@@ -169,6 +169,11 @@ fn apply_notice(s: &Shared, envelope: &RawEnvelope) {
 pub async fn dispatch(s: &Arc<Shared>, routed: Routed) {
     match routed {
         Routed::Nothing => {}
+        Routed::Many(all) => {
+            for one in all {
+                Box::pin(dispatch(s, one)).await;
+            }
+        }
         Routed::EndSession(session) => s.hub.end_session(session),
         Routed::Broadcast(b) => {
             let now = time::OffsetDateTime::now_utc();
@@ -274,6 +279,23 @@ async fn recipients(s: &Shared, push: &Push) -> anyhow::Result<Vec<Uuid>> {
             }
             Audience::GroupAdmins(g) => {
                 users.extend(group::admins(&s.pool, *g).await?);
+            }
+            Audience::MomentAudience { author, visibility, users: listed } => {
+                let mut redis = s.redis.clone();
+                let friends: Vec<String> = redis.smembers(keys::friends(*author)).await?;
+                let friends: Vec<Uuid> = friends.iter().filter_map(|f| Uuid::try_parse(f).ok()).filter(|f| s.hub.has(*f)).collect();
+                let blocked_by_author: Vec<String> = redis.smembers(keys::blocks(*author)).await?;
+                for f in moment::audience(*visibility, listed, friends) {
+                    let blocks_author: bool = redis.sismember(keys::blocks(f), author.to_string()).await?;
+                    if !blocks_author && !blocked_by_author.contains(&f.to_string()) {
+                        users.insert(f);
+                    }
+                }
+            }
+            Audience::MomentViewer { user, moment: m } => {
+                if s.hub.has(*user) && moment::may_see(&s.pool, *user, *m).await? {
+                    users.insert(*user);
+                }
             }
         }
     }

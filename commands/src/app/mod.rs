@@ -10,6 +10,7 @@ pub mod emoji;
 pub mod feedback;
 pub mod files;
 pub mod group;
+pub mod moment;
 pub mod notification;
 pub mod relation;
 pub mod session;

@@ -11,6 +11,7 @@ mod files;
 mod friend;
 mod group;
 mod health;
+mod moment;
 mod notification;
 mod track;
 mod user;
@@ -30,5 +31,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(files::router())
         .merge(emoji::router())
         .merge(notification::router())
+        .merge(moment::router())
         .merge(health::router(state))
 }

@@ -14,6 +14,7 @@ mod feedback;
 mod files;
 mod groups;
 mod messages;
+mod moments;
 mod notifications;
 mod relations;
 mod sessions;
@@ -26,6 +27,7 @@ pub use feedback::Feedback;
 pub use files::Files;
 pub use groups::Groups;
 pub use messages::Messages;
+pub use moments::Moments;
 pub use notifications::Notifications;
 pub use relations::Relations;
 pub use sessions::Sessions;
@@ -48,5 +50,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(Files),
         Arc::new(Emoji),
         Arc::new(Notifications),
+        Arc::new(Moments),
     ]
 }

@@ -1,4 +1,4 @@
-//! The notifier: relations and groups events → one `NotificationCreated`
+//! The notifier: relations, groups and moments events → one `NotificationCreated`
 //! per recipient on `beaver.notifications.v1` (docs/services.md, "How items
 //! are made"). The rules are `beaver_writemodel::domain::notification::derive`;
 //! this loads their facts (a group's admins, the recipient's blocks and
@@ -7,8 +7,8 @@
 //! same inbox whatever the settings are by then.
 
 use super::{Worker, WorkerContext};
-use beaver_events::{topics, Actor, Envelope, GroupEvent, NotificationEvent, RawEnvelope, RelationEvent};
-use beaver_readmodel::{group, keys, settings};
+use beaver_events::{topics, Actor, Envelope, GroupEvent, MomentEvent, NotificationEvent, RawEnvelope, RelationEvent};
+use beaver_readmodel::{group, keys, moment, settings};
 use beaver_writemodel::domain::notification::derive;
 use redis::AsyncCommands;
 
@@ -23,13 +23,22 @@ impl Worker for Notifier {
     }
 
     fn topics(&self) -> &'static [&'static str] {
-        &[topics::RELATIONS, topics::GROUPS]
+        &[topics::RELATIONS, topics::GROUPS, topics::MOMENTS]
     }
 
     async fn handle(&self, ctx: &WorkerContext, topic: &str, env: RawEnvelope) -> anyhow::Result<()> {
         let (source, correlation) = (env.event_id, env.correlation_id.clone());
         let candidates = if topic == topics::RELATIONS {
             derive::from_relation(source, &env.decode::<RelationEvent>()?.payload)
+        } else if topic == topics::MOMENTS {
+            let event = env.decode::<MomentEvent>()?.payload;
+            let mut kept = Vec::new();
+            for item in derive::from_moment(source, &event) {
+                if moment::may_see(&ctx.pool, item.user_id, event.moment_id()).await? {
+                    kept.push(item);
+                }
+            }
+            kept
         } else {
             let event = env.decode::<GroupEvent>()?.payload;
             let admins = match &event {

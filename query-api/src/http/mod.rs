@@ -6,6 +6,7 @@ mod feedback;
 mod files;
 mod friend;
 mod group;
+mod moment;
 mod notification;
 mod system;
 mod user;
@@ -25,5 +26,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(emoji::router())
         .merge(system::router())
         .merge(notification::router())
+        .merge(moment::router())
         .merge(HealthChecks::new().mysql(state.pool.clone()).redis(state.redis.clone()).route())
 }

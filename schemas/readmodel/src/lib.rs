@@ -15,7 +15,7 @@
 //! - [`progress`]: projector names and their stored offsets (`projector_offsets`).
 //! - [`sync`]: incremental list sync by version (`sync_versions`).
 //! - [`user`], [`relation`], [`group`], [`conversation`], [`session`]: rows and queries per aggregate.
-//! - [`feedback`], [`system`], [`settings`], [`files`], [`emoji`], [`notification`]: the seed services' read models.
+//! - [`feedback`], [`system`], [`settings`], [`files`], [`emoji`], [`notification`], [`moment`]: the seed services' read models.
 //! - [`MIGRATOR`]: the SQL migrations under `schemas/migrations`, compiled in.
 
 pub mod conversation;
@@ -24,6 +24,7 @@ pub mod feedback;
 pub mod files;
 pub mod group;
 pub mod keys;
+pub mod moment;
 pub mod notification;
 pub mod presence;
 pub mod progress;

@@ -125,6 +125,7 @@ pub struct Unread {
     pub total: i64,
     pub social: i64,
     pub group: i64,
+    pub moment: i64,
     pub system: i64,
 }
 
@@ -136,6 +137,7 @@ impl Unread {
             match Category::parse(c) {
                 Some(Category::Social) => u.social += n,
                 Some(Category::Group) => u.group += n,
+                Some(Category::Moment) => u.moment += n,
                 Some(Category::System) => u.system += n,
                 None => continue,
             }
@@ -145,16 +147,16 @@ impl Unread {
     }
 
     /// The Redis hash's fields and values.
-    pub fn fields(&self) -> [(&'static str, i64); 4] {
-        [("total", self.total), ("social", self.social), ("group", self.group), ("system", self.system)]
+    pub fn fields(&self) -> [(&'static str, i64); 5] {
+        [("total", self.total), ("social", self.social), ("group", self.group), ("moment", self.moment), ("system", self.system)]
     }
 }
 
 /// The unread counts the projection keeps in Redis (zero when never written).
 pub async fn unread(redis: &mut redis::aio::ConnectionManager, user: Uuid) -> redis::RedisResult<Unread> {
-    let (total, social, group, system): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
-        redis.hget(keys::notifications_unread(user), &["total", "social", "group", "system"]).await?;
-    Ok(Unread { total: total.unwrap_or(0), social: social.unwrap_or(0), group: group.unwrap_or(0), system: system.unwrap_or(0) })
+    let (total, social, group, moment, system): (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
+        redis.hget(keys::notifications_unread(user), &["total", "social", "group", "moment", "system"]).await?;
+    Ok(Unread { total: total.unwrap_or(0), social: social.unwrap_or(0), group: group.unwrap_or(0), moment: moment.unwrap_or(0), system: system.unwrap_or(0) })
 }
 
 /// Unread messages in `user`'s conversations that they have not muted.

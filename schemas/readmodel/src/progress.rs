@@ -25,6 +25,8 @@ pub const FILES_PROJECTOR: &str = "files";
 pub const EMOJI_PROJECTOR: &str = "emoji";
 /// Projector building `notifications`, `push_tokens` and the unread counts from `beaver.notifications.v1`.
 pub const NOTIFICATIONS_PROJECTOR: &str = "notifications";
+/// Projector building moments, likes, comments and the timeline index from `beaver.moments.v1` and `beaver.relations.v1`.
+pub const MOMENTS_PROJECTOR: &str = "moments";
 
 /// The next offset `projector` will apply in `topic`/`partition` (0 if it has not started).
 pub async fn next_offset(pool: &sqlx::MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {

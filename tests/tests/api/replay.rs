@@ -192,6 +192,78 @@ async fn social_state(db: &str, redis_url: &str, users: &[String], group: &str) 
 }
 
 /// A little social history among three fresh users; returns their ids and the group id.
+/// Inbox history (docs/services.md, "Notifications"): friend requests and an
+/// acceptance, two join requests coalesced into one item, a read, a
+/// deletion and a push token. Returns the users whose inboxes to compare.
+async fn notification_history(api: &Api) -> Vec<String> {
+    let mut users = Vec::new();
+    for i in 0..4 {
+        users.push(api.signed_up(&unique(&format!("inbox{i}"))).await);
+    }
+    let [(x, tx, _), (y, ty, _), (z, tz, _), (_, tw, _)] = [users[0].clone(), users[1].clone(), users[2].clone(), users[3].clone()];
+    let req = api.post("/api/friend/requests", Some(&tx), json!({ "to_user_id": y, "message": "hi" })).await.expect(200);
+    let rid = req.data()["request_id"].as_str().unwrap().to_owned();
+    api.post("/api/friend/requests", Some(&tz), json!({ "to_user_id": y })).await.expect(200);
+    api.post(&format!("/api/friend/requests/{rid}/accept"), Some(&ty), json!({})).await.expect(200);
+    let g = api.post("/api/group", Some(&ty), json!({ "name": unique("inboxgroup"), "member_ids": [x], "join_policy": "approval" })).await.expect(200);
+    let gid = g.data()["group_id"].as_str().unwrap().to_owned();
+    for t in [&tz, &tw] {
+        api.post(&format!("/api/group/{gid}/join"), Some(t), json!({ "message": "me too" })).await.expect(200);
+    }
+    // The notifier works after the answers: wait for y's two items (two requests, one coalesced join request).
+    let inbox = eventually(Duration::from_secs(10), || async {
+        let page = api.get("/api/notification", Some(&ty)).await.expect(200);
+        let items = page.data()["items"].as_array().cloned().unwrap_or_default();
+        let merged = items.iter().any(|i| i["kind"] == "join_request" && i["actor_count"] == 2);
+        (items.len() == 3 && merged).then_some(items)
+    })
+    .await
+    .expect("y's inbox: two friend requests and one join request of two actors");
+    api.post("/api/notification/read", Some(&ty), json!({ "category": "social" })).await.expect(200);
+    let from_z = inbox.iter().find(|i| i["kind"] == "friend_request" && i["actors"][0] == z.as_str()).unwrap()["notification_id"].as_str().unwrap().to_owned();
+    api.call(reqwest::Method::DELETE, &format!("/api/notification/{from_z}"), Some(&ty), None).await.expect(200);
+    api.post("/api/notification/push-tokens", Some(&ty), json!({ "device_id": "replay-phone", "platform": "fcm", "token": "tok-1" })).await.expect(200);
+    vec![x, y]
+}
+
+/// Moments history (docs/services.md, "Moments"): a friendship, moments of
+/// each visibility, a like and a comment, a friendship that starts after the
+/// moments (backfill) and one that ends (rows removed both ways), a deleted
+/// moment. The timeline index must come out the same whatever order the
+/// replay interleaves the moments and relations topics in. Returns the users.
+async fn moment_history(api: &Api) -> Vec<String> {
+    let mut users = Vec::new();
+    for i in 0..3 {
+        users.push(api.signed_up(&unique(&format!("feed{i}"))).await);
+    }
+    let [(p, tp, _), (q, tq, _), (r, tr, _)] = [users[0].clone(), users[1].clone(), users[2].clone()];
+    let befriend = |from: String, token: String, to: String, to_token: String| async move {
+        let req = api.post("/api/friend/requests", Some(&token), json!({ "to_user_id": to })).await.expect(200);
+        let rid = req.data()["request_id"].as_str().unwrap().to_owned();
+        api.post(&format!("/api/friend/requests/{rid}/accept"), Some(&to_token), json!({})).await.expect(200);
+        let _ = from;
+    };
+    befriend(p.clone(), tp.clone(), q.clone(), tq.clone()).await;
+    let mut moments = Vec::new();
+    for body in [
+        json!({ "text": "to all friends" }),
+        json!({ "text": "only me", "visibility": "private" }),
+        json!({ "text": "all but q", "visibility": "except", "users": [q] }),
+        json!({ "text": "only q", "visibility": "selected", "users": [q] }),
+        json!({ "text": "deleted later" }),
+    ] {
+        let m = api.post("/api/moment", Some(&tp), body).await.expect(201);
+        moments.push(m.data()["moment_id"].as_str().unwrap().to_owned());
+    }
+    api.call(reqwest::Method::PUT, &format!("/api/moment/{}/like", moments[0]), Some(&tq), None).await.expect(200);
+    api.post(&format!("/api/moment/{}/comments", moments[0]), Some(&tq), json!({ "text": "nice" })).await.expect(201);
+    api.call(reqwest::Method::DELETE, &format!("/api/moment/{}", moments[4]), Some(&tp), None).await.expect(200);
+    befriend(r.clone(), tr.clone(), p.clone(), tp.clone()).await;
+    api.post("/api/moment", Some(&tq), json!({ "text": "q's own" })).await.expect(201);
+    api.delete_friend(&tp, &q).await;
+    vec![p, q, r]
+}
+
 async fn social_history(api: &Api) -> (Vec<String>, String) {
     let mut users = Vec::new();
     for i in 0..3 {
@@ -225,6 +297,8 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     let (conversations, chatters) = chat_history(&api).await;
     let (feedback, app, announcements) = service_history(&api).await;
     let (settings_user, files) = settings_and_files(&api).await;
+    let inbox_users = notification_history(&api).await;
+    let feed_users = moment_history(&api).await;
     let mut users = Vec::new();
     let mut sessions = Vec::new();
     for i in 0..3 {
@@ -257,7 +331,7 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     assert_eq!(user_messages, 5, "five messages besides the group's notices: {:?}", live_chat[1]);
     let services = |db: String| {
         let (feedback, app, announcements) = (feedback.clone(), app.clone(), announcements.clone());
-        let (settings_user, files) = (settings_user.clone(), files.clone());
+        let (settings_user, files, inbox_users, feed_users) = (settings_user.clone(), files.clone(), inbox_users.clone(), feed_users.clone());
         async move {
             vec![
                 rows(&db, FEEDBACK_SQL, &feedback).await,
@@ -269,6 +343,14 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
                 rows(&db, "SELECT * FROM emoji_pack_collections WHERE user_id = ? ORDER BY pack_id", std::slice::from_ref(&settings_user)).await,
                 rows(&db, "SELECT p.*, i.* FROM emoji_packs p JOIN emoji_pack_items i ON i.pack_id = p.pack_id WHERE p.owner_id = ? ORDER BY p.pack_id", std::slice::from_ref(&settings_user)).await,
                 rows(&db, "SELECT owner_id, list, version FROM sync_versions WHERE owner_id = ? AND list LIKE 'emoji%' ORDER BY list", std::slice::from_ref(&settings_user)).await,
+                rows(&db, "SELECT * FROM notifications WHERE user_id = ? ORDER BY position", &inbox_users).await,
+                rows(&db, "SELECT user_id, device_id, session_id, platform, token_hash, registered_at FROM push_tokens WHERE user_id = ?", &inbox_users).await,
+                rows(&db, "SELECT owner_id, list, version FROM sync_versions WHERE owner_id = ? AND list = 'notifications'", &inbox_users).await,
+                rows(&db, "SELECT * FROM moments WHERE author_id = ? ORDER BY moment_id", &feed_users).await,
+                rows(&db, "SELECT * FROM moment_timeline WHERE viewer_id = ? ORDER BY moment_id", &feed_users).await,
+                rows(&db, "SELECT l.* FROM moment_likes l JOIN moments m ON m.moment_id = l.moment_id WHERE m.author_id = ? ORDER BY l.user_id", &feed_users).await,
+                rows(&db, "SELECT c.* FROM moment_comments c JOIN moments m ON m.moment_id = c.moment_id WHERE m.author_id = ? ORDER BY c.comment_id", &feed_users).await,
+                rows(&db, "SELECT * FROM moment_pairs WHERE user_id = ? ORDER BY other_id", &feed_users).await,
             ]
         }
     };
@@ -276,6 +358,11 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
         let s = services(live.clone()).await;
         // The operator's answer, the rollout and the withdrawal are projected.
         let done = s[0].iter().any(|r| r.iter().any(|c| c == "resolved")) && s[1].len() == 2 && s[1].iter().any(|r| r.iter().any(|c| c == "50"));
+        // x: friend_accepted, added; y: two friend requests (read, one deleted: rows stay), the join request; one token.
+        let done = done && s[9].len() == 5 && s[10].len() == 1;
+        // p's five moments and q's one; the index: p sees 5 - 1 deleted, q lost p's at the unfriending,
+        // r was backfilled p's visible ones (friends, except) -> 4 + 1 + 2; one like, one comment.
+        let done = done && s[12].len() == 6 && s[13].len() == 7 && s[14].len() == 1 && s[15].len() == 1;
         done.then_some(s)
     })
     .await

@@ -23,6 +23,7 @@
 //! | [`files`]    | file id           | `FileEvent`             |
 //! | [`emoji`]    | user id, pack id  | `EmojiEvent`            |
 //! | [`system`]   | app+platform, announcement | `SystemEvent`  |
+//! | [`moment`]   | moment id         | `MomentEvent`           |
 //! | [`notification`] | user id       | `NotificationEvent` (items derived by [`notification::derive`]) |
 
 pub mod conversation;
@@ -30,6 +31,7 @@ pub mod emoji;
 pub mod feedback;
 pub mod files;
 pub mod group;
+pub mod moment;
 pub mod notification;
 pub mod relation;
 pub mod session;

@@ -5,6 +5,7 @@
 
 use beaver_events::{
     group::GroupEvent,
+    moment::MomentEvent,
     notification::{notification_id, Category, NotificationCreated, Target},
     relation::RelationEvent,
     user::Categories,
@@ -75,12 +76,37 @@ pub fn from_group(source: Uuid, event: &GroupEvent, admins: &[Uuid]) -> Vec<Noti
     }
 }
 
+/// Items a moment event makes: a like or comment tells the author, a reply
+/// tells the user replied to (the author once, as a reply, when that is
+/// them). The notifier drops a recipient who may no longer see the moment.
+pub fn from_moment(source: Uuid, event: &MomentEvent) -> Vec<NotificationCreated> {
+    let moment = |id| Target { kind: "moment".into(), id };
+    match event {
+        MomentEvent::MomentLiked(e) => vec![NotificationCreated {
+            group_key: Some(format!("moment_like:{}", e.moment_id)),
+            ..item(source, e.author_id, Category::Moment, "moment_liked", e.user_id, moment(e.moment_id), "")
+        }],
+        MomentEvent::MomentCommented(e) => {
+            let mut out = Vec::new();
+            if e.reply_to_user_id != Some(e.author_id) {
+                out.push(item(source, e.author_id, Category::Moment, "moment_commented", e.user_id, moment(e.moment_id), &e.text));
+            }
+            if let Some(to) = e.reply_to_user_id {
+                out.push(item(source, to, Category::Moment, "moment_replied", e.user_id, moment(e.moment_id), &e.text));
+            }
+            out
+        }
+        _ => vec![],
+    }
+}
+
 /// Whether the recipient keeps an item: not their own action, not from an
 /// actor they blocked, not a category their settings switched off.
 pub fn keeps(item: &NotificationCreated, actor_blocked: bool, categories: &Categories) -> bool {
     let wanted = match item.category {
         Category::Social => categories.friends,
         Category::Group => categories.groups,
+        Category::Moment => categories.moments,
         Category::System => categories.system,
     };
     item.actor_id != item.user_id && !actor_blocked && wanted
@@ -127,6 +153,24 @@ mod tests {
         assert_eq!(from_group(src, &kicked, &[])[0].kind, "removed");
         let left = GroupEvent::GroupMemberLeft(GroupMemberRemoved { group_id: g, by: x, user_id: x });
         assert!(from_group(src, &left, &[]).is_empty());
+    }
+
+    #[test]
+    fn likes_coalesce_per_moment_and_a_reply_tells_the_user_replied_to() {
+        use beaver_events::moment::*;
+        let (author, f, g, m, src) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let liked = from_moment(src, &MomentEvent::MomentLiked(MomentLike { moment_id: m, author_id: author, user_id: f }));
+        assert_eq!((liked[0].user_id, liked[0].kind.as_str(), liked[0].group_key.clone()), (author, "moment_liked", Some(format!("moment_like:{m}"))));
+        let comment = |reply_to_user_id: Option<Uuid>| MomentEvent::MomentCommented(MomentCommented {
+            moment_id: m, author_id: author, comment_id: Uuid::now_v7(), user_id: f, text: "hey".into(), reply_to: reply_to_user_id.map(|_| Uuid::now_v7()), reply_to_user_id,
+        });
+        let plain = from_moment(src, &comment(None));
+        assert_eq!(plain.iter().map(|i| (i.user_id, i.kind.as_str())).collect::<Vec<_>>(), vec![(author, "moment_commented")]);
+        let to_g = from_moment(src, &comment(Some(g)));
+        assert_eq!(to_g.iter().map(|i| (i.user_id, i.kind.as_str())).collect::<Vec<_>>(), vec![(author, "moment_commented"), (g, "moment_replied")]);
+        let to_author = from_moment(src, &comment(Some(author)));
+        assert_eq!(to_author.iter().map(|i| (i.user_id, i.kind.as_str())).collect::<Vec<_>>(), vec![(author, "moment_replied")]);
+        assert!(to_author.iter().all(|i| i.notification_id == notification_id(src, i.user_id)));
     }
 
     #[test]
