@@ -109,46 +109,84 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What one projection owns in MariaDB besides its `projector_offsets` rows.
+/// What one projection owns besides its `projector_offsets` rows.
 #[derive(Clone, Copy, Debug)]
 pub struct ReadModel {
     /// Tables only this projection writes.
     pub tables: &'static [&'static str],
-    /// Its `sync_versions.list` values (rows of a table shared with other projections).
+    /// Its `sync_versions.list` values (rows of a table shared with other
+    /// projections) that a reset deletes.
     pub lists: &'static [&'static str],
+    /// Every `sync_versions.list` it bumps, including counters a reset keeps
+    /// (the messages' global `("*", "conversations")`).
+    pub version_lists: &'static [&'static str],
+    /// `(table, column)` holding values of those lists' counters: a rebuild
+    /// shifts them past the live counters so that no version goes backwards.
+    pub version_columns: &'static [(&'static str, &'static str)],
+    /// Its Redis state (`beaver_readmodel::keys::projection_patterns`).
+    pub redis: bool,
 }
 
 /// The read model of `projection`, or `None` for an unknown name.
 pub fn read_model(projection: &str) -> Option<ReadModel> {
-    let (tables, lists): (&'static [&'static str], &'static [&'static str]) = match projection {
-        "users" => (&["users", "user_settings"], &[]),
-        "sessions" => (&["sessions"], &[]),
-        "feedback" => (&["feedback"], &[]),
-        "system" => (&["app_releases", "announcements"], &[]),
-        "files" => (&["files", "file_parts"], &[]),
+    type Shape = (&'static [&'static str], &'static [&'static str], &'static [&'static str], &'static [(&'static str, &'static str)], bool);
+    let (tables, lists, version_lists, version_columns, redis): Shape = match projection {
+        "users" => (&["users", "user_settings"], &[], &[], &[], false),
+        // Its Redis keys (session revocations) are replay-safe: written in place.
+        "sessions" => (&["sessions"], &[], &[], &[], false),
+        "feedback" => (&["feedback"], &[], &[], &[], false),
+        "system" => (&["app_releases", "announcements"], &[], &[], &[], false),
+        "files" => (&["files", "file_parts"], &[], &[], &[], false),
         // Also keeps the per-user lists `emoji` and `emoji_packs` in sync_versions.
-        "emoji" => (&["emoji_favorites", "emoji_packs", "emoji_pack_items", "emoji_pack_collections"], &["emoji", "emoji_packs"]),
-        // Also keeps each user's inbox position (list `notifications`) in sync_versions.
-        "notifications" => (&["notifications", "notification_applied", "push_tokens"], &["notifications"]),
-        "moments" => (&["moments", "moment_timeline", "moment_likes", "moment_comments", "moment_pairs"], &[]),
-        "relations" => (&["friend_requests", "friendships", "blocks"], &["requests", "friends", "blocks"]),
-        "groups" => (&["chat_groups", "group_members", "group_join_requests"], &["groups", "members"]),
+        "emoji" => (
+            &["emoji_favorites", "emoji_packs", "emoji_pack_items", "emoji_pack_collections"],
+            &["emoji", "emoji_packs"],
+            &["emoji", "emoji_packs"],
+            &[("emoji_favorites", "version"), ("emoji_pack_collections", "version")],
+            false,
+        ),
+        // Also keeps each user's inbox position (list `notifications`) in sync_versions, and the unread counts in Redis.
+        "notifications" => (
+            &["notifications", "notification_applied", "push_tokens"],
+            &["notifications"],
+            &["notifications"],
+            &[("notifications", "position")],
+            true,
+        ),
+        "moments" => (&["moments", "moment_timeline", "moment_likes", "moment_comments", "moment_pairs"], &[], &[], &[], false),
+        "relations" => (
+            &["friend_requests", "friendships", "blocks"],
+            &["requests", "friends", "blocks"],
+            &["requests", "friends", "blocks"],
+            &[("friend_requests", "from_version"), ("friend_requests", "to_version"), ("friendships", "version"), ("blocks", "version")],
+            true,
+        ),
+        "groups" => (
+            &["chat_groups", "group_members", "group_join_requests"],
+            &["groups", "members"],
+            &["groups", "members"],
+            &[("group_members", "version"), ("group_members", "user_version")],
+            true,
+        ),
         "messages" => (
             &["conversations", "messages", "message_edits", "message_reactions", "message_hidden", "user_conversations"],
             // Also bumps the global `("*", "conversations")` counter, which a
             // reset keeps so that change versions never go backwards.
             &[],
+            &["conversations"],
+            &[("conversations", "changed_version"), ("user_conversations", "changed_version")],
+            true,
         ),
         _ => return None,
     };
-    Some(ReadModel { tables, lists })
+    Some(ReadModel { tables, lists, version_lists, version_columns, redis })
 }
 
 /// Empties a projection's read model and its stored offsets, so that its
 /// next start replays the topic from offset 0. Stop the projection's
 /// processes first: a running instance keeps its current position.
 pub async fn reset(database_url: &str, projection: &str) -> anyhow::Result<()> {
-    let ReadModel { tables, lists } = read_model(projection).with_context(|| format!("unknown projection {projection:?}"))?;
+    let ReadModel { tables, lists, .. } = read_model(projection).with_context(|| format!("unknown projection {projection:?}"))?;
     let pool = beaver_platform::connect_mysql(database_url, 2).await?;
     let mut tx = pool.begin().await?;
     for table in tables {

@@ -23,12 +23,25 @@
 //! dropped and the live model was never written. If the commit fails after
 //! the rename, the rename is undone.
 //!
-//! Only projections whose whole state is their own tables (plus replay-safe
-//! Redis writes) can be rebuilt so: `users`, `sessions`, `feedback`, `system` and `files`. `relations`,
-//! `groups` and `messages` also keep rows of the shared `sync_versions` table
-//! and Redis sets/cursors that a replay from 0 would move backwards under the
-//! live readers; they need a Redis key prefix and shadow `sync_versions` rows
-//! in the projector first (or `beaver-projectors reset` with downtime).
+//! **Shared state.** Some projections also keep rows of the shared
+//! `sync_versions` table (list versions for incremental sync) and Redis
+//! state (friend sets, group members, max seqs, read cursors, unread
+//! counts), which a replay from 0 in place would move backwards under live
+//! readers. For those ([`beaver_projectors::ReadModel`]):
+//! - the shadow runner writes its `sync_versions` rows into the shadow
+//!   database and its Redis keys into a shadow Redis database
+//!   (`--shadow-redis-db`, 15 by default; its keys of the projection's
+//!   patterns are deleted first);
+//! - at the swap, while both projectors are held: a replay numbers list
+//!   versions in its own order of partitions, so every version of the
+//!   shadow (rows and counters) is shifted by the highest live counter of
+//!   the projection's lists, `M`: no version goes backwards, and a client
+//!   holding any old `since_version` gets every row once more (a full
+//!   resync, never a missed change); the live `sync_versions` rows of those
+//!   lists are replaced in the held transaction; the Redis keys of the
+//!   projection's patterns are copied over (DUMP/RESTORE) and the live keys
+//!   the shadow does not have are deleted.
+//! - the comparison leaves the version columns out (they differ by design).
 
 use crate::{kafka, Global};
 use anyhow::Context;
@@ -50,8 +63,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The projections `rebuild` can swap without downtime (see the module docs).
-pub const REBUILDABLE: &[&str] = &["users", "sessions", "feedback", "system", "files"];
+/// The projections `rebuild` can swap without downtime (see the module docs): all of them.
+pub const REBUILDABLE: &[&str] =
+    &["users", "sessions", "relations", "groups", "messages", "feedback", "system", "files", "emoji", "notifications", "moments"];
 
 /// Consumer group prefix of rebuild runners.
 pub const REBUILD_GROUP_PREFIX: &str = "beaver-rebuild-";
@@ -67,7 +81,9 @@ pub enum ProjectionsCommand {
     /// Shows progress with an ETA. Ctrl-C or any error before the swap drops
     /// the shadow tables and leaves the live model untouched. After the swap
     /// the previous tables stay as `<table>__old` until the next rebuild.
-    /// Rebuildable now: users, sessions, feedback, system, files.
+    /// Lists and Redis state come along: versions are shifted past the live
+    /// ones (clients resync those lists once), Redis keys are rebuilt in a
+    /// shadow Redis database and copied over at the swap.
     #[command(verbatim_doc_comment)]
     Rebuild {
         /// Projection name (see `projections status`).
@@ -81,14 +97,17 @@ pub enum ProjectionsCommand {
         /// Give up when the shadow has not caught up after this many seconds.
         #[arg(long, default_value_t = 3600)]
         timeout_secs: u64,
+        /// The Redis database (on the live server) where the shadow's Redis state is built.
+        #[arg(long, default_value_t = 15)]
+        shadow_redis_db: u32,
     },
 }
 
 pub async fn run(global: &Global, cmd: ProjectionsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ProjectionsCommand::Status => status(global).await,
-        ProjectionsCommand::Rebuild { name, no_swap, keep_shadow, timeout_secs } => {
-            rebuild(global, &name, no_swap, keep_shadow, Duration::from_secs(timeout_secs)).await
+        ProjectionsCommand::Rebuild { name, no_swap, keep_shadow, timeout_secs, shadow_redis_db } => {
+            rebuild(global, &name, Options { no_swap, keep_shadow, timeout: Duration::from_secs(timeout_secs), shadow_redis_db }).await
         }
     }
 }
@@ -98,6 +117,77 @@ fn projection(name: &str) -> anyhow::Result<Arc<dyn Projection>> {
         .into_iter()
         .find(|p| p.name() == name)
         .with_context(|| format!("unknown projection {name:?}"))
+}
+
+/// How a rebuild runs (the command's flags).
+struct Options {
+    no_swap: bool,
+    keep_shadow: bool,
+    timeout: Duration,
+    shadow_redis_db: u32,
+}
+
+/// `redis://h:port[/db]` with its database replaced.
+pub fn with_redis_db(url: &str, db: u32) -> String {
+    let base = url.trim_end_matches('/');
+    let host_end = base.find("//").map(|i| i + 2).unwrap_or(0);
+    let base = match base[host_end..].rfind('/') {
+        Some(i) => &base[..host_end + i],
+        None => base,
+    };
+    format!("{base}/{db}")
+}
+
+/// Every key of `patterns` on one Redis database.
+async fn scan_keys(redis: &mut redis::aio::ConnectionManager, patterns: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut keys = Vec::new();
+    for pattern in patterns {
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).query_async(redis).await?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Makes the live keys of `patterns` those of the shadow: copies every
+/// shadow key (DUMP/RESTORE … REPLACE) and deletes the live ones the shadow
+/// does not have. Returns `(copied, deleted)`.
+async fn copy_redis(
+    shadow: &mut redis::aio::ConnectionManager,
+    live: &mut redis::aio::ConnectionManager,
+    patterns: &[String],
+) -> anyhow::Result<(usize, usize)> {
+    let theirs = scan_keys(shadow, patterns).await?;
+    let ours = scan_keys(live, patterns).await?;
+    for chunk in theirs.chunks(500) {
+        let mut dump = redis::pipe();
+        for key in chunk {
+            dump.cmd("DUMP").arg(key);
+        }
+        let payloads: Vec<Option<Vec<u8>>> = dump.query_async(shadow).await?;
+        let mut restore = redis::pipe();
+        for (key, payload) in chunk.iter().zip(payloads) {
+            match payload {
+                Some(p) => restore.cmd("RESTORE").arg(key).arg(0).arg(p).arg("REPLACE").ignore(),
+                None => restore.cmd("DEL").arg(key).ignore(),
+            };
+        }
+        let _: () = restore.query_async(live).await?;
+    }
+    let keep: std::collections::HashSet<&String> = theirs.iter().collect();
+    let stale: Vec<&String> = ours.iter().filter(|k| !keep.contains(k)).collect();
+    for chunk in stale.chunks(500) {
+        let _: () = redis::cmd("DEL").arg(chunk).query_async(live).await?;
+    }
+    Ok((theirs.len(), stale.len()))
 }
 
 /// `mysql://u:p@h:port/db?x` with its database replaced.
@@ -135,8 +225,9 @@ async fn offsets(pool: &MySqlPool, db: &str, projector: &str) -> anyhow::Result<
     rows.iter().map(|r| Ok(((r.try_get("topic")?, r.try_get("partition_id")?), r.try_get("next_offset")?))).collect()
 }
 
-/// Row count and an order-independent checksum of every column of every row.
-async fn checksum(pool: &MySqlPool, db: &str, table: &str) -> anyhow::Result<(i64, i64)> {
+/// Row count and an order-independent checksum of every column of every
+/// row but those in `except` (version columns, which a rebuild renumbers).
+async fn checksum(pool: &MySqlPool, db: &str, table: &str, except: &[&str]) -> anyhow::Result<(i64, i64)> {
     let columns: Vec<String> = sqlx::query_scalar(
         "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
     )
@@ -145,7 +236,7 @@ async fn checksum(pool: &MySqlPool, db: &str, table: &str) -> anyhow::Result<(i6
     .fetch_all(pool)
     .await?;
     anyhow::ensure!(!columns.is_empty(), "no table {db}.{table}");
-    let cells: Vec<String> = columns.iter().map(|c| format!("COALESCE(CAST(`{c}` AS CHAR), '\\0')")).collect();
+    let cells: Vec<String> = columns.iter().filter(|c| !except.contains(&c.as_str())).map(|c| format!("COALESCE(CAST(`{c}` AS CHAR), '\\0')")).collect();
     let sql = format!("SELECT COUNT(*), CAST(COALESCE(BIT_XOR(CRC32(CONCAT_WS('|', {}))), 0) AS SIGNED) FROM `{db}`.`{table}`", cells.join(", "));
     let (rows, sum): (i64, i64) = sqlx::query_as(&sql).fetch_one(pool).await?;
     Ok((rows, sum))
@@ -258,6 +349,16 @@ struct RebuildReport {
     /// shadow was ahead of the live model at that moment.
     compared: Option<BTreeMap<String, (RowsAndChecksum, RowsAndChecksum)>>,
     identical: Option<bool>,
+    /// Shared state moved at the swap: the shift of the list versions and the Redis keys copied and deleted.
+    shifted: Option<Shifted>,
+}
+
+/// What a swap did to shared state.
+#[derive(Debug, Serialize, Clone, Copy)]
+struct Shifted {
+    versions_by: i64,
+    redis_copied: usize,
+    redis_deleted: usize,
 }
 
 /// The shadow runner thread and its stop flag.
@@ -275,14 +376,10 @@ impl Runner {
     }
 }
 
-async fn rebuild(global: &Global, name: &str, no_swap: bool, keep_shadow: bool, timeout: Duration) -> anyhow::Result<ExitCode> {
+async fn rebuild(global: &Global, name: &str, opts: Options) -> anyhow::Result<ExitCode> {
+    let Options { no_swap, keep_shadow, timeout, shadow_redis_db } = opts;
     let p = projection(name)?;
-    anyhow::ensure!(
-        REBUILDABLE.contains(&name),
-        "{name} cannot be rebuilt without downtime yet: it also writes shared sync_versions rows and Redis state that a replay \
-         would move backwards under live readers (rebuildable: {}); use `beaver-projectors reset {name}` with its projectors stopped",
-        REBUILDABLE.join(", ")
-    );
+    anyhow::ensure!(REBUILDABLE.contains(&name), "{name} cannot be rebuilt without downtime (rebuildable: {})", REBUILDABLE.join(", "));
     let model = beaver_projectors::read_model(name).context("a projection without a read model")?;
     let live_pool = beaver_platform::connect_mysql(&global.database_url, 4).await?;
     let live = current_database(&live_pool).await?;
@@ -299,7 +396,21 @@ async fn rebuild(global: &Global, name: &str, no_swap: bool, keep_shadow: bool, 
     delete_group(&global.brokers, &group).await;
 
     let shadow_pool = beaver_platform::connect_mysql(&with_database(&global.database_url, &shadow)?, 8).await?;
-    let redis = beaver_platform::connect_redis(&global.redis_url).await?;
+    let live_redis = beaver_platform::connect_redis(&global.redis_url).await?;
+    let patterns = if model.redis { beaver_readmodel::keys::projection_patterns(name) } else { vec![] };
+    // The shadow's Redis state goes to its own database, emptied of the projection's keys first.
+    let shadow_redis = if patterns.is_empty() {
+        None
+    } else {
+        let url = with_redis_db(&global.redis_url, shadow_redis_db);
+        let mut r = beaver_platform::connect_redis(&url).await.with_context(|| format!("Failed to reach the shadow Redis database {url}"))?;
+        let stale = scan_keys(&mut r, &patterns).await?;
+        for chunk in stale.chunks(500) {
+            let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut r).await?;
+        }
+        Some(r)
+    };
+    let redis = shadow_redis.clone().unwrap_or_else(|| live_redis.clone());
     let ttl: u64 = std::env::var("BEAVER_ACCESS_TOKEN_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(900);
     let ctx = ApplyContext { pool: shadow_pool.clone(), redis, access_token_ttl: Duration::from_secs(ttl) };
     let config = RunnerConfig {
@@ -320,7 +431,14 @@ async fn rebuild(global: &Global, name: &str, no_swap: bool, keep_shadow: bool, 
     let mut runner = Runner { stop, thread: Some(thread) };
 
     let outcome = tokio::select! {
-        r = build_and_swap(&live_pool, &shadow_pool, &live, &shadow, name, model.tables, no_swap, timeout, &mut runner) => r,
+        r = build_and_swap(
+            Stores { live_pool: &live_pool, shadow_pool: &shadow_pool, live: &live, shadow: &shadow, live_redis, shadow_redis, patterns },
+            name,
+            model,
+            no_swap,
+            timeout,
+            &mut runner,
+        ) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; the live read model was not touched")),
     };
     runner.stop();
@@ -329,7 +447,7 @@ async fn rebuild(global: &Global, name: &str, no_swap: bool, keep_shadow: bool, 
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS `{shadow}`")).execute(&live_pool).await;
     }
     delete_group(&global.brokers, &group).await;
-    let (swapped, replayed, compared) = outcome?;
+    let (swapped, replayed, compared, shifted) = outcome?;
     let seconds = started.elapsed().as_secs_f64();
     let identical = compared.as_ref().map(|c| c.values().all(|(l, s)| l == s));
     let report = RebuildReport {
@@ -340,6 +458,7 @@ async fn rebuild(global: &Global, name: &str, no_swap: bool, keep_shadow: bool, 
         events_per_second: replayed as f64 / seconds.max(0.001),
         compared,
         identical,
+        shifted,
     };
     if global.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -354,6 +473,9 @@ async fn rebuild(global: &Global, name: &str, no_swap: bool, keep_shadow: bool, 
                 None => "not compared (the shadow was ahead)",
             }
         );
+        if let Some(sh) = &report.shifted {
+            println!("  list versions shifted by {}; Redis keys copied {}, deleted {}", sh.versions_by, sh.redis_copied, sh.redis_deleted);
+        }
         if let Some(c) = &report.compared {
             for (table, (l, s)) in c {
                 println!("  {table}: live {} rows (checksum {}), rebuilt {} rows (checksum {})", l.0, l.1, s.0, s.1);
@@ -372,19 +494,29 @@ async fn delete_group(brokers: &str, group: &str) {
 
 type Compared = BTreeMap<String, ((i64, i64), (i64, i64))>;
 
-/// Steps 2 and 3 of the module docs. Returns (swapped, replayed, comparison).
-#[allow(clippy::too_many_arguments)]
+/// Where the live and the shadow read models are.
+struct Stores<'a> {
+    live_pool: &'a MySqlPool,
+    shadow_pool: &'a MySqlPool,
+    live: &'a str,
+    shadow: &'a str,
+    live_redis: redis::aio::ConnectionManager,
+    /// `None` when the projection keeps no Redis state of its own.
+    shadow_redis: Option<redis::aio::ConnectionManager>,
+    patterns: Vec<String>,
+}
+
+/// Steps 2 and 3 of the module docs. Returns (swapped, replayed, comparison, shared state moved).
 async fn build_and_swap(
-    live_pool: &MySqlPool,
-    shadow_pool: &MySqlPool,
-    live: &str,
-    shadow: &str,
+    stores: Stores<'_>,
     name: &str,
-    tables: &[&str],
+    model: beaver_projectors::ReadModel,
     no_swap: bool,
     timeout: Duration,
     runner: &mut Runner,
-) -> anyhow::Result<(bool, i64, Option<Compared>)> {
+) -> anyhow::Result<(bool, i64, Option<Compared>, Option<Shifted>)> {
+    let Stores { live_pool, shadow_pool, live, shadow, mut live_redis, mut shadow_redis, patterns } = stores;
+    let tables = model.tables;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{spinner} rebuilding {msg} [{bar:40}] {pos}/{len} events ({per_sec}, ETA {eta})")
@@ -422,6 +554,9 @@ async fn build_and_swap(
         attempt += 1;
         let mut lock = live_pool.acquire().await?;
         sqlx::query("SET SESSION innodb_lock_wait_timeout = 10").execute(&mut *lock).await?;
+        // Read committed: replacing a projection's sync_versions rows below
+        // must lock those rows only, not every row its scan passes.
+        sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").execute(&mut *lock).await?;
         sqlx::query("BEGIN").execute(&mut *lock).await?;
         let held = async {
             let l = lock_offsets(&mut lock, live, name).await?;
@@ -454,7 +589,8 @@ async fn build_and_swap(
             let mut c = BTreeMap::new();
             for table in tables {
                 // Another connection: this transaction must not hold the tables the rename moves.
-                c.insert(table.to_string(), (checksum(live_pool, live, table).await?, checksum(live_pool, shadow, table).await?));
+                let except: Vec<&str> = model.version_columns.iter().filter(|(t, _)| t == table).map(|(_, c)| *c).collect();
+                c.insert(table.to_string(), (checksum(live_pool, live, table, &except).await?, checksum(live_pool, shadow, table, &except).await?));
             }
             Some(c)
         } else {
@@ -462,9 +598,41 @@ async fn build_and_swap(
         };
         if no_swap {
             sqlx::query("ROLLBACK").execute(&mut *lock).await?;
-            return Ok((false, replayed, compared));
+            return Ok((false, replayed, compared, None));
         }
+        let mut shifted = None;
         let swap = async {
+            // Shared state, while both projectors are held (module docs, "Shared state").
+            if !model.version_lists.is_empty() || shadow_redis.is_some() {
+                let lists = model.version_lists.iter().map(|l| format!("'{l}'")).collect::<Vec<_>>().join(", ");
+                let by: i64 = if lists.is_empty() {
+                    0
+                } else {
+                    sqlx::query_scalar(&format!("SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM `{live}`.sync_versions WHERE list IN ({lists})"))
+                        .fetch_one(&mut *lock)
+                        .await?
+                };
+                for (table, column) in model.version_columns {
+                    sqlx::query(&format!("UPDATE `{shadow}`.`{table}` SET `{column}` = `{column}` + ? WHERE `{column}` > 0"))
+                        .bind(by)
+                        .execute(live_pool)
+                        .await?;
+                }
+                if !lists.is_empty() {
+                    sqlx::query(&format!("DELETE FROM `{live}`.sync_versions WHERE list IN ({lists})")).execute(&mut *lock).await?;
+                    sqlx::query(&format!(
+                        "INSERT INTO `{live}`.sync_versions (owner_id, list, version) SELECT owner_id, list, version + ? FROM `{shadow}`.sync_versions WHERE list IN ({lists})"
+                    ))
+                    .bind(by)
+                    .execute(&mut *lock)
+                    .await?;
+                }
+                let (copied, deleted) = match shadow_redis.as_mut() {
+                    Some(r) => copy_redis(r, &mut live_redis, &patterns).await?,
+                    None => (0, 0),
+                };
+                shifted = Some(Shifted { versions_by: by, redis_copied: copied, redis_deleted: deleted });
+            }
             for table in tables {
                 sqlx::query(&format!("DROP TABLE IF EXISTS `{live}`.`{table}__old`")).execute(live_pool).await?;
             }
@@ -499,7 +667,7 @@ async fn build_and_swap(
             sqlx::query(&format!("RENAME TABLE {}", back.join(", "))).execute(&mut *mover).await?;
             return Err(anyhow::Error::from(e).context("Failed to commit the new offsets; the swap was undone"));
         }
-        return Ok((true, replayed, compared));
+        return Ok((true, replayed, compared, shifted));
     }
 }
 
@@ -526,8 +694,25 @@ mod tests {
     }
 
     #[test]
-    fn only_self_contained_projections_are_rebuildable() {
-        for name in REBUILDABLE {
+    fn every_projection_is_rebuildable_and_declares_its_shared_state() {
+        for p in beaver_projectors::projections::all() {
+            let name = p.name();
+            assert!(REBUILDABLE.contains(&name), "{name}");
+            let model = beaver_projectors::read_model(name).unwrap();
+            for list in model.lists {
+                assert!(model.version_lists.contains(list), "{name}: {list} is reset but not shifted");
+            }
+            assert_eq!(model.version_lists.is_empty(), model.version_columns.is_empty(), "{name}: lists and their columns go together");
+            assert_eq!(model.redis, !beaver_readmodel::keys::projection_patterns(name).is_empty(), "{name}: Redis state and its patterns go together");
+        }
+        assert_eq!(with_redis_db("redis://127.0.0.1:6379", 15), "redis://127.0.0.1:6379/15");
+        assert_eq!(with_redis_db("redis://127.0.0.1:6379/0", 15), "redis://127.0.0.1:6379/15");
+        assert_eq!(with_redis_db("redis://:pw@h:1/", 3), "redis://:pw@h:1/3");
+    }
+
+    #[test]
+    fn self_contained_projections_keep_no_lists() {
+        for name in ["users", "sessions", "feedback", "system", "files", "moments"] {
             assert!(beaver_projectors::read_model(name).unwrap().lists.is_empty(), "{name} keeps shared rows");
         }
     }

@@ -122,3 +122,47 @@ pub fn answers_channel() -> String {
 pub fn sequenced_ends() -> String {
     format!("{}beaver:sequenced:end", namespace())
 }
+
+/// `SCAN` patterns of the Redis state a projection keeps (every key a
+/// replay writes from scratch), for `beaver-admin projections rebuild`,
+/// which rebuilds them in a shadow database and copies them over at the
+/// swap. Session revocations are left out: written in place, replay-safe.
+pub fn projection_patterns(projection: &str) -> Vec<String> {
+    let ns = namespace();
+    let patterns: &[&str] = match projection {
+        "relations" => &["beaver:friends:*", "beaver:blocks:*"],
+        "groups" => &["beaver:group:*:members", "beaver:group:*:send"],
+        "messages" => &["beaver:conv:*:max_seq", "beaver:read:*"],
+        "notifications" => &["beaver:notif:unread:*"],
+        _ => &[],
+    };
+    patterns.iter().map(|p| format!("{ns}{p}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rebuild_patterns_match_the_keys_the_projections_write() {
+        let (u, g) = (Uuid::now_v7(), Uuid::now_v7());
+        let matches = |pattern: &str, key: &str| {
+            let (head, tail) = pattern.split_once('*').unwrap();
+            key.starts_with(head) && key.ends_with(tail) && key.len() >= head.len() + tail.len()
+        };
+        let cases = [
+            ("relations", friends(u)),
+            ("relations", blocks(u)),
+            ("groups", group_members(g)),
+            ("groups", group_send_state(g)),
+            ("messages", conversation_max_seq("direct:a:b")),
+            ("messages", read_cursors(u)),
+            ("notifications", notifications_unread(u)),
+        ];
+        for (projection, key) in cases {
+            assert!(projection_patterns(projection).iter().any(|p| matches(p, &key)), "{projection}: {key}");
+        }
+        assert!(!projection_patterns("groups").iter().any(|p| matches(p, &online(u))), "presence is not the groups projection's");
+        assert!(projection_patterns("users").is_empty());
+    }
+}
