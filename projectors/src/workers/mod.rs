@@ -45,12 +45,37 @@ pub struct WorkerContext {
     pub producer: EventProducer,
 }
 
+/// Where a record was read: its topic (base name), partition and offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl Source {
+    /// Waits (up to `limit`) until `projector` has applied this record;
+    /// false when it did not in time.
+    pub async fn applied_by(&self, ctx: &WorkerContext, projector: &str, limit: Duration) -> anyhow::Result<bool> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if beaver_readmodel::progress::next_offset(&ctx.pool, projector, &self.topic, self.partition).await? > self.offset {
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Worker: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn topics(&self) -> &'static [&'static str];
     /// Handles one record; an error retries it (nothing is skipped).
-    async fn handle(&self, ctx: &WorkerContext, topic: &str, env: RawEnvelope) -> anyhow::Result<()>;
+    async fn handle(&self, ctx: &WorkerContext, source: &Source, env: RawEnvelope) -> anyhow::Result<()>;
 }
 
 /// The worker called `name`.
@@ -95,6 +120,19 @@ pub async fn run(worker: Arc<dyn Worker>, ctx: WorkerContext, brokers: String, g
         }
     };
     tracing::info!(worker = name, group, topics = ?worker.topics(), "worker started");
+    // Exported from the start (as 0), so that dashboards and alerts see the series before a first error.
+    metrics::counter!("worker_errors_total", "worker" => name).increment(0);
+    metrics::counter!("worker_records_total", "worker" => name).increment(0);
+    match name {
+        notifier::NAME => metrics::counter!("notifications_created_total").increment(0),
+        push::NAME => {
+            for reason in ["message", "notification"] {
+                metrics::counter!("push_jobs_queued_total", "reason" => reason).increment(0);
+            }
+        }
+        sender::NAME => metrics::counter!("push_jobs_sent_total", "sender" => "log").increment(0),
+        _ => {}
+    }
     while !stop.load(Ordering::Relaxed) {
         let record = match tokio::time::timeout(Duration::from_millis(250), consumer.recv()).await {
             Err(_) => continue,
@@ -106,11 +144,12 @@ pub async fn run(worker: Arc<dyn Worker>, ctx: WorkerContext, brokers: String, g
             Ok(Ok(m)) => m,
         };
         let topic = topics::base_name(record.topic()).to_owned();
+        let source = Source { topic: topic.clone(), partition: record.partition(), offset: record.offset() };
         match record.payload().map(RawEnvelope::from_slice) {
             Some(Ok(env)) => {
                 let mut backoff = Duration::from_millis(100);
                 loop {
-                    match worker.handle(&ctx, &topic, env.clone()).await {
+                    match worker.handle(&ctx, &source, env.clone()).await {
                         Ok(()) => break,
                         Err(e) => {
                             metrics::counter!("worker_errors_total", "worker" => name).increment(1);

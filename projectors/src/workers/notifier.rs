@@ -6,7 +6,7 @@
 //! then fixed in the log: a replay of the notifications topic rebuilds the
 //! same inbox whatever the settings are by then.
 
-use super::{Worker, WorkerContext};
+use super::{Source, Worker, WorkerContext};
 use beaver_events::{topics, Actor, Envelope, GroupEvent, MomentEvent, NotificationEvent, RawEnvelope, RelationEvent};
 use beaver_readmodel::{group, keys, moment, settings};
 use beaver_writemodel::domain::notification::derive;
@@ -26,7 +26,8 @@ impl Worker for Notifier {
         &[topics::RELATIONS, topics::GROUPS, topics::MOMENTS]
     }
 
-    async fn handle(&self, ctx: &WorkerContext, topic: &str, env: RawEnvelope) -> anyhow::Result<()> {
+    async fn handle(&self, ctx: &WorkerContext, source: &Source, env: RawEnvelope) -> anyhow::Result<()> {
+        let topic = source.topic.as_str();
         let (source, correlation) = (env.event_id, env.correlation_id.clone());
         let candidates = if topic == topics::RELATIONS {
             derive::from_relation(source, &env.decode::<RelationEvent>()?.payload)

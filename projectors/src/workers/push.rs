@@ -4,14 +4,19 @@
 //! "Offline push jobs"; the rule is
 //! `beaver_writemodel::domain::notification::push::decide`).
 
-use super::{Worker, WorkerContext};
+use super::{Source, Worker, WorkerContext};
 use beaver_events::{
     message::ConversationRef,
     notification::{push_job_id, NotificationCreated, PushJobQueued},
     sequenced::MessageSequenced,
     topics, Actor, Envelope, NotificationEvent, PushEvent, RawEnvelope, SequencedEvent,
 };
-use beaver_readmodel::{conversation, keys, notification as read, presence, settings};
+use beaver_readmodel::{
+    conversation, keys, notification as read, presence,
+    progress::{MESSAGES_PROJECTOR, NOTIFICATIONS_PROJECTOR},
+    settings,
+};
+use std::time::Duration;
 use beaver_writemodel::domain::notification::push::{decide, About, Facts};
 use redis::AsyncCommands;
 use serde_json::json;
@@ -42,8 +47,9 @@ impl Worker for PushWorker {
         &[topics::SEQUENCED, topics::NOTIFICATIONS]
     }
 
-    async fn handle(&self, ctx: &WorkerContext, topic: &str, env: RawEnvelope) -> anyhow::Result<()> {
+    async fn handle(&self, ctx: &WorkerContext, record: &Source, env: RawEnvelope) -> anyhow::Result<()> {
         let (source, correlation) = (env.event_id, env.correlation_id.clone());
+        let topic = record.topic.as_str();
         let candidates = if topic == topics::SEQUENCED {
             if env.event_type != "MessageSequenced" {
                 return Ok(());
@@ -56,6 +62,7 @@ impl Worker for PushWorker {
                 _ => return Ok(()),
             }
         };
+        let mut caught_up = false;
         for c in candidates {
             let online = presence::live_connections(&mut ctx.redis.clone(), c.user).await? > 0;
             let tokens = if online { vec![] } else { read::push_targets(&ctx.pool, c.user).await? };
@@ -68,6 +75,16 @@ impl Worker for PushWorker {
                     continue;
                 }
             };
+            // The badge is read from the read models: let the projection that
+            // stores this record catch up first (once per record, and only when
+            // a job is made), so that it counts the message or item itself.
+            if !caught_up {
+                let projector = if topic == topics::SEQUENCED { MESSAGES_PROJECTOR } else { NOTIFICATIONS_PROJECTOR };
+                if !record.applied_by(ctx, projector, Duration::from_secs(5)).await? {
+                    metrics::counter!("push_badge_before_projection_total").increment(1);
+                }
+                caught_up = true;
+            }
             let unread = read::unread(&mut ctx.redis.clone(), c.user).await?;
             let badge = read::unread_messages(&ctx.pool, c.user).await? + unread.total;
             let (title, body) = if preview { (c.title, c.body) } else { ("Beaver".to_owned(), c.generic_body.to_owned()) };

@@ -3,7 +3,7 @@
 //! behind the same trait, not built). A job may arrive twice (at least
 //! once): a real sender dedupes by `job_id`.
 
-use super::{Worker, WorkerContext};
+use super::{Source, Worker, WorkerContext};
 use beaver_events::{notification::PushJobQueued, topics, PushEvent, RawEnvelope};
 
 pub const NAME: &str = "push-sender";
@@ -55,7 +55,7 @@ impl Worker for Sender {
         &[topics::PUSH]
     }
 
-    async fn handle(&self, _ctx: &WorkerContext, _topic: &str, env: RawEnvelope) -> anyhow::Result<()> {
+    async fn handle(&self, _ctx: &WorkerContext, _source: &Source, env: RawEnvelope) -> anyhow::Result<()> {
         let PushEvent::PushJobQueued(job) = env.decode::<PushEvent>()?.payload;
         for sender in &self.senders {
             sender.send(&job).await?;
