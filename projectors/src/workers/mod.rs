@@ -76,7 +76,15 @@ pub trait Worker: Send + Sync + 'static {
     fn topics(&self) -> &'static [&'static str];
     /// Handles one record; an error retries it (nothing is skipped).
     async fn handle(&self, ctx: &WorkerContext, source: &Source, env: RawEnvelope) -> anyhow::Result<()>;
+    /// Work on a clock rather than on a record, called every [`TICK`]
+    /// between records (an error is logged and tried again next time).
+    async fn tick(&self, _ctx: &WorkerContext) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
+
+/// How often [`Worker::tick`] runs.
+pub const TICK: Duration = Duration::from_secs(5);
 
 /// The worker called `name`.
 pub fn by_name(name: &str) -> Option<Arc<dyn Worker>> {
@@ -133,7 +141,14 @@ pub async fn run(worker: Arc<dyn Worker>, ctx: WorkerContext, brokers: String, g
         sender::NAME => metrics::counter!("push_jobs_sent_total", "sender" => "log").increment(0),
         _ => {}
     }
+    let mut next_tick = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if std::time::Instant::now() >= next_tick {
+            if let Err(e) = worker.tick(&ctx).await {
+                tracing::warn!(worker = name, error = %e, "periodic work failed; trying again later");
+            }
+            next_tick = std::time::Instant::now() + TICK;
+        }
         let record = match tokio::time::timeout(Duration::from_millis(250), consumer.recv()).await {
             Err(_) => continue,
             Ok(Err(e)) => {

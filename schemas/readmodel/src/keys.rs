@@ -83,6 +83,12 @@ pub fn notifications_unread(user: Uuid) -> String {
     format!("{ns}beaver:notif:unread:{user}", ns = namespace())
 }
 
+/// Marks an announcement as fanned out to every user's inbox by the
+/// notifier (`started` while in progress, with a short expiry; `done` after).
+pub fn announcement_fanned_out(announcement: Uuid) -> String {
+    format!("{ns}beaver:notif:announced:{announcement}", ns = namespace())
+}
+
 /// Failed password logins for one login name (commands' rate limit).
 pub fn login_failures(login: &str) -> String {
     format!("{ns}beaver:login:failures:{login}", ns = namespace())

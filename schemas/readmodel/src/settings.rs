@@ -56,3 +56,10 @@ pub fn allows_predicate(user_column: &str, flag: &str) -> String {
 pub fn sends_receipts_predicate(user_column: &str) -> String {
     allows_predicate(user_column, "read_receipts")
 }
+
+/// The users among `ids` who switched a notification category off
+/// (`category`: a key of `notifications.categories`, e.g. `system`).
+pub async fn category_off(pool: &MySqlPool, ids: &[Uuid], category: &str) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let head = format!("SELECT user_id FROM user_settings WHERE JSON_VALUE(document, '$.notifications.categories.{category}') = 'false' AND ");
+    crate::subset(pool, &head, &[], ids, "user_id").await
+}

@@ -128,3 +128,13 @@ pub async fn search(pool: &MySqlPool, term: &str, limit: u32) -> Result<Vec<Publ
 pub fn account_exists_predicate(owner_column: &str) -> String {
     format!("EXISTS (SELECT 1 FROM users u WHERE u.user_id = {owner_column})")
 }
+
+/// A page of user ids in id order, after `after` (for fan-out to every user).
+pub async fn ids_after(pool: &MySqlPool, after: Option<Uuid>, limit: u32) -> Result<Vec<Uuid>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT user_id FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?")
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(limit as i64)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(id,)| Uuid::try_parse(&id).ok()).collect())
+}

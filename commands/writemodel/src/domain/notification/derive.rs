@@ -100,6 +100,14 @@ pub fn from_moment(source: Uuid, event: &MomentEvent) -> Vec<NotificationCreated
     }
 }
 
+/// The item an announcement makes for one user (every user gets one, once
+/// it has started): category `system`, no actor (the nil id), the
+/// announcement's title and body as text.
+pub fn from_announcement(announcement_id: Uuid, title: &str, body: &str, user: Uuid) -> NotificationCreated {
+    let text = if body.is_empty() { title.to_owned() } else { format!("{title}\n{body}") };
+    item(announcement_id, user, Category::System, "announcement", Uuid::nil(), Target { kind: "announcement".into(), id: announcement_id }, &text)
+}
+
 /// Whether the recipient keeps an item: not their own action, not from an
 /// actor they blocked, not a category their settings switched off.
 pub fn keeps(item: &NotificationCreated, actor_blocked: bool, categories: &Categories) -> bool {
@@ -171,6 +179,17 @@ mod tests {
         let to_author = from_moment(src, &comment(Some(author)));
         assert_eq!(to_author.iter().map(|i| (i.user_id, i.kind.as_str())).collect::<Vec<_>>(), vec![(author, "moment_replied")]);
         assert!(to_author.iter().all(|i| i.notification_id == notification_id(src, i.user_id)));
+    }
+
+    #[test]
+    fn an_announcement_is_one_system_item_per_user_from_nobody() {
+        let (a, u, v) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let i = from_announcement(a, "Maintenance", "tonight", u);
+        assert_eq!((i.category, i.kind.as_str(), i.actor_id, i.text.as_str(), i.target.id), (Category::System, "announcement", Uuid::nil(), "Maintenance\ntonight", a));
+        assert_eq!(i.notification_id, from_announcement(a, "changed", "", u).notification_id, "one item per announcement and user");
+        assert_ne!(i.notification_id, from_announcement(a, "Maintenance", "tonight", v).notification_id);
+        assert!(keeps(&i, false, &Categories::default()));
+        assert!(!keeps(&i, false, &Categories { system: false, ..Categories::default() }));
     }
 
     #[test]
