@@ -70,6 +70,12 @@ export BEAVER_SECRETS_DIR
 if [[ -z "${BEAVER_JWT_SECRET:-}" ]]; then
   export BEAVER_JWT_SECRET_FILE="${BEAVER_JWT_SECRET_FILE:-$BEAVER_SECRETS_DIR/jwt_secret}"
 fi
+# The TURN server's shared secret (coturn `use-auth-secret`), from which
+# query-api mints short-lived TURN credentials (docs/services.md, "Calls").
+if [[ -z "${BEAVER_TURN_SECRET:-}" ]]; then
+  export BEAVER_TURN_SECRET_FILE="${BEAVER_TURN_SECRET_FILE:-$BEAVER_SECRETS_DIR/turn_secret}"
+fi
+export BEAVER_TURN_URIS="${BEAVER_TURN_URIS:-turn:$BEAVER_HOST:3478?transport=udp,turn:$BEAVER_HOST:3478?transport=tcp}"
 
 # How long any wait in deploy/ may take before it gives up, naming what it
 # waited for and its log (seconds).
@@ -302,6 +308,12 @@ ensure_secrets() {
     log "made a JWT secret for this installation: $BEAVER_JWT_SECRET_FILE"
   fi
   chmod 600 "$BEAVER_JWT_SECRET_FILE"
+  if [[ -n "${BEAVER_TURN_SECRET_FILE:-}" && ! -s "$BEAVER_TURN_SECRET_FILE" ]]; then
+    (umask 077 && mkdir -p "$(dirname "$BEAVER_TURN_SECRET_FILE")" && head -c 32 /dev/urandom | base64 -w0 >"$BEAVER_TURN_SECRET_FILE.tmp" &&
+      mv -f "$BEAVER_TURN_SECRET_FILE.tmp" "$BEAVER_TURN_SECRET_FILE")
+    log "made a TURN secret for this installation: $BEAVER_TURN_SECRET_FILE"
+  fi
+  [[ -z "${BEAVER_TURN_SECRET_FILE:-}" ]] || chmod 600 "$BEAVER_TURN_SECRET_FILE"
 }
 
 # ws_node_ports: the port of every ws-push node, one per line.

@@ -70,6 +70,10 @@ pub struct Config {
     /// Failed logins per username and window before answering 429.
     pub login_max_failures: u32,
     pub login_failure_window_secs: u64,
+    /// How long a call rings before the invitee missed it.
+    pub call_ring_timeout_secs: u32,
+    /// How often the ring sweeper looks for rings that ended; 0 turns it off.
+    pub call_sweep_ms: u64,
 }
 
 pub use beaver_platform::auth::DEV_JWT_SECRET;
@@ -93,6 +97,8 @@ impl Default for Config {
             max_concurrent_hashes: 4,
             login_max_failures: 10,
             login_failure_window_secs: 300,
+            call_ring_timeout_secs: 30,
+            call_sweep_ms: 1000,
         }
     }
 }
@@ -161,10 +167,12 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
     let state = build_state(config).await?;
     let producer = state.producer.clone();
     let (stop_sweeper, sweeper_stopped) = tokio::sync::watch::channel(false);
-    let sweeper = tokio::spawn(app::files::sweep_loop(state.clone(), sweeper_stopped));
+    let sweeper = tokio::spawn(app::files::sweep_loop(state.clone(), sweeper_stopped.clone()));
+    let ring_sweeper = tokio::spawn(app::call::sweep_loop(state.clone(), sweeper_stopped));
     let result = beaver_platform::serve::serve(listener, router(state), shutdown).await;
     let _ = stop_sweeper.send(true);
     let _ = sweeper.await;
+    let _ = ring_sweeper.await;
     producer.flush();
     result
 }

@@ -23,9 +23,11 @@
 //! - [`files`]: uploads and stored files (the bytes live in the object store).
 //! - [`emoji`]: favourite stickers and sticker packs.
 //! - [`system`]: app releases and announcements published by operators.
+//! - [`call`]: the lifecycle of WebRTC calls (never their media or SDP).
 //! - [`moment`]: the friends' feed: posts, likes, comments.
 //! - [`notification`]: inbox items, push tokens and offline push jobs.
 
+pub mod call;
 pub mod emoji;
 pub mod envelope;
 pub mod feedback;
@@ -44,6 +46,7 @@ pub mod upcast;
 pub mod user;
 
 pub use envelope::{stored_precision, Actor, DecodeError, DomainEvent, Envelope, RawEnvelope};
+pub use call::CallEvent;
 pub use emoji::EmojiEvent;
 pub use feedback::FeedbackEvent;
 pub use files::FileEvent;

@@ -138,12 +138,16 @@ pub const NOTIFICATIONS: &str = "beaver.notifications.v1";
 /// (`beaver_events::moment`). Key: the moment id.
 pub const MOMENTS: &str = "beaver.moments.v1";
 
+/// Calls: the lifecycle of WebRTC calls (`beaver_events::call`); never
+/// the offers, answers or candidates. Key: the call id.
+pub const CALLS: &str = "beaver.calls.v1";
+
 /// Offline push jobs for users with no live connection, made by the push
 /// worker and handed to push senders. Key: the user id.
 pub const PUSH: &str = "beaver.push.v1";
 
 /// Every topic Beaver writes, for tooling that needs the full list.
-pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED, TRACK, FEEDBACK, SYSTEM, FILES, EMOJI, MOMENTS, NOTIFICATIONS, PUSH];
+pub const ALL: &[&str] = &[USERS, SESSIONS, RELATIONS, GROUPS, MESSAGES, SEQUENCED, TRACK, FEEDBACK, SYSTEM, FILES, EMOJI, MOMENTS, CALLS, NOTIFICATIONS, PUSH];
 
 /// Kafka header carrying the envelope's `event_type`.
 pub const HEADER_EVENT_TYPE: &str = "event_type";

@@ -29,6 +29,8 @@ pub fn current_version(event_type: &str) -> Option<u32> {
         "EmojiFavorited" | "EmojiUnfavorited" | "EmojiPackCreated" | "EmojiPackDeleted" | "EmojiPackCollected" | "EmojiPackUncollected" => Some(1),
         "UploadInitiated" | "UploadPartReceived" | "FileStored" | "UploadAborted" | "FileDeleted" => Some(1),
         "AppVersionPublished" | "AppRolloutChanged" | "AppVersionWithdrawn" | "SystemAnnouncementPublished" => Some(1),
+        "CallStarted" | "CallAccepted" | "CallDeclined" | "CallMissed" | "CallCancelled" | "CallInvited" | "CallJoined" | "CallLeft"
+        | "CallEnded" => Some(1),
         "MomentPosted" | "MomentDeleted" | "MomentLiked" | "MomentUnliked" | "MomentCommented" | "MomentCommentDeleted" => Some(1),
         "NotificationCreated" | "NotificationsRead" | "NotificationDeleted" | "PushTokenRegistered" | "PushTokenRevoked" | "PushJobQueued" => Some(1),
         _ => None,

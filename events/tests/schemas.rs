@@ -128,6 +128,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
     .chain(notification_samples(user).into_iter().map(|(e, actor)| wire(wrap(e, actor))))
     .chain(std::iter::once(wire(wrap(push_sample(user), Actor::System))))
     .chain(moment_samples(user).into_iter().map(|e| wire(wrap(e, Actor::User(user)))))
+    .chain(call_samples(user).into_iter().map(|(e, actor)| wire(wrap(e, actor))))
     .collect()
 }
 
@@ -163,6 +164,43 @@ fn notification_samples(user: Uuid) -> Vec<(NotificationEvent, Actor)> {
             Actor::User(user),
         ),
         (NotificationEvent::PushTokenRevoked(PushTokenRevoked { user_id: user, device_id: "phone-1".into() }), Actor::User(user)),
+    ]
+}
+
+fn call_samples(user: Uuid) -> Vec<(beaver_events::CallEvent, Actor)> {
+    use beaver_events::call::*;
+    let (call_id, peer) = (Uuid::now_v7(), Uuid::now_v7());
+    let me = Actor::User(user);
+    vec![
+        (
+            CallEvent::CallStarted(CallStarted {
+                call_id,
+                conversation_id: format!("direct:{user}:{peer}"),
+                caller_id: user,
+                caller_device_id: "phone-1".into(),
+                media: Media::Video,
+                invitees: vec![peer],
+                ring_timeout_secs: 30,
+            }),
+            me.clone(),
+        ),
+        (CallEvent::CallAccepted(CallDevice { call_id, user_id: peer, device_id: "tab".into() }), Actor::User(peer)),
+        (CallEvent::CallJoined(CallDevice { call_id, user_id: peer, device_id: "tab".into() }), Actor::User(peer)),
+        (CallEvent::CallDeclined(CallUser { call_id, user_id: peer }), Actor::User(peer)),
+        (CallEvent::CallLeft(CallUser { call_id, user_id: user }), me.clone()),
+        (CallEvent::CallMissed(CallMissed { call_id, user_ids: vec![peer] }), Actor::System),
+        (CallEvent::CallCancelled(CallCancelled { call_id, by: user }), me.clone()),
+        (CallEvent::CallInvited(CallInvited {
+                call_id,
+                by: user,
+                user_ids: vec![peer],
+                conversation_id: format!("group:{}", Uuid::now_v7()),
+                caller_id: user,
+                media: Media::Audio,
+                ring_timeout_secs: 30,
+            }), me.clone()),
+        (CallEvent::CallEnded(CallEnded { call_id, result: CallResult::Completed, duration_ms: 61_000 }), me),
+        (CallEvent::CallEnded(CallEnded { call_id, result: CallResult::Missed, duration_ms: 0 }), Actor::System),
     ]
 }
 

@@ -153,6 +153,7 @@ pub fn read_model(projection: &str) -> Option<ReadModel> {
             &[("notifications", "position")],
             true,
         ),
+        "calls" => (&["calls", "call_participants"], &[], &[], &[], false),
         "moments" => (&["moments", "moment_timeline", "moment_likes", "moment_comments", "moment_pairs"], &[], &[], &[], false),
         "relations" => (
             &["friend_requests", "friendships", "blocks"],

@@ -15,6 +15,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use beaver_events::message::ConversationRef;
 use beaver_platform::auth::AuthError;
 use beaver_readmodel::{
+    call,
     conversation::{can_read, history, Page},
     keys,
 };
@@ -333,7 +334,7 @@ impl Session {
         let frame_id = id.as_deref();
         let cost = match &parsed {
             Ok(ClientFrame::Sync { conversations }) => conversations.len() as u32,
-            Ok(ClientFrame::Send(_) | ClientFrame::Typing { .. }) => 1,
+            Ok(ClientFrame::Send(_) | ClientFrame::Typing { .. } | ClientFrame::CallSignal { .. }) => 1,
             _ => 0,
         };
         if cost > 0 {
@@ -367,7 +368,28 @@ impl Session {
                 Err(e) => self.send(error_frame(&e, frame_id)).await,
             },
             Ok(ClientFrame::Sync { conversations }) => self.sync(frame_id, conversations).await,
+            Ok(ClientFrame::CallSignal { call_id, to_user_id, signal }) => match self.call_signal(call_id, to_user_id, signal).await {
+                Ok(()) => Ok(()),
+                Err(e) => self.send(error_frame(&e, frame_id)).await,
+            },
         }
+    }
+
+    /// Relays a WebRTC signal from this connection's device, bound in the
+    /// call, to the bound device of another participant, on whichever node
+    /// it is (docs/services.md, "Calls"). Never stored.
+    async fn call_signal(&mut self, call_id: Uuid, to: Uuid, signal: serde_json::Value) -> Result<(), FrameError> {
+        let not_in_call = || FrameError::new(403, "not_in_call", "you and the user you signal must both be in this call");
+        let me = self.conn.user;
+        let mine = call::bound_device(&self.s.pool, call_id, me).await.map_err(|_| FrameError::new(503, "unavailable", "try again"))?;
+        if to == me || mine.as_deref() != Some(self.conn.device.device_id.as_str()) {
+            return Err(not_in_call());
+        }
+        let theirs = call::bound_device(&self.s.pool, call_id, to).await.map_err(|_| FrameError::new(503, "unavailable", "try again"))?.ok_or_else(not_in_call)?;
+        let data = json!({ "call_id": call_id, "from_user_id": me, "from_device_id": self.conn.device.device_id, "signal": signal });
+        crate::ephemeral::publish(&self.s, &crate::ephemeral::Ephemeral::ToDevice { user: to, device_id: theirs, frame: frame("call.signal", data, None) }).await;
+        metrics::counter!("ws_call_signals_total").increment(1);
+        Ok(())
     }
 
     /// Tells the conversation's other participants, on every node.

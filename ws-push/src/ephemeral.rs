@@ -16,6 +16,8 @@ use uuid::Uuid;
 pub enum Ephemeral {
     /// Deliver `frame` to these users' connections.
     Deliver { to: Vec<Uuid>, frame: String },
+    /// Deliver `frame` to `user`'s connections of one device (a relayed call signal).
+    ToDevice { user: Uuid, device_id: String, frame: String },
     /// A new connection: older ones it supersedes must close.
     Kick {
         user: Uuid,
@@ -45,6 +47,12 @@ pub fn apply(s: &Shared, message: Ephemeral) {
             let out = Outbound::Frame(frame.into());
             for user in to {
                 s.hub.deliver(user, &out);
+            }
+        }
+        Ephemeral::ToDevice { user, device_id, frame } => {
+            let out = Outbound::Frame(frame.into());
+            for conn in s.hub.of(user).into_iter().filter(|c| c.device.device_id == device_id) {
+                conn.offer(out.clone());
             }
         }
         Ephemeral::Kick { user, connection_id, generation, device_id, platform } => {

@@ -137,7 +137,12 @@ pub enum ClientFrame {
     Send(Value),
     Typing { conversation_id: String },
     Sync { conversations: Vec<(String, i64)> },
+    /// A WebRTC signal (offer, answer, candidate) for another device in a call.
+    CallSignal { call_id: Uuid, to_user_id: Uuid, signal: Value },
 }
+
+/// The largest call signal relayed (serialised `signal`).
+pub const CALL_SIGNAL_MAX_BYTES: usize = 32 * 1024;
 
 /// Parses one text frame into its `id` (echoed in the answer) and content.
 pub fn parse_client_frame(text: &str) -> (Option<String>, Result<ClientFrame, FrameError>) {
@@ -191,6 +196,22 @@ fn parse_data(kind: &str, data: Value) -> Result<ClientFrame, FrameError> {
                 })
                 .collect::<Result<_, _>>()?;
             Ok(ClientFrame::Sync { conversations })
+        }
+        "call.signal" => {
+            let mut data = object(data)?;
+            let id = |v: Option<Value>, what: &str| {
+                v.and_then(|v| v.as_str().and_then(|s| Uuid::try_parse(s).ok())).ok_or_else(|| FrameError::invalid(format!("call.signal needs data.{what}")))
+            };
+            let call_id = id(data.remove("call_id"), "call_id")?;
+            let to_user_id = id(data.remove("to_user_id"), "to_user_id")?;
+            let signal = match data.remove("signal") {
+                Some(v @ Value::Object(_)) => v,
+                _ => return Err(FrameError::invalid("call.signal needs data.signal, an object")),
+            };
+            if signal.to_string().len() > CALL_SIGNAL_MAX_BYTES {
+                return Err(FrameError::invalid(format!("a call signal is at most {CALL_SIGNAL_MAX_BYTES} bytes")));
+            }
+            Ok(ClientFrame::CallSignal { call_id, to_user_id, signal })
         }
         other => Err(FrameError::new(400, "unknown_type", format!("unknown frame type {other:?}"))),
     }

@@ -5,7 +5,7 @@
 
 use crate::protocol::frame;
 use beaver_events::{
-    message::ConversationRef, moment::Visibility, topics, EmojiEvent, FeedbackEvent, GroupEvent, MessageEvent, MomentEvent, NotificationEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
+    message::ConversationRef, moment::Visibility, topics, CallEvent, EmojiEvent, FeedbackEvent, GroupEvent, MessageEvent, MomentEvent, NotificationEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
     SystemEvent,
 };
 use beaver_readmodel::conversation::Message;
@@ -25,6 +25,8 @@ pub enum Audience {
     MomentAudience { author: Uuid, visibility: Visibility, users: Vec<Uuid> },
     /// A user, if they may see the moment now (checked in the read model).
     MomentViewer { user: Uuid, moment: Uuid },
+    /// Everyone rung by or in a call (from the calls read model).
+    CallParties(Uuid),
 }
 
 /// A frame to deliver.
@@ -60,7 +62,45 @@ pub enum Routed {
     EndSession(Uuid),
     /// Several frames (e.g. a reply: one to the moment's author, another to the user replied to).
     Many(Vec<Routed>),
+    /// A frame for a user's connections of one device (`except`: all but that device).
+    Device { user: Uuid, device_id: String, except: bool, frame: String },
     Nothing,
+}
+
+/// The frames of a call's lifecycle (docs/services.md, "Calls").
+fn call_frames(event: CallEvent) -> Routed {
+    let parties = |call| vec![Audience::CallParties(call)];
+    match event {
+        CallEvent::CallStarted(e) => push(
+            e.invitees.iter().map(|u| Audience::User(*u)).collect(),
+            "call.incoming",
+            json!({ "call_id": e.call_id, "conversation_id": e.conversation_id, "caller_id": e.caller_id, "media": e.media,
+                    "invitees": e.invitees, "ring_timeout_secs": e.ring_timeout_secs }),
+        ),
+        CallEvent::CallInvited(e) => push(
+            e.user_ids.iter().map(|u| Audience::User(*u)).collect(),
+            "call.incoming",
+            json!({ "call_id": e.call_id, "conversation_id": e.conversation_id, "caller_id": e.caller_id, "media": e.media,
+                    "invitees": e.user_ids, "ring_timeout_secs": e.ring_timeout_secs }),
+        ),
+        CallEvent::CallAccepted(e) => Routed::Many(vec![
+            push(parties(e.call_id), "call.accepted", json!({ "call_id": e.call_id, "user_id": e.user_id, "device_id": e.device_id })),
+            Routed::Device {
+                user: e.user_id,
+                device_id: e.device_id,
+                except: true,
+                frame: frame("call.answered_elsewhere", json!({ "call_id": e.call_id }), None),
+            },
+        ]),
+        CallEvent::CallJoined(e) => push(parties(e.call_id), "call.joined", json!({ "call_id": e.call_id, "user_id": e.user_id })),
+        CallEvent::CallDeclined(e) => push(parties(e.call_id), "call.declined", json!({ "call_id": e.call_id, "user_id": e.user_id })),
+        CallEvent::CallLeft(e) => push(parties(e.call_id), "call.left", json!({ "call_id": e.call_id, "user_id": e.user_id })),
+        CallEvent::CallMissed(e) => Routed::Many(
+            e.user_ids.iter().map(|u| push(parties(e.call_id), "call.missed", json!({ "call_id": e.call_id, "user_id": u }))).collect(),
+        ),
+        CallEvent::CallCancelled(e) => push(parties(e.call_id), "call.cancelled", json!({ "call_id": e.call_id })),
+        CallEvent::CallEnded(e) => push(parties(e.call_id), "call.ended", json!({ "call_id": e.call_id, "result": e.result, "duration_ms": e.duration_ms })),
+    }
 }
 
 fn push(audience: Vec<Audience>, kind: &str, data: Value) -> Routed {
@@ -262,6 +302,10 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
             }
             _ => Routed::Nothing,
         },
+        topics::CALLS => match env.decode::<CallEvent>().map(|e| e.payload) {
+            Ok(event) => call_frames(event),
+            Err(_) => Routed::Nothing,
+        },
         topics::FEEDBACK => match env.decode::<FeedbackEvent>().map(|e| e.payload) {
             Ok(FeedbackEvent::FeedbackStatusChanged(e)) => push(
                 vec![Audience::User(e.user_id)],
@@ -424,6 +468,30 @@ mod tests {
         let posted = MomentEvent::MomentPosted(MomentPosted { moment_id, author_id: author, text: "t".into(), media: vec![], visibility: Visibility::Selected, users: vec![f] });
         let Routed::Push(p) = route(topics::MOMENTS, raw(posted)) else { panic!() };
         assert_eq!(p.audience, vec![Audience::MomentAudience { author, visibility: Visibility::Selected, users: vec![f] }]);
+    }
+
+    #[test]
+    fn a_call_rings_its_invitees_and_an_accept_tells_the_parties_and_the_accepters_other_devices() {
+        use beaver_events::call::*;
+        let (caller, callee, call_id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let started = CallEvent::CallStarted(CallStarted {
+            call_id,
+            conversation_id: "direct:x".into(),
+            caller_id: caller,
+            caller_device_id: "a".into(),
+            media: Media::Video,
+            invitees: vec![callee],
+            ring_timeout_secs: 30,
+        });
+        let Routed::Push(p) = route(topics::CALLS, raw(started)) else { panic!() };
+        assert_eq!(p.audience, vec![Audience::User(callee)], "the caller is not rung");
+        assert_eq!(data_of(&p.frame).0, "call.incoming");
+        let accepted = CallEvent::CallAccepted(CallDevice { call_id, user_id: callee, device_id: "tab".into() });
+        let Routed::Many(frames) = route(topics::CALLS, raw(accepted)) else { panic!() };
+        let Routed::Push(p) = &frames[0] else { panic!() };
+        assert_eq!((p.audience.clone(), data_of(&p.frame).0), (vec![Audience::CallParties(call_id)], "call.accepted".to_owned()));
+        let Routed::Device { user, device_id, except, frame } = &frames[1] else { panic!() };
+        assert_eq!((*user, device_id.as_str(), *except, data_of(frame).0), (callee, "tab", true, "call.answered_elsewhere".to_owned()));
     }
 
     #[test]

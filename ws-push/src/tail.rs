@@ -11,7 +11,7 @@ use crate::{
 };
 use beaver_events::{message::ConversationRef, topics, GroupEvent, RawEnvelope};
 use beaver_platform::kafka::{HealthContext, RECONNECT_BACKOFF_MAX_MS};
-use beaver_readmodel::{group, keys, moment, notification, progress::{self, NOTIFICATIONS_PROJECTOR}};
+use beaver_readmodel::{call, group, keys, moment, notification, progress::{self, NOTIFICATIONS_PROJECTOR}};
 use rdkafka::{
     config::ClientConfig,
     consumer::{Consumer, StreamConsumer},
@@ -24,7 +24,7 @@ use uuid::Uuid;
 /// What ws-push reads.
 /// Conversation events come only from the sequencer's output, so every frame
 /// about a conversation is committed and in the conversation's final order.
-pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS, topics::FEEDBACK, topics::SYSTEM, topics::EMOJI, topics::NOTIFICATIONS, topics::MOMENTS];
+pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS, topics::FEEDBACK, topics::SYSTEM, topics::EMOJI, topics::NOTIFICATIONS, topics::MOMENTS, topics::CALLS];
 
 fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer<HealthContext>> {
     let consumer: StreamConsumer<HealthContext> = ClientConfig::new()
@@ -174,6 +174,16 @@ pub async fn dispatch(s: &Arc<Shared>, routed: Routed) {
                 Box::pin(dispatch(s, one)).await;
             }
         }
+        Routed::Device { user, device_id, except, frame } => {
+            let frame: Frame = frame.into();
+            let mut delivered = 0;
+            for conn in s.hub.of(user) {
+                if (conn.device.device_id == device_id) != except {
+                    delivered += usize::from(conn.offer(Outbound::Frame(frame.clone())));
+                }
+            }
+            metrics::counter!("ws_frames_queued_total").increment(delivered as u64);
+        }
         Routed::EndSession(session) => s.hub.end_session(session),
         Routed::Broadcast(b) => {
             let now = time::OffsetDateTime::now_utc();
@@ -290,6 +300,11 @@ async fn recipients(s: &Shared, push: &Push) -> anyhow::Result<Vec<Uuid>> {
                     if !blocks_author && !blocked_by_author.contains(&f.to_string()) {
                         users.insert(f);
                     }
+                }
+            }
+            Audience::CallParties(call_id) => {
+                if let Some((_, parts)) = call::load(&s.pool, *call_id).await? {
+                    users.extend(parts.iter().filter_map(|p| Uuid::try_parse(&p.user_id).ok()));
                 }
             }
             Audience::MomentViewer { user, moment: m } => {

@@ -5,6 +5,7 @@
 //! the events through [`crate::store`] and answers a typed DTO. HTTP handlers
 //! only extract the request, call one of these and return the answer.
 
+pub mod call;
 pub mod conversation;
 pub mod emoji;
 pub mod feedback;

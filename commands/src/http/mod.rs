@@ -4,6 +4,7 @@
 //! `ApiError`s, rendered in the one envelope by beaver-platform.
 
 mod auth;
+mod call;
 mod chat;
 mod emoji;
 mod feedback;
@@ -32,5 +33,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(emoji::router())
         .merge(notification::router())
         .merge(moment::router())
+        .merge(call::router())
         .merge(health::router(state))
 }

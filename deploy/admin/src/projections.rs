@@ -65,7 +65,7 @@ use std::{
 
 /// The projections `rebuild` can swap without downtime (see the module docs): all of them.
 pub const REBUILDABLE: &[&str] =
-    &["users", "sessions", "relations", "groups", "messages", "feedback", "system", "files", "emoji", "notifications", "moments"];
+    &["users", "sessions", "relations", "groups", "messages", "feedback", "system", "files", "emoji", "notifications", "moments", "calls"];
 
 /// Consumer group prefix of rebuild runners.
 pub const REBUILD_GROUP_PREFIX: &str = "beaver-rebuild-";
@@ -712,7 +712,7 @@ mod tests {
 
     #[test]
     fn self_contained_projections_keep_no_lists() {
-        for name in ["users", "sessions", "feedback", "system", "files", "moments"] {
+        for name in ["users", "sessions", "feedback", "system", "files", "moments", "calls"] {
             assert!(beaver_projectors::read_model(name).unwrap().lists.is_empty(), "{name} keeps shared rows");
         }
     }

@@ -9,6 +9,7 @@ pub(crate) fn at(env: &RawEnvelope) -> PrimitiveDateTime {
     sync::utc(env.occurred_at)
 }
 
+mod calls;
 mod emoji;
 mod feedback;
 mod files;
@@ -22,6 +23,7 @@ pub mod sync;
 mod system;
 mod users;
 
+pub use calls::Calls;
 pub use emoji::Emoji;
 pub use feedback::Feedback;
 pub use files::Files;
@@ -51,5 +53,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(Emoji),
         Arc::new(Notifications),
         Arc::new(Moments),
+        Arc::new(Calls),
     ]
 }

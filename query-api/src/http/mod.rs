@@ -1,5 +1,6 @@
 //! The HTTP surface of the read side, one module per URL resource (named as in beaver-commands).
 
+mod call;
 mod chat;
 mod emoji;
 mod feedback;
@@ -27,5 +28,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(system::router())
         .merge(notification::router())
         .merge(moment::router())
+        .merge(call::router())
         .merge(HealthChecks::new().mysql(state.pool.clone()).redis(state.redis.clone()).route())
 }

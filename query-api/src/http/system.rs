@@ -62,7 +62,7 @@ async fn config(State(s): State<AppState>) -> Response {
             feedback_per_day: feedback::PER_DAY,
         },
         // Built and always on: uploads, emoji. Not built yet: the rest.
-        features: Features { calls: false, moments: false, uploads: true, emoji: true, notifications: false },
+        features: Features { calls: true, moments: true, uploads: true, emoji: true, notifications: true },
     };
     let mut response = ok(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));

@@ -89,6 +89,13 @@ pub fn announcement_fanned_out(announcement: Uuid) -> String {
     format!("{ns}beaver:notif:announced:{announcement}", ns = namespace())
 }
 
+/// The call a user is in (or being rung for): the busy mark, set with `NX`
+/// by commands when the call starts (or the user joins) and deleted when
+/// their part ends; it expires after the longest call should a delete be lost.
+pub fn call_busy(user: Uuid) -> String {
+    format!("{ns}beaver:call:busy:{user}", ns = namespace())
+}
+
 /// Failed password logins for one login name (commands' rate limit).
 pub fn login_failures(login: &str) -> String {
     format!("{ns}beaver:login:failures:{login}", ns = namespace())

@@ -15,9 +15,10 @@
 //! - [`progress`]: projector names and their stored offsets (`projector_offsets`).
 //! - [`sync`]: incremental list sync by version (`sync_versions`).
 //! - [`user`], [`relation`], [`group`], [`conversation`], [`session`]: rows and queries per aggregate.
-//! - [`feedback`], [`system`], [`settings`], [`files`], [`emoji`], [`notification`], [`moment`]: the seed services' read models.
+//! - [`feedback`], [`system`], [`settings`], [`files`], [`emoji`], [`notification`], [`moment`], [`call`]: the seed services' read models.
 //! - [`MIGRATOR`]: the SQL migrations under `schemas/migrations`, compiled in.
 
+pub mod call;
 pub mod conversation;
 pub mod emoji;
 pub mod feedback;

@@ -27,6 +27,8 @@ pub const EMOJI_PROJECTOR: &str = "emoji";
 pub const NOTIFICATIONS_PROJECTOR: &str = "notifications";
 /// Projector building moments, likes, comments and the timeline index from `beaver.moments.v1` and `beaver.relations.v1`.
 pub const MOMENTS_PROJECTOR: &str = "moments";
+/// Projector building `calls` and `call_participants` from `beaver.calls.v1`.
+pub const CALLS_PROJECTOR: &str = "calls";
 
 /// The next offset `projector` will apply in `topic`/`partition` (0 if it has not started).
 pub async fn next_offset(pool: &sqlx::MySqlPool, projector: &str, topic: &str, partition: i32) -> Result<i64, sqlx::Error> {

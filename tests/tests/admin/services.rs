@@ -822,3 +822,55 @@ async fn refused_announcements_exit_non_zero_and_append_nothing() {
     assert_eq!(recs.len(), 1, "{recs:#?}");
     assert_eq!(sorted_platforms(&recs[0].1["payload"]["platforms"]), ["desktop", "mac", "windows"]);
 }
+
+/// The inbox items of `user` of kind `announcement` about `announcement_id`.
+async fn announcement_items(api: &Api, user: &Account, announcement_id: &str) -> Vec<Value> {
+    let a = api.get("/api/notification?category=system&limit=50", Some(&user.token)).await.expect(200);
+    let items = a.data()["items"].as_array().cloned().unwrap_or_default();
+    items.into_iter().filter(|i| i["kind"] == "announcement" && i["target"]["id"] == announcement_id).collect()
+}
+
+#[tokio::test]
+async fn a_started_announcement_is_one_system_item_in_every_inbox_and_a_scheduled_one_only_once_it_starts() {
+    let api = Api::new();
+    let (a, b, off) = tokio::join!(account(&api, "annbox"), account(&api, "annbox"), account(&api, "annoff"));
+    api.call(reqwest::Method::PATCH, "/api/user/settings", Some(&off.token), Some(json!({ "notifications": { "categories": { "system": false } } })))
+        .await
+        .expect(200);
+    let (title, op) = (unique("inbox"), unique("op"));
+    let (_, ends_s) = at(300);
+    succeeded(&announce(&title, "Read me", &op, &["--ends-at", &ends_s]).await, "announce");
+    let id = listed(&api, &a, None, &title).await["announcement_id"].as_str().unwrap().to_owned();
+    // The notifier delivers started announcements on a 5 s clock.
+    for user in [&a, &b] {
+        let items = eventually(Duration::from_secs(30), || async {
+            let items = announcement_items(&api, user, &id).await;
+            (!items.is_empty()).then_some(items)
+        })
+        .await
+        .unwrap_or_else(|| panic!("the announcement never reached {}'s inbox", user.id));
+        assert_eq!(items.len(), 1, "one item per user: {items:?}");
+        let i = &items[0];
+        assert_eq!((i["category"].as_str(), i["read"].as_bool()), (Some("system"), Some(false)), "{i}");
+        assert_eq!(i["text"], format!("{title}\nRead me"), "{i}");
+    }
+    // Switched off: nothing, with the two inboxes above as the control.
+    assert!(announcement_items(&api, &off, &id).await.is_empty(), "a user with system notifications off got the announcement");
+
+    // Scheduled a few seconds ahead: not in the inbox before it starts, then once.
+    let (later, op2) = (unique("later"), unique("op"));
+    let (starts, starts_s) = at(8);
+    succeeded(&announce(&later, "Soon", &op2, &["--starts-at", &starts_s, "--ends-at", &ends_s]).await, "announce --starts-at");
+    let later_id = records(SYSTEM, &later).await[0].1["payload"]["announcement_id"].as_str().unwrap().to_owned();
+    while OffsetDateTime::now_utc() < starts - time::Duration::seconds(1) {
+        assert!(announcement_items(&api, &a, &later_id).await.is_empty(), "a scheduled announcement reached the inbox before it started");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let items = eventually(Duration::from_secs(30), || async {
+        let items = announcement_items(&api, &a, &later_id).await;
+        (!items.is_empty()).then_some(items)
+    })
+    .await
+    .expect("the scheduled announcement reaches the inbox once it starts");
+    assert_eq!(items.len(), 1, "{items:?}");
+}

@@ -31,7 +31,7 @@ async fn the_public_config_names_version_limits_and_disabled_features_and_may_be
     );
     assert_eq!(
         d["features"],
-        json!({ "calls": false, "moments": false, "uploads": true, "emoji": true, "notifications": false }),
+        json!({ "calls": true, "moments": true, "uploads": true, "emoji": true, "notifications": true }),
         "uploads and emoji are built; calls, moments and notifications not yet: {}",
         a.body
     );

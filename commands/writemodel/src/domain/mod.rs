@@ -23,9 +23,11 @@
 //! | [`files`]    | file id           | `FileEvent`             |
 //! | [`emoji`]    | user id, pack id  | `EmojiEvent`            |
 //! | [`system`]   | app+platform, announcement | `SystemEvent`  |
+//! | [`call`]     | call id           | `CallEvent`             |
 //! | [`moment`]   | moment id         | `MomentEvent`           |
 //! | [`notification`] | user id       | `NotificationEvent` (items derived by [`notification::derive`]) |
 
+pub mod call;
 pub mod conversation;
 pub mod emoji;
 pub mod feedback;
