@@ -6,6 +6,7 @@
 mod accounts;
 mod auth;
 mod bad_input;
+mod calls;
 mod chat;
 mod emoji;
 mod feedback;
@@ -14,6 +15,8 @@ mod friends;
 mod groups;
 mod helpers;
 mod hostile;
+mod moments;
+mod notifications;
 mod operability;
 mod push;
 mod push_node;
