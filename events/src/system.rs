@@ -67,6 +67,10 @@ pub struct SystemAnnouncementPublished {
     pub starts_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub ends_at: Option<OffsetDateTime>,
+    /// Also an item in every user's inbox once it starts (one event per
+    /// user, so the operator asks for it); absent in older records: false.
+    #[serde(default)]
+    pub inbox: bool,
 }
 
 /// The aggregate id of one app's releases on one platform.

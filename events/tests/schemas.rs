@@ -401,6 +401,7 @@ fn system_samples() -> Vec<SystemEvent> {
             platforms: vec!["ios".into(), "web".into()],
             starts_at: OffsetDateTime::now_utc(),
             ends_at: Some(OffsetDateTime::now_utc() + Duration::hours(2)),
+            inbox: true,
         }),
     ]
 }

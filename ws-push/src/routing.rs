@@ -551,6 +551,7 @@ mod tests {
             platforms: vec!["ios".into()],
             starts_at,
             ends_at: None,
+            inbox: false,
         });
         let Routed::Broadcast(b) = route(topics::SYSTEM, raw(a)) else { panic!() };
         assert_eq!((b.platforms, b.starts_at, b.ends_at), (vec!["ios".to_owned()], starts_at, None));

@@ -93,6 +93,11 @@ pub struct AnnounceArgs {
     /// When it ends (RFC 3339; default never).
     #[arg(long)]
     ends_at: Option<String>,
+    /// Also put it in every user's inbox once it starts (an item per user,
+    /// which reaches offline users as a push too); without it, connected
+    /// clients get the frame and everyone the listing.
+    #[arg(long)]
+    inbox: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -155,6 +160,7 @@ pub async fn announce(global: &Global, args: AnnounceArgs) -> anyhow::Result<Exi
         platforms: args.platforms,
         starts_at: instant("starts-at", args.starts_at)?,
         ends_at: instant("ends-at", args.ends_at)?,
+        inbox: args.inbox,
     };
     let event = rules::decide_announce(announce, &Ctx::live(uuid::Uuid::nil())).map_err(operate::refused)?;
     finish(global, &operator, vec![event]).await

@@ -62,8 +62,8 @@ impl Projection for System {
             }
             SystemEvent::SystemAnnouncementPublished(e) => {
                 sqlx::query(
-                    "INSERT IGNORE INTO announcements (announcement_id, title, body, platforms, starts_at, ends_at, published_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT IGNORE INTO announcements (announcement_id, title, body, platforms, starts_at, ends_at, published_at, inbox) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(e.announcement_id.to_string())
                 .bind(&e.title)
@@ -72,6 +72,7 @@ impl Projection for System {
                 .bind(utc(e.starts_at))
                 .bind(e.ends_at.map(utc))
                 .bind(when)
+                .bind(e.inbox)
                 .execute(&mut **tx)
                 .await?;
             }

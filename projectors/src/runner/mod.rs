@@ -191,6 +191,11 @@ fn consume(
                 }
                 publish(consumer, config, ctx, handle, name, &plan);
             }
+            Err(_) if stop.load(Ordering::Relaxed) => {
+                // Stopping (e.g. a rebuild's shadow runner whose tables were
+                // just swapped in): nothing was committed, and nothing is retried.
+                tracing::debug!(projector = name, "batch abandoned while stopping");
+            }
             Err(e) => {
                 // Nothing of the batch was committed: go back to the stored
                 // offsets (next turn) and try again after a pause.

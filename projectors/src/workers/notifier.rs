@@ -71,6 +71,9 @@ impl Worker for Notifier {
         let now = time::PrimitiveDateTime::new(now.date(), now.time());
         for a in system::current_announcements(&ctx.pool, now, None).await? {
             let Ok(id) = Uuid::try_parse(&a.announcement_id) else { continue };
+            if !a.inbox {
+                continue;
+            }
             // Only what started in the last day: a new notifier does not
             // deliver long-running announcements it never saw start.
             if a.starts_at < now - CATCH_UP {

@@ -45,6 +45,9 @@ pub struct Announcement {
     pub starts_at: PrimitiveDateTime,
     #[serde(serialize_with = "crate::opt_time_text")]
     pub ends_at: Option<PrimitiveDateTime>,
+    /// Also delivered to every inbox (the notifier's, not shown in the listing).
+    #[serde(skip)]
+    pub inbox: bool,
 }
 
 /// The platforms column: names joined by commas, '' for every platform.
@@ -55,8 +58,8 @@ pub fn platforms_column(platforms: &[String]) -> String {
 /// Announcements current at `now` (started, not ended), newest start first;
 /// with `platform`, only those for it (or for every platform).
 pub async fn current_announcements(pool: &MySqlPool, now: PrimitiveDateTime, platform: Option<&str>) -> Result<Vec<Announcement>, sqlx::Error> {
-    let rows: Vec<(String, String, String, String, PrimitiveDateTime, Option<PrimitiveDateTime>)> = sqlx::query_as(
-        "SELECT announcement_id, title, body, platforms, starts_at, ends_at FROM announcements \
+    let rows: Vec<(String, String, String, String, PrimitiveDateTime, Option<PrimitiveDateTime>, bool)> = sqlx::query_as(
+        "SELECT announcement_id, title, body, platforms, starts_at, ends_at, inbox FROM announcements \
          WHERE starts_at <= ? AND (ends_at IS NULL OR ends_at > ?) AND (? IS NULL OR platforms = '' OR FIND_IN_SET(?, platforms) > 0) \
          ORDER BY starts_at DESC, announcement_id DESC LIMIT 100",
     )
@@ -68,13 +71,14 @@ pub async fn current_announcements(pool: &MySqlPool, now: PrimitiveDateTime, pla
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(announcement_id, title, body, platforms, starts_at, ends_at)| Announcement {
+        .map(|(announcement_id, title, body, platforms, starts_at, ends_at, inbox)| Announcement {
             announcement_id,
             title,
             body,
             platforms: platforms.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
             starts_at,
             ends_at,
+            inbox,
         })
         .collect())
 }

@@ -831,7 +831,7 @@ async fn announcement_items(api: &Api, user: &Account, announcement_id: &str) ->
 }
 
 #[tokio::test]
-async fn a_started_announcement_is_one_system_item_in_every_inbox_and_a_scheduled_one_only_once_it_starts() {
+async fn an_announcement_with_inbox_is_one_system_item_in_every_inbox_once_it_starts_and_one_without_is_not() {
     let api = Api::new();
     let (a, b, off) = tokio::join!(account(&api, "annbox"), account(&api, "annbox"), account(&api, "annoff"));
     api.call(reqwest::Method::PATCH, "/api/user/settings", Some(&off.token), Some(json!({ "notifications": { "categories": { "system": false } } })))
@@ -839,7 +839,11 @@ async fn a_started_announcement_is_one_system_item_in_every_inbox_and_a_schedule
         .expect(200);
     let (title, op) = (unique("inbox"), unique("op"));
     let (_, ends_s) = at(300);
-    succeeded(&announce(&title, "Read me", &op, &["--ends-at", &ends_s]).await, "announce");
+    // Without --inbox: frames and the listing only (checked after the one with --inbox arrived).
+    let (plain, op0) = (unique("plain"), unique("op"));
+    succeeded(&announce(&plain, "Just a banner", &op0, &["--ends-at", &ends_s]).await, "announce without --inbox");
+    let plain_id = listed(&api, &a, None, &plain).await["announcement_id"].as_str().unwrap().to_owned();
+    succeeded(&announce(&title, "Read me", &op, &["--ends-at", &ends_s, "--inbox"]).await, "announce --inbox");
     let id = listed(&api, &a, None, &title).await["announcement_id"].as_str().unwrap().to_owned();
     // The notifier delivers started announcements on a 5 s clock.
     for user in [&a, &b] {
@@ -856,11 +860,12 @@ async fn a_started_announcement_is_one_system_item_in_every_inbox_and_a_schedule
     }
     // Switched off: nothing, with the two inboxes above as the control.
     assert!(announcement_items(&api, &off, &id).await.is_empty(), "a user with system notifications off got the announcement");
+    assert!(announcement_items(&api, &a, &plain_id).await.is_empty(), "an announcement without --inbox reached an inbox");
 
     // Scheduled a few seconds ahead: not in the inbox before it starts, then once.
     let (later, op2) = (unique("later"), unique("op"));
     let (starts, starts_s) = at(8);
-    succeeded(&announce(&later, "Soon", &op2, &["--starts-at", &starts_s, "--ends-at", &ends_s]).await, "announce --starts-at");
+    succeeded(&announce(&later, "Soon", &op2, &["--starts-at", &starts_s, "--ends-at", &ends_s, "--inbox"]).await, "announce --starts-at --inbox");
     let later_id = records(SYSTEM, &later).await[0].1["payload"]["announcement_id"].as_str().unwrap().to_owned();
     while OffsetDateTime::now_utc() < starts - time::Duration::seconds(1) {
         assert!(announcement_items(&api, &a, &later_id).await.is_empty(), "a scheduled announcement reached the inbox before it started");

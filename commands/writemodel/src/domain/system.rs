@@ -155,6 +155,8 @@ pub struct Announce {
     /// `None`: now.
     pub starts_at: Option<OffsetDateTime>,
     pub ends_at: Option<OffsetDateTime>,
+    /// Also put it in every user's inbox.
+    pub inbox: bool,
 }
 
 fn text(field: &'static str, raw: &str, max: usize) -> Result<String, DomainError> {
@@ -192,6 +194,7 @@ pub fn decide_announce(a: Announce, ctx: &Ctx) -> Result<SystemEvent, DomainErro
         platforms,
         starts_at,
         ends_at,
+        inbox: a.inbox,
     }))
 }
 
@@ -256,7 +259,7 @@ mod tests {
     #[test]
     fn an_announcement_starts_now_by_default_and_must_end_after_it_starts() {
         let c = ctx(user());
-        let a = Announce { title: " Hi ".into(), body: "b".into(), platforms: vec!["ios".into(), "ios".into()], starts_at: None, ends_at: None };
+        let a = Announce { title: " Hi ".into(), body: "b".into(), platforms: vec!["ios".into(), "ios".into()], starts_at: None, ends_at: None, inbox: true };
         let SystemEvent::SystemAnnouncementPublished(e) = decide_announce(a.clone(), &c).unwrap() else { panic!() };
         assert_eq!((e.announcement_id, e.title.as_str(), e.platforms.clone(), e.starts_at), (id(1), "Hi", vec!["ios".to_owned()], c.now));
         let backwards = Announce { ends_at: Some(c.now - Duration::seconds(1)), ..a.clone() };
