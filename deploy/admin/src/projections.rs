@@ -378,6 +378,9 @@ impl Runner {
 
 async fn rebuild(global: &Global, name: &str, opts: Options) -> anyhow::Result<ExitCode> {
     let Options { no_swap, keep_shadow, timeout, shadow_redis_db } = opts;
+    // Ctrl-C (SIGINT) is caught from the start, so that one arriving while the
+    // shadow is being set up still ends in the clean-up below.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let p = projection(name)?;
     anyhow::ensure!(REBUILDABLE.contains(&name), "{name} cannot be rebuilt without downtime (rebuildable: {})", REBUILDABLE.join(", "));
     let model = beaver_projectors::read_model(name).context("a projection without a read model")?;
@@ -439,7 +442,7 @@ async fn rebuild(global: &Global, name: &str, opts: Options) -> anyhow::Result<E
             timeout,
             &mut runner,
         ) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; the live read model was not touched")),
+        _ = interrupt.recv() => Err(anyhow::anyhow!("interrupted; the live read model was not touched")),
     };
     runner.stop();
     shadow_pool.close().await;

@@ -60,6 +60,7 @@ pub fn sends_receipts_predicate(user_column: &str) -> String {
 /// The users among `ids` who switched a notification category off
 /// (`category`: a key of `notifications.categories`, e.g. `system`).
 pub async fn category_off(pool: &MySqlPool, ids: &[Uuid], category: &str) -> Result<HashSet<Uuid>, sqlx::Error> {
-    let head = format!("SELECT user_id FROM user_settings WHERE JSON_VALUE(document, '$.notifications.categories.{category}') = 'false' AND ");
+    // MariaDB's JSON_VALUE reads a JSON false as '0' (MySQL's as 'false').
+    let head = format!("SELECT user_id FROM user_settings WHERE JSON_VALUE(document, '$.notifications.categories.{category}') IN ('0', 'false') AND ");
     crate::subset(pool, &head, &[], ids, "user_id").await
 }
