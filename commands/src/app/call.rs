@@ -12,13 +12,13 @@ use super::{Created, Origin, Written};
 use crate::{store::consistency::AggregateLock, AppState};
 use beaver_events::{
     call::{CallEnded, CallEvent},
-    message::{ConversationRef, MessageEvent, MessageSent},
+    message::ConversationRef,
     topics, Actor, Envelope,
 };
 use beaver_platform::http::ApiError;
 use beaver_readmodel::{
     call as read, keys,
-    progress::{CALLS_PROJECTOR, MESSAGES_PROJECTOR},
+    progress::CALLS_PROJECTOR,
     relation,
 };
 use beaver_writemodel::domain::{
@@ -309,27 +309,8 @@ pub async fn invite(s: &AppState, origin: &Origin, call_id: Uuid, req: InviteReq
 /// A finished call's notice in its conversation, once (the client message
 /// id is the call's, so a second attempt is a repeat the sequencer drops).
 async fn notice(s: &AppState, correlation: &str, conversation: &str, st: &CallState, end: &CallEnded) {
-    let media = read::load(&s.pool, st.call_id).await.ok().flatten().map(|(c, _)| c.media).unwrap_or_default();
-    let message_id = Uuid::now_v7();
-    let event = MessageEvent::MessageSent(MessageSent {
-        message_id,
-        conversation_id: conversation.to_owned(),
-        client_msg_id: format!("sys-call-{}", st.call_id.simple()),
-        sender_id: super::group::SYSTEM_SENDER,
-        kind: "system".into(),
-        content: json!({ "event": "call", "call_id": st.call_id, "media": media, "result": end.result, "duration_ms": end.duration_ms }),
-        mentions: vec![],
-        reply_to: None,
-        hidden_from: None,
-    });
-    match s.append(&Envelope::new(event, Actor::System, correlation.to_owned(), None)).await {
-        Ok(pos) => {
-            if let Err(e) = s.visible(MESSAGES_PROJECTOR, topics::MESSAGES, pos).await {
-                tracing::warn!(error = %e, "could not wait for a call notice");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, call = %st.call_id, "could not post a call notice"),
-    }
+    let content = json!({ "event": "call", "call_id": st.call_id, "media": st.media, "result": end.result, "duration_ms": end.duration_ms });
+    super::system_notice(s, conversation.to_owned(), format!("sys-call-{}", st.call_id.simple()), correlation, content).await;
 }
 
 /// The ring sweeper: every second, the calls with a ring that ended.

@@ -7,13 +7,12 @@ use super::{Origin, Written};
 use crate::{store::consistency::AggregateLock, AppState};
 use beaver_events::{
     group::{group_conversation_id, JoinPolicy, Role},
-    message::MessageSent,
-    topics, Actor, Envelope, GroupEvent, MessageEvent,
+    topics, GroupEvent,
 };
 use beaver_platform::http::ApiError;
 use beaver_readmodel::{
     group as read,
-    progress::{GROUPS_PROJECTOR, MESSAGES_PROJECTOR},
+    progress::GROUPS_PROJECTOR,
     relation, user as users,
 };
 use beaver_writemodel::domain::{
@@ -217,26 +216,8 @@ async fn post_notices(s: &AppState, origin: &Origin, group_id: Uuid, state: &Gro
 }
 
 async fn notice(s: &AppState, group_id: Uuid, correlation: &str, content: Value) {
-    let message_id = Uuid::now_v7();
-    let event = MessageEvent::MessageSent(MessageSent {
-        message_id,
-        conversation_id: group_conversation_id(group_id),
-        client_msg_id: format!("sys-{}", message_id.simple()),
-        sender_id: SYSTEM_SENDER,
-        kind: "system".into(),
-        content,
-        mentions: vec![],
-        reply_to: None,
-        hidden_from: None,
-    });
-    match s.append(&Envelope::new(event, Actor::System, correlation.to_owned(), None)).await {
-        Ok(pos) => {
-            if let Err(e) = s.visible(MESSAGES_PROJECTOR, topics::MESSAGES, pos).await {
-                tracing::warn!(error = %e, "could not wait for a group notice");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, %group_id, "could not post a group notice"),
-    }
+    let client_msg_id = format!("sys-{}", Uuid::now_v7().simple());
+    super::system_notice(s, group_conversation_id(group_id), client_msg_id, correlation, content).await;
 }
 
 pub async fn create(s: &AppState, origin: &Origin, req: group::CreateGroup) -> Result<Written<Created>, ApiError> {

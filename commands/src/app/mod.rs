@@ -108,3 +108,31 @@ pub(crate) async fn ensure_user(pool: &MySqlPool, user_id: Uuid) -> Result<(), A
         false => Err(ApiError::NotFound("user not found".into())),
     }
 }
+
+/// Posts a system notice (`kind: system`, from [`group::SYSTEM_SENDER`])
+/// into a conversation and waits until it is stored, so that it precedes
+/// anything sent after the command answers. `client_msg_id` makes it
+/// idempotent (the sequencer drops a repeat). Best effort: the change it
+/// reports is already durable, a lost notice is only logged.
+pub(crate) async fn system_notice(s: &AppState, conversation_id: String, client_msg_id: String, correlation: &str, content: serde_json::Value) {
+    use beaver_events::{message::{MessageEvent, MessageSent}, topics, Actor, Envelope};
+    let event = MessageEvent::MessageSent(MessageSent {
+        message_id: Uuid::now_v7(),
+        conversation_id: conversation_id.clone(),
+        client_msg_id,
+        sender_id: group::SYSTEM_SENDER,
+        kind: "system".into(),
+        content,
+        mentions: vec![],
+        reply_to: None,
+        hidden_from: None,
+    });
+    match s.append(&Envelope::new(event, Actor::System, correlation.to_owned(), None)).await {
+        Ok(pos) => {
+            if let Err(e) = s.visible(beaver_readmodel::progress::MESSAGES_PROJECTOR, topics::MESSAGES, pos).await {
+                tracing::warn!(error = %e, "could not wait for a system notice");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, %conversation_id, "could not post a system notice"),
+    }
+}

@@ -177,7 +177,7 @@ async fn shown(pool: &MySqlPool, viewer: Uuid, rows: Vec<Row>) -> Result<Vec<Mom
         let own = r.author_id == me;
         let media: Vec<Media> = serde_json::from_str(&r.media).unwrap_or_default();
         out.push(Moment {
-            liked: likes.iter().any(|u| *u == me),
+            liked: likes.contains(&me),
             like_count: likes.len(),
             comment_count: comments.len(),
             likes,

@@ -154,9 +154,10 @@ impl Unread {
 
 /// The unread counts the projection keeps in Redis (zero when never written).
 pub async fn unread(redis: &mut redis::aio::ConnectionManager, user: Uuid) -> redis::RedisResult<Unread> {
-    let (total, social, group, moment, system): (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
-        redis.hget(keys::notifications_unread(user), &["total", "social", "group", "moment", "system"]).await?;
-    Ok(Unread { total: total.unwrap_or(0), social: social.unwrap_or(0), group: group.unwrap_or(0), moment: moment.unwrap_or(0), system: system.unwrap_or(0) })
+    let fields = ["total", "social", "group", "moment", "system"];
+    let values: Vec<Option<i64>> = redis.hget(keys::notifications_unread(user), &fields).await?;
+    let n = |i: usize| values.get(i).copied().flatten().unwrap_or(0);
+    Ok(Unread { total: n(0), social: n(1), group: n(2), moment: n(3), system: n(4) })
 }
 
 /// Unread messages in `user`'s conversations that they have not muted.

@@ -58,7 +58,8 @@ pub fn platforms_column(platforms: &[String]) -> String {
 /// Announcements current at `now` (started, not ended), newest start first;
 /// with `platform`, only those for it (or for every platform).
 pub async fn current_announcements(pool: &MySqlPool, now: PrimitiveDateTime, platform: Option<&str>) -> Result<Vec<Announcement>, sqlx::Error> {
-    let rows: Vec<(String, String, String, String, PrimitiveDateTime, Option<PrimitiveDateTime>, bool)> = sqlx::query_as(
+    type Row = (String, String, String, String, PrimitiveDateTime, Option<PrimitiveDateTime>, bool);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT announcement_id, title, body, platforms, starts_at, ends_at, inbox FROM announcements \
          WHERE starts_at <= ? AND (ends_at IS NULL OR ends_at > ?) AND (? IS NULL OR platforms = '' OR FIND_IN_SET(?, platforms) > 0) \
          ORDER BY starts_at DESC, announcement_id DESC LIMIT 100",
