@@ -17,12 +17,15 @@
 //!   send to the recipient's WebSocket `message` frame, at an open-loop rate;
 //!   also counts lost, duplicated and out-of-order deliveries.
 //! - `reads`: the conversation list of a user with many conversations.
+//! - `moments`: the friends' feed: POST latency with the fan-out on write to
+//!   every friend, the fan-out's correctness, and timeline reads.
 
 
 mod common;
 mod fanout;
 mod idle;
 mod latency;
+mod moments;
 mod procs;
 mod reads;
 mod rebuild;
@@ -77,6 +80,8 @@ enum Scenario {
     Rebuild(rebuild::RebuildArgs),
     /// The conversation list of a user with many conversations: latency and CPU per request.
     Reads(reads::ReadsArgs),
+    /// The friends' feed: POST /api/moment with the fan-out to every friend, and timeline reads.
+    Moments(moments::MomentsArgs),
 }
 
 
@@ -92,5 +97,6 @@ async fn main() -> Result<()> {
         Scenario::Fanout(args) => fanout::fanout_scenario(client, cli.pids, args).await,
         Scenario::Rebuild(args) => rebuild::rebuild_scenario(client, cli.pids, args).await,
         Scenario::Reads(args) => reads::reads_scenario(client, cli.pids, args).await,
+        Scenario::Moments(args) => moments::moments_scenario(client, cli.pids, args).await,
     }
 }

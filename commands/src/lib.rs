@@ -74,6 +74,8 @@ pub struct Config {
     pub call_ring_timeout_secs: u32,
     /// How often the ring sweeper looks for rings that ended; 0 turns it off.
     pub call_sweep_ms: u64,
+    /// How long a dropped device bound in a call has to connect again.
+    pub call_reconnect_grace_secs: u64,
 }
 
 pub use beaver_platform::auth::DEV_JWT_SECRET;
@@ -99,6 +101,7 @@ impl Default for Config {
             login_failure_window_secs: 300,
             call_ring_timeout_secs: 30,
             call_sweep_ms: 1000,
+            call_reconnect_grace_secs: 20,
         }
     }
 }

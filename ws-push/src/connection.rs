@@ -130,6 +130,20 @@ pub fn serve(s: Arc<Shared>, socket: WebSocket, pre: Option<Who>) -> impl std::f
         let (s, conn) = (session.s, session.conn);
         s.hub.unregister(&conn);
         Box::pin(presence::offline(&s, &conn)).await;
+        Box::pin(device_closed(&s, &conn)).await;
+    }
+}
+
+/// The device's last connection on this node closed: note when (a call it
+/// is bound in gives it the reconnect grace from then).
+async fn device_closed(s: &Shared, conn: &Conn) {
+    if s.hub.of(conn.user).iter().any(|c| c.device.device_id == conn.device.device_id) {
+        return;
+    }
+    let key = keys::device_dropped(conn.user, &conn.device.device_id);
+    let noted: redis::RedisResult<()> = s.redis.clone().set_ex(key, beaver_readmodel::presence::now_ms(), 3600).await;
+    if let Err(e) = noted {
+        tracing::warn!(error = %e, "could not note a closed device");
     }
 }
 
@@ -160,6 +174,7 @@ async fn open(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) -> Option
     };
     ephemeral::publish(&s, &kick).await;
     presence::online(&s, &conn).await;
+    let _: redis::RedisResult<()> = s.redis.clone().del(keys::device_dropped(who.user, &who.device_id)).await;
     let ready = json!({
         "user_id": who.user,
         "device_id": who.device_id,

@@ -330,16 +330,45 @@ pub async fn sweep_loop(s: AppState, mut stop: tokio::sync::watch::Receiver<bool
     }
 }
 
-/// One sweep: each call whose ring ended is decided under its lock (another
+/// One sweep: each call whose ring ended, and each bound device dropped
+/// for longer than the grace, is decided under the call's lock (another
 /// commands process that got there first leaves nothing to do).
 pub async fn sweep(s: &AppState) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc();
     for call_id in read::rings_ended(&s.pool, time::PrimitiveDateTime::new(now.date(), now.time()), 100).await? {
-        let lock = lock(s, call_id).await?;
-        let Some((st, conversation)) = state(s, call_id).await? else { continue };
-        let events = rules::decide_timeout(&st, &Ctx::new(Uuid::nil(), beaver_events::stored_precision(time::OffsetDateTime::now_utc()), Uuid::now_v7));
-        if events.is_empty() {
+        let ctx = Ctx::new(Uuid::nil(), beaver_events::stored_precision(time::OffsetDateTime::now_utc()), Uuid::now_v7);
+        system_act(s, call_id, |st| rules::decide_timeout(st, &ctx)).await?;
+    }
+    let grace_ms = (s.config.call_reconnect_grace_secs * 1000) as i64;
+    for (call_id, user, device) in read::bound_devices(&s.pool, 500).await? {
+        let dropped: Option<i64> = s.redis.clone().get(keys::device_dropped(user, &device)).await?;
+        if !dropped.is_some_and(|at| beaver_readmodel::presence::now_ms() - at > grace_ms) {
             continue;
+        }
+        let ctx = Ctx::new(user, beaver_events::stored_precision(time::OffsetDateTime::now_utc()), Uuid::now_v7);
+        // Still bound to that device under the lock, and still dropped: the user leaves.
+        system_act(s, call_id, |st| match read_bound(st, user) {
+            true => rules::decide_hangup(Some(st), &ctx).unwrap_or_default(),
+            false => vec![],
+        })
+        .await?;
+        metrics::counter!("calls_devices_dropped_total").increment(1);
+    }
+    Ok(())
+}
+
+fn read_bound(st: &CallState, user: Uuid) -> bool {
+    st.participants.iter().any(|p| p.user_id == user && p.part == Part::Joined) && !st.ended
+}
+
+/// The sweeper's decision on one call, appended with the system actor.
+async fn system_act(s: &AppState, call_id: Uuid, decide: impl FnOnce(&CallState) -> Vec<CallEvent>) -> anyhow::Result<()> {
+    {
+        let lock = lock(s, call_id).await?;
+        let Some((st, conversation)) = state(s, call_id).await? else { return Ok(()) };
+        let events = decide(&st);
+        if events.is_empty() {
+            return Ok(());
         }
         let released = rules::released(Some(&st), &events);
         let ended = events.iter().find_map(|e| match e {
@@ -358,7 +387,6 @@ pub async fn sweep(s: &AppState) -> anyhow::Result<()> {
         if let Some(end) = ended {
             notice(s, &correlation, &conversation, &st, &end).await;
         }
-        metrics::counter!("calls_missed_total").increment(1);
     }
     Ok(())
 }

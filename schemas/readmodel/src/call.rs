@@ -64,6 +64,18 @@ pub async fn bound_device(pool: &MySqlPool, call_id: Uuid, user: Uuid) -> Result
     .await
 }
 
+/// `(call, user, device)` of every bound device in a call that has not ended.
+pub async fn bound_devices(pool: &MySqlPool, limit: u32) -> Result<Vec<(Uuid, Uuid, String)>, sqlx::Error> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT p.call_id, p.user_id, p.device_id FROM call_participants p JOIN calls c ON c.call_id = p.call_id \
+         WHERE c.status <> 'ended' AND p.part = 'joined' AND p.device_id IS NOT NULL LIMIT ?",
+    )
+    .bind(limit as i64)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(|(c, u, d)| Ok((uuid(&c)?, uuid(&u)?, d))).collect()
+}
+
 /// A participant as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Shown {

@@ -96,6 +96,14 @@ pub fn call_busy(user: Uuid) -> String {
     format!("{ns}beaver:call:busy:{user}", ns = namespace())
 }
 
+/// When a device's last WebSocket connection closed (Unix ms), set by
+/// ws-push at the close and deleted when the device connects again; the
+/// commands' ring sweeper ends a dropped device's part in a call after the
+/// reconnect grace (docs/services.md, "A dropped device").
+pub fn device_dropped(user: Uuid, device_id: &str) -> String {
+    format!("{ns}beaver:device:dropped:{user}:{device_id}", ns = namespace())
+}
+
 /// Failed password logins for one login name (commands' rate limit).
 pub fn login_failures(login: &str) -> String {
     format!("{ns}beaver:login:failures:{login}", ns = namespace())
