@@ -46,6 +46,8 @@ export BEAVER_GATEWAY_PORT="${BEAVER_GATEWAY_PORT:-21080}"
 # the gateway's second listener: only /ws, the seed's WebSocket address
 export BEAVER_GATEWAY_WS_PORT="${BEAVER_GATEWAY_WS_PORT:-21040}"
 export BEAVER_COMMANDS_PORT="${BEAVER_COMMANDS_PORT:-21081}"
+# Where ws-push performs call actions sent as socket frames.
+export BEAVER_COMMANDS_URL="${BEAVER_COMMANDS_URL:-http://127.0.0.1:$BEAVER_COMMANDS_PORT}"
 export BEAVER_QUERY_PORT="${BEAVER_QUERY_PORT:-21082}"
 export BEAVER_WS_PORT="${BEAVER_WS_PORT:-21083}"
 # ws-push nodes: node n listens on BEAVER_WS_PORT + 100*(n-1) (21083, 21183, ...)

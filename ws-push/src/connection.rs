@@ -349,7 +349,7 @@ impl Session {
         let frame_id = id.as_deref();
         let cost = match &parsed {
             Ok(ClientFrame::Sync { conversations }) => conversations.len() as u32,
-            Ok(ClientFrame::Send(_) | ClientFrame::Typing { .. } | ClientFrame::CallSignal { .. }) => 1,
+            Ok(ClientFrame::Send(_) | ClientFrame::Typing { .. } | ClientFrame::CallSignal { .. } | ClientFrame::CallAction { .. }) => 1,
             _ => 0,
         };
         if cost > 0 {
@@ -383,6 +383,15 @@ impl Session {
                 Err(e) => self.send(error_frame(&e, frame_id)).await,
             },
             Ok(ClientFrame::Sync { conversations }) => self.sync(frame_id, conversations).await,
+            Ok(ClientFrame::CallAction { action, data }) => {
+                // Off the socket's task: the answer comes back through the queue.
+                let (s, conn) = (self.s.clone(), self.conn.clone());
+                tokio::spawn(async move {
+                    let answer = call_action(&s, &conn, action, data, id.as_deref()).await;
+                    conn.offer(Outbound::Frame(answer.into()));
+                });
+                Ok(())
+            }
             Ok(ClientFrame::CallSignal { call_id, to_user_id, signal }) => match self.call_signal(call_id, to_user_id, signal).await {
                 Ok(()) => Ok(()),
                 Err(e) => self.send(error_frame(&e, frame_id)).await,
@@ -616,4 +625,39 @@ mod tests {
         assert!(serve <= 1024, "the connection's future grew to {serve} bytes");
         assert!(size_of::<Session>() <= 416, "the session grew to {} bytes", size_of::<Session>());
     }
+}
+
+/// Performs a call action sent as a socket frame: the REST call on the
+/// commands tier for this connection's user and session (a token minted
+/// here, with the secret this node verifies tokens with), the acting
+/// device being this connection's. Answers `call.answer` with the REST
+/// status and envelope (docs/services.md, "Call actions over the socket").
+async fn call_action(s: &Shared, conn: &Conn, action: &str, mut data: Map<String, Value>, id: Option<&str>) -> String {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let client = CLIENT.get_or_init(|| reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().unwrap_or_default());
+    let call_id = data.remove("call_id").and_then(|c| c.as_str().and_then(|c| Uuid::try_parse(c).ok()));
+    let path = match (action, call_id) {
+        ("start", _) => "/api/call".to_owned(),
+        (_, Some(call)) => format!("/api/call/{call}/{action}"),
+        (_, None) => return error_frame(&FrameError::new(422, "validation", format!("call.{action} needs data.call_id")), id),
+    };
+    if matches!(action, "start" | "accept" | "join") {
+        data.insert("device_id".into(), Value::String(conn.device.device_id.clone()));
+    }
+    let (token, _) = s.auth.issue(conn.user, conn.session);
+    let url = format!("{}{path}", s.config.commands_url.trim_end_matches('/'));
+    let sent = client.post(&url).bearer_auth(token).json(&Value::Object(data)).send().await;
+    let answer = match sent {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            json!({ "status": status, "body": body })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not reach the commands tier for a call action");
+            json!({ "status": 503, "body": { "code": 503, "message": "the commands tier is unavailable; try again", "data": { "error": "unavailable" } } })
+        }
+    };
+    metrics::counter!("ws_call_actions_total", "action" => action.to_owned()).increment(1);
+    frame("call.answer", answer, id)
 }

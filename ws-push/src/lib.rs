@@ -70,6 +70,8 @@ pub struct Config {
     pub server_ping_secs: u64,
     pub auth_timeout_secs: u64,
     /// Per-connection queue bounds; beyond them the connection closes with `resync`.
+    /// The commands tier, which performs call actions sent as socket frames.
+    pub commands_url: String,
     pub queue_max_frames: usize,
     pub queue_max_bytes: usize,
     /// SO_SNDBUF of each accepted socket: bounds kernel memory per slow client.
@@ -105,6 +107,7 @@ impl Default for Config {
             heartbeat_timeout_secs: 60,
             server_ping_secs: 25,
             auth_timeout_secs: 10,
+            commands_url: "http://127.0.0.1:21081".into(),
             queue_max_frames: 512,
             queue_max_bytes: 256 * 1024,
             socket_send_buffer: 64 * 1024,

@@ -139,7 +139,12 @@ pub enum ClientFrame {
     Sync { conversations: Vec<(String, i64)> },
     /// A WebRTC signal (offer, answer, candidate) for another device in a call.
     CallSignal { call_id: Uuid, to_user_id: Uuid, signal: Value },
+    /// A call action (`start`, `accept`, …), performed as its REST call.
+    CallAction { action: &'static str, data: Map<String, Value> },
 }
+
+/// The call actions a socket may send as `call.<action>`.
+pub const CALL_ACTIONS: &[&str] = &["start", "accept", "decline", "cancel", "hangup", "invite", "join"];
 
 /// The largest call signal relayed (serialised `signal`).
 pub const CALL_SIGNAL_MAX_BYTES: usize = 32 * 1024;
@@ -196,6 +201,10 @@ fn parse_data(kind: &str, data: Value) -> Result<ClientFrame, FrameError> {
                 })
                 .collect::<Result<_, _>>()?;
             Ok(ClientFrame::Sync { conversations })
+        }
+        kind if kind.strip_prefix("call.").is_some_and(|a| CALL_ACTIONS.contains(&a)) => {
+            let action = CALL_ACTIONS.iter().copied().find(|a| Some(*a) == kind.strip_prefix("call.")).unwrap_or_default();
+            Ok(ClientFrame::CallAction { action, data: object(data)? })
         }
         "call.signal" => {
             let mut data = object(data)?;

@@ -1117,3 +1117,90 @@ async fn ice_servers_hand_out_turn_rest_credentials_signed_with_the_installation
     }
     refused(api.get(&format!("{CALL}/ice-servers"), None).await, 401, None, "no token");
 }
+
+// ---------------------------------------------------------------------------
+// Call actions over the socket, and a dropped device (docs/services.md,
+// "Call actions over the socket", "A dropped device"). Written by the
+// implementer after the rest of this file.
+
+/// Sends `call.<action>` with `data` and returns the `call.answer` data for it.
+async fn socket_action(ws: &mut Ws, action: &str, data: Value) -> Value {
+    let frame_id = unique("act");
+    ws.send_json(json!({ "type": format!("call.{action}"), "id": frame_id, "data": data })).await;
+    let f = ws.expect_where_frame("call.answer", |f| f["id"] == frame_id.as_str(), FRAME).await;
+    f["data"].clone()
+}
+
+#[tokio::test]
+async fn call_actions_sent_over_the_socket_answer_as_their_rest_calls_with_the_connections_device() {
+    let _turn = TIER.read().await;
+    let api = Api::new();
+    let (a, c, conv) = pair(&api, "callsock").await;
+    let (da, dc) = (device(), device());
+    let mut wa = connect(1, &a.token, &da, "ios").await;
+    let mut wc = connect(2, &c.token, &dc, "android").await;
+
+    // Bad input answers as REST does: 422 naming the field.
+    let bad = socket_action(&mut wa, "start", json!({ "conversation_id": conv, "media": "fax" })).await;
+    assert_eq!((bad["status"].as_u64(), bad["body"]["data"]["field"].as_str()), (Some(422), Some("media")), "{bad}");
+    // Without a call id the node refuses the frame itself (the protocol's error frame).
+    wc.send_json(json!({ "type": "call.accept", "id": "noid", "data": {} })).await;
+    let refused = wc.expect_where_frame("error", |f| f["id"] == "noid", FRAME).await;
+    assert_eq!(refused["data"]["kind"], "validation", "{refused}");
+
+    let started = socket_action(&mut wa, "start", json!({ "conversation_id": conv, "media": "audio" })).await;
+    assert_eq!(started["status"], 201, "{started}");
+    let id = started["body"]["data"]["call_id"].as_str().unwrap_or_else(|| panic!("a call id: {started}")).to_owned();
+    frame(&mut wc, "call.incoming", &id).await;
+    let accepted = socket_action(&mut wc, "accept", json!({ "call_id": id })).await;
+    assert_eq!((accepted["status"].as_u64(), accepted["body"]["data"]["status"].as_str()), (Some(200), Some("active")), "{accepted}");
+    let acc = frame(&mut wa, "call.accepted", &id).await;
+    assert_eq!(acc["device_id"], dc.as_str(), "the accepting connection's device is bound: {acc}");
+    let again = socket_action(&mut wc, "accept", json!({ "call_id": id })).await;
+    assert_eq!((again["status"].as_u64(), again["body"]["data"]["error"].as_str()), (Some(409), Some("already_answered")), "{again}");
+    let info = api.get(&format!("{CALL}/{id}"), Some(&a.token)).await.expect(200);
+    assert_eq!(state_of(info.data(), &a.id), "joined");
+    assert_eq!(participant(info.data(), &a.id).unwrap()["device_id"], da.as_str(), "the starting connection's device is the caller's: {}", info.body);
+    let hung = socket_action(&mut wa, "hangup", json!({ "call_id": id })).await;
+    assert_eq!(hung["status"], 200, "{hung}");
+    ended_frame(&mut wc, &id, "completed", "the callee").await;
+}
+
+#[tokio::test]
+async fn a_bound_device_that_drops_and_does_not_come_back_leaves_the_call_after_the_grace() {
+    let _turn = TIER.read().await;
+    let api = Api::new();
+    let (a, c, conv) = pair(&api, "calldrop").await;
+    let (da, dc) = (device(), device());
+    let mut wa = connect(1, &a.token, &da, "ios").await;
+    let mut wc = connect(2, &c.token, &dc, "android").await;
+    let id = call_id(&started(&api, &a, call_body(&conv, "video", &da)).await);
+    frame(&mut wc, "call.incoming", &id).await;
+    assert_eq!(accept(&api, &c, &id, &dc).await.status.as_u16(), 200);
+    frame(&mut wa, "call.accepted", &id).await;
+
+    // The caller's device drops: within the grace the call goes on, after it the caller has left and the call ended.
+    let dropped = Instant::now();
+    wa.close().await;
+    wc.assert_no("call.ended", |d| d["call_id"] == id.as_str(), Duration::from_secs(12), "the call ended within the grace").await;
+    let ended = wc.expect_where("call.ended", |d| d["call_id"] == id.as_str(), Duration::from_secs(30)).await;
+    assert!(dropped.elapsed() >= Duration::from_secs(15), "ended only after the grace: {:?}", dropped.elapsed());
+    assert_eq!(ended["data"]["result"], "completed", "{ended}");
+    // The frame comes from the log; the read model follows within moments.
+    info_when(&api, &c, &id, "the call ended in the read model", |d| d["status"] == "ended").await;
+
+    // A device that comes back within the grace keeps its call.
+    let (b, d, conv2) = pair(&api, "callback").await;
+    let (db, dd) = (device(), device());
+    let wb = connect(1, &b.token, &db, "ios").await;
+    let mut wd = connect(2, &d.token, &dd, "android").await;
+    let id2 = call_id(&started(&api, &b, call_body(&conv2, "audio", &db)).await);
+    frame(&mut wd, "call.incoming", &id2).await;
+    assert_eq!(accept(&api, &d, &id2, &dd).await.status.as_u16(), 200);
+    wb.close().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _wb = connect(2, &b.token, &db, "ios").await;
+    wd.assert_no("call.ended", |x| x["call_id"] == id2.as_str(), Duration::from_secs(25), "a device back within the grace still lost its call").await;
+    assert_eq!(api.get(&format!("{CALL}/{id2}"), Some(&d.token)).await.expect(200).data()["status"], "active");
+    assert_eq!(api.post(&format!("{CALL}/{id2}/hangup"), Some(&d.token), json!({})).await.status.as_u16(), 200);
+}
