@@ -342,7 +342,7 @@ pub async fn sweep(s: &AppState) -> anyhow::Result<()> {
     let grace_ms = (s.config.call_reconnect_grace_secs * 1000) as i64;
     for (call_id, user, device) in read::bound_devices(&s.pool, 500).await? {
         let dropped: Option<i64> = s.redis.clone().get(keys::device_dropped(user, &device)).await?;
-        if !dropped.is_some_and(|at| beaver_readmodel::presence::now_ms() - at > grace_ms) {
+        if dropped.is_none_or(|at| beaver_readmodel::presence::now_ms() - at <= grace_ms) {
             continue;
         }
         let ctx = Ctx::new(user, beaver_events::stored_precision(time::OffsetDateTime::now_utc()), Uuid::now_v7);
