@@ -264,6 +264,37 @@ async fn moment_history(api: &Api) -> Vec<String> {
     vec![p, q, r]
 }
 
+/// Calls history (docs/services.md, "Calls"): a completed call, a declined
+/// one and a cancelled one between two friends. Returns the call ids.
+async fn call_history(api: &Api) -> Vec<String> {
+    let (p, tp, _) = api.signed_up(&unique("ring0")).await;
+    let (q, tq, _) = api.signed_up(&unique("ring1")).await;
+    let req = api.post("/api/friend/requests", Some(&tp), json!({ "to_user_id": q })).await.expect(200);
+    let rid = req.data()["request_id"].as_str().unwrap().to_owned();
+    api.post(&format!("/api/friend/requests/{rid}/accept"), Some(&tq), json!({})).await.expect(200);
+    let (a, b) = if p < q { (&p, &q) } else { (&q, &p) };
+    let conv = format!("direct:{a}:{b}");
+    let mut calls = Vec::new();
+    for ending in ["hangup", "decline", "cancel"] {
+        let started = api.post("/api/call", Some(&tp), json!({ "conversation_id": conv, "media": "audio", "device_id": "replay-p" })).await.expect(201);
+        let id = started.data()["call_id"].as_str().unwrap().to_owned();
+        match ending {
+            "hangup" => {
+                api.post(&format!("/api/call/{id}/accept"), Some(&tq), json!({ "device_id": "replay-q" })).await.expect(200);
+                api.post(&format!("/api/call/{id}/hangup"), Some(&tq), json!({})).await.expect(200);
+            }
+            "decline" => {
+                api.post(&format!("/api/call/{id}/decline"), Some(&tq), json!({})).await.expect(200);
+            }
+            _ => {
+                api.post(&format!("/api/call/{id}/cancel"), Some(&tp), json!({})).await.expect(200);
+            }
+        }
+        calls.push(id);
+    }
+    calls
+}
+
 async fn social_history(api: &Api) -> (Vec<String>, String) {
     let mut users = Vec::new();
     for i in 0..3 {
@@ -299,6 +330,7 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     let (settings_user, files) = settings_and_files(&api).await;
     let inbox_users = notification_history(&api).await;
     let feed_users = moment_history(&api).await;
+    let calls = call_history(&api).await;
     let mut users = Vec::new();
     let mut sessions = Vec::new();
     for i in 0..3 {
@@ -331,7 +363,7 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
     assert_eq!(user_messages, 5, "five messages besides the group's notices: {:?}", live_chat[1]);
     let services = |db: String| {
         let (feedback, app, announcements) = (feedback.clone(), app.clone(), announcements.clone());
-        let (settings_user, files, inbox_users, feed_users) = (settings_user.clone(), files.clone(), inbox_users.clone(), feed_users.clone());
+        let (settings_user, files, inbox_users, feed_users, calls) = (settings_user.clone(), files.clone(), inbox_users.clone(), feed_users.clone(), calls.clone());
         async move {
             vec![
                 rows(&db, FEEDBACK_SQL, &feedback).await,
@@ -351,6 +383,8 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
                 rows(&db, "SELECT l.* FROM moment_likes l JOIN moments m ON m.moment_id = l.moment_id WHERE m.author_id = ? ORDER BY l.user_id", &feed_users).await,
                 rows(&db, "SELECT c.* FROM moment_comments c JOIN moments m ON m.moment_id = c.moment_id WHERE m.author_id = ? ORDER BY c.comment_id", &feed_users).await,
                 rows(&db, "SELECT * FROM moment_pairs WHERE user_id = ? ORDER BY other_id", &feed_users).await,
+                rows(&db, "SELECT * FROM calls WHERE call_id = ?", &calls).await,
+                rows(&db, "SELECT * FROM call_participants WHERE call_id = ? ORDER BY user_id", &calls).await,
             ]
         }
     };
@@ -363,6 +397,8 @@ async fn replaying_the_topics_from_offset_zero_with_two_instances_rebuilds_ident
         // p's five moments and q's one; the index: p sees 5 - 1 deleted, q lost p's at the unfriending,
         // r was backfilled p's visible ones (friends, except) -> 4 + 1 + 2; one like, one comment.
         let done = done && s[12].len() == 6 && s[13].len() == 7 && s[14].len() == 1 && s[15].len() == 1;
+        // Three calls, all ended, two participants each.
+        let done = done && s[17].len() == 3 && s[17].iter().all(|r| r.iter().any(|c| c == "ended")) && s[18].len() == 6;
         done.then_some(s)
     })
     .await
