@@ -37,17 +37,19 @@ pub enum Category {
     Social,
     Group,
     Moment,
+    Call,
     System,
 }
 
 impl Category {
-    pub const ALL: [Category; 4] = [Category::Social, Category::Group, Category::Moment, Category::System];
+    pub const ALL: [Category; 5] = [Category::Social, Category::Group, Category::Moment, Category::Call, Category::System];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Social => "social",
             Category::Group => "group",
             Category::Moment => "moment",
+            Category::Call => "call",
             Category::System => "system",
         }
     }

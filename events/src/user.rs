@@ -112,12 +112,14 @@ pub struct Categories {
     pub friends: bool,
     /// Likes, comments and replies on moments.
     pub moments: bool,
+    /// Missed calls.
+    pub calls: bool,
     pub system: bool,
 }
 
 impl Default for Categories {
     fn default() -> Self {
-        Categories { messages: true, groups: true, friends: true, moments: true, system: true }
+        Categories { messages: true, groups: true, friends: true, moments: true, calls: true, system: true }
     }
 }
 

@@ -7,8 +7,8 @@
 //! same inbox whatever the settings are by then.
 
 use super::{Source, Worker, WorkerContext};
-use beaver_events::{topics, Actor, Envelope, GroupEvent, MomentEvent, NotificationEvent, RawEnvelope, RelationEvent};
-use beaver_readmodel::{group, keys, moment, settings, system, user};
+use beaver_events::{topics, Actor, CallEvent, Envelope, GroupEvent, MomentEvent, NotificationEvent, RawEnvelope, RelationEvent};
+use beaver_readmodel::{call, group, keys, moment, settings, system, user};
 use uuid::Uuid;
 use beaver_writemodel::domain::notification::derive;
 use redis::AsyncCommands;
@@ -24,7 +24,7 @@ impl Worker for Notifier {
     }
 
     fn topics(&self) -> &'static [&'static str] {
-        &[topics::RELATIONS, topics::GROUPS, topics::MOMENTS]
+        &[topics::RELATIONS, topics::GROUPS, topics::MOMENTS, topics::CALLS]
     }
 
     async fn handle(&self, ctx: &WorkerContext, source: &Source, env: RawEnvelope) -> anyhow::Result<()> {
@@ -32,6 +32,17 @@ impl Worker for Notifier {
         let (source, correlation) = (env.event_id, env.correlation_id.clone());
         let candidates = if topic == topics::RELATIONS {
             derive::from_relation(source, &env.decode::<RelationEvent>()?.payload)
+        } else if topic == topics::CALLS {
+            match env.decode::<CallEvent>()?.payload {
+                CallEvent::CallMissed(m) => {
+                    let caller = call::load(&ctx.pool, m.call_id).await?.and_then(|(c, _)| Uuid::try_parse(&c.caller_id).ok());
+                    match caller {
+                        Some(caller) => derive::from_missed_call(source, m.call_id, caller, &m.user_ids),
+                        None => anyhow::bail!("call {} is not projected yet", m.call_id),
+                    }
+                }
+                _ => vec![],
+            }
         } else if topic == topics::MOMENTS {
             let event = env.decode::<MomentEvent>()?.payload;
             let mut kept = Vec::new();

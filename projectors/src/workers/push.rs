@@ -156,6 +156,7 @@ fn phrase(kind: &str) -> &'static str {
         "join_request" => "asks to join your group",
         "join_approved" => "approved your request to join",
         "join_rejected" => "declined your request to join",
+        "call_missed" => "tried to call you",
         _ => "",
     }
 }

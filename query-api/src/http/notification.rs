@@ -30,7 +30,7 @@ fn filter(q: &ListQuery) -> Result<Filter, ApiError> {
     let present = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
     let category = match present(&q.category) {
         None => None,
-        Some(c) => Some(Category::parse(&c).ok_or_else(|| ApiError::invalid("category", "category must be social, group, moment or system"))?),
+        Some(c) => Some(Category::parse(&c).ok_or_else(|| ApiError::invalid("category", "category must be social, group, moment, call or system"))?),
     };
     let before = match present(&q.before) {
         None => None,

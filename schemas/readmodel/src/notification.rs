@@ -126,6 +126,7 @@ pub struct Unread {
     pub social: i64,
     pub group: i64,
     pub moment: i64,
+    pub call: i64,
     pub system: i64,
 }
 
@@ -138,6 +139,7 @@ impl Unread {
                 Some(Category::Social) => u.social += n,
                 Some(Category::Group) => u.group += n,
                 Some(Category::Moment) => u.moment += n,
+                Some(Category::Call) => u.call += n,
                 Some(Category::System) => u.system += n,
                 None => continue,
             }
@@ -147,17 +149,17 @@ impl Unread {
     }
 
     /// The Redis hash's fields and values.
-    pub fn fields(&self) -> [(&'static str, i64); 5] {
-        [("total", self.total), ("social", self.social), ("group", self.group), ("moment", self.moment), ("system", self.system)]
+    pub fn fields(&self) -> [(&'static str, i64); 6] {
+        [("total", self.total), ("social", self.social), ("group", self.group), ("moment", self.moment), ("call", self.call), ("system", self.system)]
     }
 }
 
 /// The unread counts the projection keeps in Redis (zero when never written).
 pub async fn unread(redis: &mut redis::aio::ConnectionManager, user: Uuid) -> redis::RedisResult<Unread> {
-    let fields = ["total", "social", "group", "moment", "system"];
+    let fields = ["total", "social", "group", "moment", "call", "system"];
     let values: Vec<Option<i64>> = redis.hget(keys::notifications_unread(user), &fields).await?;
     let n = |i: usize| values.get(i).copied().flatten().unwrap_or(0);
-    Ok(Unread { total: n(0), social: n(1), group: n(2), moment: n(3), system: n(4) })
+    Ok(Unread { total: n(0), social: n(1), group: n(2), moment: n(3), call: n(4), system: n(5) })
 }
 
 /// Unread messages in `user`'s conversations that they have not muted.

@@ -302,6 +302,8 @@ async fn rebuilding_users_keeps_serving_reads_then_swaps_in_equal_rows() {
 
 #[tokio::test]
 async fn an_unknown_projection_is_refused_and_nothing_is_created() {
+    // Other rebuild tests make shadow databases: take the turn they take.
+    let _turn = REBUILD_TURN.lock().await;
     // Every projection rebuilds online now (tests/tests/admin/rebuild_shared.rs); a name that is none is refused.
     let out = admin(&["projections", "rebuild", "no_such_projection"], LONG).await;
     assert!(!out.status.success());

@@ -481,6 +481,19 @@ async fn a_ringing_call_survives_a_restart_of_the_commands_tier_and_is_missed_ex
     assert_eq!(n.len(), 1, "exactly one system notice of the call: {n:#?}");
     assert_eq!(assert_notice(&n[0], &id, "audio", "missed"), 0, "{}", n[0]);
 
+    // The invitee's inbox has one missed-call item from the caller (docs/services.md, "Notifications").
+    let deadline = Instant::now() + SETTLE;
+    let items = loop {
+        let page = api.get("/api/notification?category=call", Some(&c.token)).await.expect(200);
+        let items: Vec<Value> = page.data()["items"].as_array().cloned().unwrap_or_default().into_iter().filter(|i| i["target"]["id"] == id.as_str()).collect();
+        if !items.is_empty() || Instant::now() > deadline {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(items.len(), 1, "one missed-call item: {items:?}");
+    assert_eq!((items[0]["kind"].as_str(), items[0]["actors"][0].as_str()), (Some("call_missed"), Some(a.id.as_str())), "{}", items[0]);
+
     // Nobody is busy any more: the same pair can call again.
     let again = start_when_free(&api, &a, call_body(&conv, "video", &da)).await;
     done(&api, &a, &call_id(&again), "cancel", json!({})).await;

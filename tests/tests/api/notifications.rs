@@ -83,14 +83,14 @@ fn uuid_version(s: &str, what: &str) -> usize {
 
 /// The unread counts `{total, social, group, moment, system}` (no test here makes moment items).
 fn counts(total: i64, social: i64, group: i64, system: i64) -> Value {
-    json!({ "total": total, "social": social, "group": group, "moment": 0, "system": system })
+    json!({ "total": total, "social": social, "group": group, "moment": 0, "call": 0, "system": system })
 }
 
-const COUNT_KEYS: [&str; 5] = ["total", "social", "group", "moment", "system"];
+const COUNT_KEYS: [&str; 6] = ["total", "social", "group", "moment", "call", "system"];
 
 /// Only the count keys of `v`.
 fn unread_of(v: &Value) -> Value {
-    json!({ "total": v["total"], "social": v["social"], "group": v["group"], "moment": v["moment"], "system": v["system"] })
+    json!({ "total": v["total"], "social": v["social"], "group": v["group"], "moment": v["moment"], "call": v["call"], "system": v["system"] })
 }
 
 fn random_id() -> String {
@@ -111,7 +111,7 @@ fn assert_item_shape(item: &Value, what: &str) {
         assert!(item.get(*k).is_some(), "{what}: an item has {k}: {item}");
     }
     uuid_version(str_of(item, "notification_id"), "notification_id");
-    assert!(["social", "group", "moment", "system"].contains(&str_of(item, "category")), "{what}: a known category: {item}");
+    assert!(["social", "group", "moment", "call", "system"].contains(&str_of(item, "category")), "{what}: a known category: {item}");
     assert!(item["kind"].is_string(), "{what}: {item}");
     let actors = item["actors"].as_array().unwrap_or_else(|| panic!("{what}: actors is a list: {item}"));
     assert!((1..=3).contains(&actors.len()), "{what}: one to three actors: {item}");
@@ -233,7 +233,7 @@ async fn badge(api: &Api, user: &User) -> Value {
     assert_eq!(total, messages + n["total"].as_i64().unwrap(), "total = messages + notifications.total: {d}");
     assert_eq!(
         n["total"].as_i64().unwrap(),
-        n["social"].as_i64().unwrap() + n["group"].as_i64().unwrap() + n["moment"].as_i64().unwrap() + n["system"].as_i64().unwrap(),
+        n["social"].as_i64().unwrap() + n["group"].as_i64().unwrap() + n["moment"].as_i64().unwrap() + n["call"].as_i64().unwrap() + n["system"].as_i64().unwrap(),
         "notifications.total is the sum of the categories: {d}"
     );
     d

@@ -28,7 +28,7 @@ fn defaults() -> Value {
         "privacy": { "friend_requests": "everyone", "searchable_by_email": true, "searchable_by_phone": true,
                      "show_online": true, "read_receipts": true },
         "notifications": { "push": "all", "previews": true,
-                           "categories": { "messages": true, "groups": true, "friends": true, "moments": true, "system": true },
+                           "categories": { "messages": true, "groups": true, "friends": true, "moments": true, "calls": true, "system": true },
                            "do_not_disturb": { "enabled": false, "start": "22:00", "end": "07:00", "time_zone": "UTC" } },
         "client": {},
         "version": 0

@@ -108,6 +108,12 @@ pub fn from_announcement(announcement_id: Uuid, title: &str, body: &str, user: U
     item(announcement_id, user, Category::System, "announcement", Uuid::nil(), Target { kind: "announcement".into(), id: announcement_id }, &text)
 }
 
+/// Items a missed call makes: one per invitee whose ring ended unanswered,
+/// from the caller (the notifier reads who called).
+pub fn from_missed_call(source: Uuid, call_id: Uuid, caller: Uuid, missed: &[Uuid]) -> Vec<NotificationCreated> {
+    missed.iter().map(|u| item(source, *u, Category::Call, "call_missed", caller, Target { kind: "call".into(), id: call_id }, "")).collect()
+}
+
 /// Whether the recipient keeps an item: not their own action, not from an
 /// actor they blocked, not a category their settings switched off.
 pub fn keeps(item: &NotificationCreated, actor_blocked: bool, categories: &Categories) -> bool {
@@ -115,6 +121,7 @@ pub fn keeps(item: &NotificationCreated, actor_blocked: bool, categories: &Categ
         Category::Social => categories.friends,
         Category::Group => categories.groups,
         Category::Moment => categories.moments,
+        Category::Call => categories.calls,
         Category::System => categories.system,
     };
     item.actor_id != item.user_id && !actor_blocked && wanted
@@ -190,6 +197,14 @@ mod tests {
         assert_ne!(i.notification_id, from_announcement(a, "Maintenance", "tonight", v).notification_id);
         assert!(keeps(&i, false, &Categories::default()));
         assert!(!keeps(&i, false, &Categories { system: false, ..Categories::default() }));
+    }
+
+    #[test]
+    fn a_missed_call_is_a_call_item_from_the_caller_for_each_invitee_who_missed_it() {
+        let (call, caller, a, b, src) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let items = from_missed_call(src, call, caller, &[a, b]);
+        assert_eq!(items.iter().map(|i| (i.user_id, i.actor_id, i.kind.as_str(), i.category)).collect::<Vec<_>>(), vec![(a, caller, "call_missed", Category::Call), (b, caller, "call_missed", Category::Call)]);
+        assert!(!keeps(&items[0], false, &Categories { calls: false, ..Categories::default() }));
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn parse_read(req: &ReadRequest) -> Result<Selector, DomainError> {
         };
     }
     if let Some(v) = req.category.as_ref().filter(|v| !v.is_null()) {
-        return v.as_str().and_then(Category::parse).map(Selector::Category).ok_or_else(|| invalid("category", "category must be social, group, moment or system"));
+        return v.as_str().and_then(Category::parse).map(Selector::Category).ok_or_else(|| invalid("category", "category must be social, group, moment, call or system"));
     }
     if let Some(v) = req.up_to.as_ref().filter(|v| !v.is_null()) {
         return v.as_i64().filter(|n| *n >= 0).map(Selector::UpTo).ok_or_else(|| invalid("up_to", "up_to must be a position (a non-negative integer)"));
