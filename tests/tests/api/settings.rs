@@ -454,7 +454,7 @@ async fn every_broken_rule_is_422_invalid_field_naming_the_json_path_and_changes
         ("an unknown top-level key", json!({ "colour": "red" }), "colour"),
         ("an unknown key in privacy", json!({ "privacy": { "show_typing": true } }), "privacy.show_typing"),
         ("an unknown key in notifications", json!({ "notifications": { "sound": "ding" } }), "notifications.sound"),
-        ("an unknown key in categories", json!({ "notifications": { "categories": { "calls": true } } }), "notifications.categories.calls"),
+        ("an unknown key in categories", json!({ "notifications": { "categories": { "stories": true } } }), "notifications.categories.stories"),
         ("an unknown key in do_not_disturb", dnd("until", json!("08:00")), "notifications.do_not_disturb.until"),
         // Wrong types.
         ("privacy as a string", json!({ "privacy": "everyone" }), "privacy"),
