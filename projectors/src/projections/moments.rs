@@ -119,6 +119,17 @@ async fn posted(tx: &mut Transaction<'static, MySql>, e: MomentPosted, when: Pri
     Ok(())
 }
 
+/// Sets `assignment` (with `value` for its one `?`, if any) on both rows of a pair.
+async fn both_rows(tx: &mut Transaction<'static, MySql>, assignment: &str, value: Option<PrimitiveDateTime>, a: &str, b: &str) -> Result<(), sqlx::Error> {
+    let sql = format!("UPDATE moment_pairs SET {assignment} WHERE (user_id = ? AND other_id = ?) OR (user_id = ? AND other_id = ?)");
+    let mut q = sqlx::query(&sql);
+    if let Some(v) = value {
+        q = q.bind(v);
+    }
+    q.bind(a).bind(b).bind(b).bind(a).execute(&mut **tx).await?;
+    Ok(())
+}
+
 /// Whether the pair sees each other now (both rows' flags).
 async fn sees(tx: &mut Transaction<'static, MySql>, a: &str, b: &str) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar(
@@ -156,26 +167,11 @@ async fn relation(tx: &mut Transaction<'static, MySql>, event: RelationEvent, wh
                 .execute(&mut **tx)
                 .await?;
         }
-        _ => {
-            sqlx::query(&format!("UPDATE moment_pairs SET {change} WHERE (user_id = ? AND other_id = ?) OR (user_id = ? AND other_id = ?)"))
-                .bind(&a)
-                .bind(&b)
-                .bind(&b)
-                .bind(&a)
-                .execute(&mut **tx)
-                .await?;
-        }
+        _ => both_rows(tx, change, None, &a, &b).await?,
     }
     let after = sees(tx, &a, &b).await?;
     if !before && after {
-        sqlx::query("UPDATE moment_pairs SET since = ? WHERE (user_id = ? AND other_id = ?) OR (user_id = ? AND other_id = ?)")
-            .bind(when)
-            .bind(&a)
-            .bind(&b)
-            .bind(&b)
-            .bind(&a)
-            .execute(&mut **tx)
-            .await?;
+        both_rows(tx, "since = ?", Some(when), &a, &b).await?;
         for (viewer, author) in [(&a, &b), (&b, &a)] {
             sqlx::query(&format!(
                 "INSERT IGNORE INTO moment_timeline (viewer_id, moment_id, author_id) \

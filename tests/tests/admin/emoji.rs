@@ -8,7 +8,7 @@
 //! commands (`OFFICIAL`), so that the refusal test can count the official
 //! packs before and after without another test's import in between.
 
-use crate::helpers::{account, each_record, eventually, unique, Account, Answer, Api};
+use crate::helpers::{account, eventually, unique, Account, Answer, Api};
 use crate::{admin_binary, root, stdout, succeeded, LONG};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -392,21 +392,7 @@ async fn user_pack(api: &Api, user: &Account, title: &str) -> String {
 
 /// Every record of `topic` that `keep(key, value)` keeps: (key, value), in topic order.
 async fn records(topic: &'static str, keep: impl Fn(&str, &Value) -> bool + Send + 'static) -> Vec<(String, Value)> {
-    tokio::task::spawn_blocking(move || {
-        use rdkafka::message::Message;
-        let mut out = Vec::new();
-        each_record(topic, |m| {
-            let Some(p) = m.payload() else { return };
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-            let v: Value = serde_json::from_slice(p).unwrap_or(Value::Null);
-            if keep(&key, &v) {
-                out.push((key, v));
-            }
-        });
-        out
-    })
-    .await
-    .unwrap()
+    crate::helpers::records_where(topic, keep).await.into_iter().map(|(k, _, v)| (k, v)).collect()
 }
 
 /// Records of `topic` of type `ty` whose key or JSON mentions one of `marks`.

@@ -4,7 +4,7 @@
 //! checked through the gateway, the WebSocket and the topics. Written from
 //! the spec alone.
 
-use crate::helpers::{account, each_record, eventually, unique, Account, Api};
+use crate::helpers::{account, eventually, unique, Account, Api};
 use crate::{admin, stdout, succeeded, LONG};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -52,21 +52,8 @@ fn json_out(out: &Output) -> Value {
 /// The (key, value) of every record of `topic` whose key or value mentions `marker`.
 async fn records(topic: &'static str, marker: &str) -> Vec<(String, Value)> {
     let marker = marker.to_owned();
-    tokio::task::spawn_blocking(move || {
-        use rdkafka::message::Message;
-        let mut out = Vec::new();
-        each_record(topic, |m| {
-            let Some(p) = m.payload() else { return };
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-            let v: Value = serde_json::from_slice(p).unwrap_or(Value::Null);
-            if key.contains(&marker) || v.to_string().contains(&marker) {
-                out.push((key, v));
-            }
-        });
-        out
-    })
-    .await
-    .unwrap()
+    let mentions = move |key: &str, v: &Value| key.contains(&marker) || v.to_string().contains(&marker);
+    crate::helpers::records_where(topic, mentions).await.into_iter().map(|(k, _, v)| (k, v)).collect()
 }
 
 fn of_type<'a>(records: &'a [(String, Value)], event_type: &str) -> Vec<&'a (String, Value)> {

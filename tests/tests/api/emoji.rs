@@ -8,7 +8,7 @@
 
 use crate::files::{delete_file, id_of, initiated, picture, png, put_all, text, upload};
 use crate::friends::{delete, new_user, User};
-use crate::helpers::{each_record, eventually, Answer, Api};
+use crate::helpers::{records_where, eventually, Answer, Api};
 use crate::ws::{connect, Ws, GATEWAY, WAIT};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -265,21 +265,11 @@ async fn public_packs(api: &Api, user: &User, wanted: &[&str], pages: usize) -> 
 /// Every `beaver.emoji.v1` record whose key is, or whose JSON mentions, one of `ids`: (key, value), in topic order.
 async fn emoji_records(ids: &[String]) -> Vec<(String, Value)> {
     let ids = ids.to_vec();
-    tokio::task::spawn_blocking(move || {
-        use rdkafka::message::Message;
-        let mut out = Vec::new();
-        each_record(TOPIC, |m| {
-            let Some(p) = m.payload() else { return };
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-            let text = String::from_utf8_lossy(p);
-            if ids.iter().any(|id| key == *id || text.contains(id.as_str())) {
-                out.push((key, serde_json::from_slice(p).unwrap_or(Value::Null)));
-            }
-        });
-        out
-    })
-    .await
-    .unwrap()
+    let mentions = move |key: &str, v: &Value| {
+        let text = v.to_string();
+        ids.iter().any(|id| key == id || text.contains(id.as_str()))
+    };
+    records_where(TOPIC, mentions).await.into_iter().map(|(k, _, v)| (k, v)).collect()
 }
 
 fn of_type<'a>(records: &'a [(String, Value)], ty: &str) -> Vec<&'a (String, Value)> {

@@ -6,7 +6,7 @@
 
 use crate::chat::{friends_pair, sent, text_to};
 use crate::friends::{new_user, User};
-use crate::helpers::{each_record, eventually, read_topic, unique, Answer, Api};
+use crate::helpers::{records_where, eventually, read_topic, unique, Answer, Api};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -75,20 +75,7 @@ async fn events_of(user_id: &str) -> Vec<Value> {
 /// The (key, value) of every `beaver.feedback.v1` record whose value mentions `marker`.
 async fn keyed_records(marker: &str) -> Vec<(String, Value)> {
     let marker = marker.to_owned();
-    tokio::task::spawn_blocking(move || {
-        use rdkafka::message::Message;
-        let mut out = Vec::new();
-        each_record(TOPIC, |m| {
-            let Some(p) = m.payload() else { return };
-            let v: Value = serde_json::from_slice(p).unwrap_or(Value::Null);
-            if v.to_string().contains(&marker) {
-                out.push((String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(), v));
-            }
-        });
-        out
-    })
-    .await
-    .unwrap()
+    records_where(TOPIC, move |_, v| v.to_string().contains(&marker)).await.into_iter().map(|(k, _, v)| (k, v)).collect()
 }
 
 /// Asserts a 422 `invalid_field` naming `field`.

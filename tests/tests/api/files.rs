@@ -9,7 +9,7 @@
 //! file) are retried for up to `SETTLE` before their answer is asserted.
 
 use crate::friends::{new_user, User};
-use crate::helpers::{each_record, unique, Answer, Api};
+use crate::helpers::{records_where, unique, Answer, Api};
 use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -897,21 +897,11 @@ async fn info_shows_owner_and_created_at_and_only_the_owner_deletes_a_file_which
 /// Every `beaver.files.v1` record keyed by, or mentioning, one of `ids`: (key, value size, value), in topic order.
 async fn file_records(ids: &[String]) -> Vec<(String, usize, Value)> {
     let ids = ids.to_vec();
-    tokio::task::spawn_blocking(move || {
-        use rdkafka::message::Message;
-        let mut out = Vec::new();
-        each_record(TOPIC, |m| {
-            let Some(p) = m.payload() else { return };
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-            let text = String::from_utf8_lossy(p);
-            if ids.iter().any(|id| key == *id || text.contains(id.as_str())) {
-                out.push((key, p.len(), serde_json::from_slice(p).unwrap_or(Value::Null)));
-            }
-        });
-        out
+    records_where(TOPIC, move |key, v| {
+        let text = v.to_string();
+        ids.iter().any(|id| key == id || text.contains(id.as_str()))
     })
     .await
-    .unwrap()
 }
 
 fn of_file<'a>(records: &'a [(String, usize, Value)], id: &str) -> Vec<&'a (String, usize, Value)> {

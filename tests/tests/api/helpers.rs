@@ -164,6 +164,25 @@ pub async fn read_topic(topic: &'static str) -> Vec<Value> {
     .unwrap()
 }
 
+/// Every record of `topic` that `keep(key, value)` keeps, as (key, size of
+/// the value in bytes, value), in topic order.
+pub async fn records_where(topic: &'static str, keep: impl Fn(&str, &Value) -> bool + Send + 'static) -> Vec<(String, usize, Value)> {
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        each_record(topic, |m| {
+            let Some(p) = m.payload() else { return };
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            let v: Value = serde_json::from_slice(p).unwrap_or(Value::Null);
+            if keep(&key, &v) {
+                out.push((key, p.len(), v));
+            }
+        });
+        out
+    })
+    .await
+    .unwrap()
+}
+
 /// Calls `f` with every record of `topic` a `read_committed` consumer sees,
 /// from offset 0 to the end of each partition (blocking).
 pub fn each_record(topic: &str, mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>)) {

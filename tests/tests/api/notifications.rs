@@ -14,7 +14,7 @@
 
 use crate::chat::{direct_id, sent, seq, text_in, text_to};
 use crate::friends::{befriend, delete, new_user, new_users, User};
-use crate::helpers::{each_record, instant, unique, Answer, Api};
+use crate::helpers::{records_where, instant, unique, Answer, Api};
 use crate::ws::{connect, Ws, GATEWAY};
 use rdkafka::{
     config::ClientConfig,
@@ -535,19 +535,7 @@ async fn reply_control(api: &Api, from: &User, to: &User) {
 
 /// The (key, envelope) of every record of `topic` whose value satisfies `pred`.
 async fn records(topic: &'static str, pred: impl Fn(&Value) -> bool + Send + 'static) -> Vec<(String, Value)> {
-    tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        each_record(topic, |m| {
-            let Some(p) = m.payload() else { return };
-            let v: Value = serde_json::from_slice(p).unwrap_or(Value::Null);
-            if pred(&v) {
-                out.push((String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(), v));
-            }
-        });
-        out
-    })
-    .await
-    .unwrap()
+    records_where(topic, move |_, v| pred(v)).await.into_iter().map(|(k, _, v)| (k, v)).collect()
 }
 
 // ---------------------------------------------------------------------------
