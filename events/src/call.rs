@@ -6,7 +6,9 @@ use crate::{envelope::DomainEvent, topics};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A call's media.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = call::Media)]
 #[serde(rename_all = "snake_case")]
 pub enum Media {
     Audio,

@@ -15,7 +15,8 @@ pub enum FeedbackEvent {
 }
 
 /// What the feedback is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = feedback::Category)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Bug,
@@ -67,7 +68,8 @@ impl Status {
 }
 
 /// What a report is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = feedback::TargetType)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetType {
     User,
@@ -76,7 +78,8 @@ pub enum TargetType {
 }
 
 /// The user, message or group a report is about (one the reporter could see).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = feedback::Target)]
 pub struct Target {
     #[serde(rename = "type")]
     pub kind: TargetType,
@@ -84,9 +87,12 @@ pub struct Target {
 }
 
 /// The app the feedback was sent from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = feedback::ClientInfo)]
 pub struct ClientInfo {
+    /// `ios`, `android`, `web`, `desktop`, `mac` or `windows`.
     pub platform: String,
+    /// 1–32 characters of `A-Z a-z 0-9 . _ + -`.
     pub app_version: Option<String>,
 }
 

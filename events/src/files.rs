@@ -19,7 +19,7 @@ pub enum FileEvent {
 }
 
 /// What a file is for; each purpose has its own size cap and content rules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     Chat,

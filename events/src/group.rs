@@ -12,7 +12,8 @@ pub fn group_conversation_id(group_id: Uuid) -> String {
 }
 
 /// A member's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = group::Role)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Member,
@@ -40,7 +41,8 @@ impl Role {
 }
 
 /// Who may join and how.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = group::JoinPolicy)]
 #[serde(rename_all = "snake_case")]
 pub enum JoinPolicy {
     /// Anyone joins at once.

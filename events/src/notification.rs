@@ -31,7 +31,8 @@ fn derived(kind: &str, source: Uuid, recipient: Uuid) -> Uuid {
 }
 
 /// The inbox's categories.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = notification::Category)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Social,
@@ -115,7 +116,7 @@ pub struct NotificationDeleted {
 }
 
 /// Push services a token can belong to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PushPlatform {
     Apns,

@@ -22,17 +22,20 @@ pub struct UserSettingsChanged {
 
 /// A user's settings (docs/services.md, "Settings"). Every field has a
 /// default, so a document written before a field existed reads with it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = settings::Settings)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub privacy: Privacy,
     pub notifications: Notifications,
     /// The client app's own settings, stored as given (an object).
+    #[schema(value_type = Object)]
     pub client: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What other users may do and see.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = settings::Privacy)]
 #[serde(default, deny_unknown_fields)]
 pub struct Privacy {
     pub friend_requests: FriendRequestPolicy,
@@ -49,7 +52,8 @@ impl Default for Privacy {
 }
 
 /// Who may send the user a friend request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = settings::FriendRequestPolicy)]
 #[serde(rename_all = "snake_case")]
 pub enum FriendRequestPolicy {
     #[default]
@@ -78,7 +82,8 @@ impl FriendRequestPolicy {
 }
 
 /// How the user wants to be notified (read by the notifications service).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = settings::Notifications)]
 #[serde(default, deny_unknown_fields)]
 pub struct Notifications {
     pub push: PushLevel,
@@ -94,7 +99,8 @@ impl Default for Notifications {
 }
 
 /// Which messages may reach the user as an offline push.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = settings::PushLevel)]
 #[serde(rename_all = "snake_case")]
 pub enum PushLevel {
     #[default]
@@ -104,7 +110,8 @@ pub enum PushLevel {
 }
 
 /// Per-category switches of notifications.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = settings::Categories)]
 #[serde(default, deny_unknown_fields)]
 pub struct Categories {
     pub messages: bool,
@@ -124,7 +131,8 @@ impl Default for Categories {
 }
 
 /// Quiet hours, `HH:MM` to `HH:MM` in an IANA time zone.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = settings::DoNotDisturb)]
 #[serde(default, deny_unknown_fields)]
 pub struct DoNotDisturb {
     pub enabled: bool,
@@ -172,7 +180,7 @@ pub struct UserProfileUpdated {
 }
 
 /// Self-declared gender shown on the profile.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Gender {
     #[default]

@@ -7,7 +7,7 @@
 //! - `http`: thin axum handlers, one module per resource, over the queries
 //!   of `beaver-readmodel` (which alone names tables and keys).
 
-mod http;
+pub mod http;
 
 use axum::{extract::FromRef, Router};
 use beaver_platform::auth::Authenticator;

@@ -34,41 +34,58 @@ use uuid::Uuid;
 /// The longest a call lasts (the busy marks expire after it).
 const MAX_CALL_SECS: u64 = 4 * 3600;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = call::Started)]
 pub struct Started {
+    /// A UUIDv7.
     pub call_id: Uuid,
+    /// Always `ringing`.
     pub status: &'static str,
+    /// How long the invitees are rung before they miss the call.
     pub ring_timeout_secs: u32,
+    /// Who is rung.
     pub invitees: Vec<Uuid>,
+    /// Invitees skipped because they are in another call (sorted).
     pub busy: Vec<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = call::Status)]
 pub struct Status {
     pub call_id: Uuid,
+    /// The call's status after the action: `ringing`, `active` or `ended`.
     pub status: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = call::Invited)]
 pub struct Invited {
     pub call_id: Uuid,
+    /// Who is rung now (empty when nobody new).
     pub invitees: Vec<Uuid>,
+    /// Members skipped because they are in another call.
     pub busy: Vec<Uuid>,
 }
 
 /// `{device_id}` of accept and join.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = call::DeviceRequest)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceRequest {
+    /// The device the call is bound to: 1 to 64 of `A-Z a-z 0-9 . _ : -`.
     #[serde(default)]
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
     pub device_id: Value,
 }
 
 /// `{user_ids}` of invite.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = call::InviteRequest)]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
+    /// Members of the call's group to ring (at least one).
     #[serde(default)]
+    #[schema(value_type = Vec<Uuid>, required = true, min_items = 1)]
     pub user_ids: Option<Value>,
 }
 

@@ -23,46 +23,54 @@ use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = chat::Recalled)]
 pub struct Recalled {
     pub message_id: Uuid,
     pub recalled: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = chat::Edited)]
 pub struct Edited {
     pub message_id: Uuid,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub edited_at: Option<String>,
     pub edit_count: i32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = chat::Deleted)]
 pub struct Deleted {
     pub message_id: Uuid,
     pub deleted: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = chat::Reactions)]
 pub struct Reactions {
     pub message_id: Uuid,
     /// Emoji → how many reacted with it.
     pub reactions: BTreeMap<String, i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = chat::ReadCursor)]
 pub struct ReadCursor {
     pub conversation_id: String,
     pub read_seq: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = chat::Cleared)]
 pub struct Cleared {
     pub conversation_id: String,
     pub cleared_seq: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = chat::Flags)]
 pub struct Flags {
     pub conversation_id: String,
     pub pinned: bool,

@@ -17,32 +17,39 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// A favourite as answered.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FavoriteAnswer {
+    /// A UUIDv5 of the user and the file: the same file gives the same id.
     pub emoji_id: Uuid,
     pub file_id: Uuid,
+    /// `/api/file/<file_id>`.
     pub url: String,
     pub title: String,
     pub width: u32,
     pub height: u32,
+    /// The entry's version, as the favourites list shows it.
     pub version: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Unfavorited {
     pub emoji_id: Uuid,
+    /// Always `true`.
     pub removed: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PackDeleted {
     pub pack_id: Uuid,
+    /// Always `true`.
     pub deleted: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = emoji::Collection)]
 pub struct Collection {
     pub pack_id: Uuid,
+    /// Whether the pack is now in the caller's collection.
     pub collected: bool,
 }
 

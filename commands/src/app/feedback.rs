@@ -28,10 +28,14 @@ use uuid::Uuid;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// The answer: the feedback's id, status and when it was submitted.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = feedback::Submitted)]
 pub struct Submitted {
     pub feedback_id: Uuid,
+    /// `open` when new; a repeat answers the current one (`open`, `in_progress`, `resolved` or `rejected`).
     pub status: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 

@@ -29,46 +29,63 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// `POST /api/file/uploads` answers this.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Initiated {
+    /// A UUIDv4: holding it is what lets a user read the file.
     pub file_id: Uuid,
+    /// Fixed by the server: 8,388,608 bytes.
     pub part_size: u64,
+    /// `ceil(size / part_size)`.
     pub part_count: u32,
+    /// When the upload expires if not completed (RFC 3339).
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 
 /// A staged part.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PartAnswer {
     pub part_no: u32,
+    /// The part's length in bytes.
     pub size: u64,
+    /// The SHA-256 of the part's bytes, in lower-case hex.
     pub sha256: String,
 }
 
 /// A stored file, as `complete` (and `info`) answer it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StoredAnswer {
     pub file_id: Uuid,
+    /// `/api/file/<file_id>`.
     pub url: String,
+    /// `/api/file/<file_id>?thumb=1` for decoded images (a JPEG of at most 320 px a side), else `null`.
     pub thumb_url: Option<String>,
     pub name: String,
+    /// Bytes.
     pub size: u64,
+    /// Sniffed from the bytes (never taken from the name or the client); unknown content is `application/octet-stream`.
     pub mime: String,
+    /// `image`, `video`, `audio` or `file`.
     pub kind: String,
+    /// Pixels, for decoded images; else `null`.
     pub width: Option<u32>,
     pub height: Option<u32>,
+    /// `hex(sha256(join(",", hex(sha256(part_i)))))` over the parts in order.
     pub content_hash: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Aborted {
     pub file_id: Uuid,
+    /// Always `aborted`.
     pub status: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = files::Deleted)]
 pub struct Deleted {
     pub file_id: Uuid,
+    /// Always `true`.
     pub deleted: bool,
 }
 

@@ -29,26 +29,30 @@ use uuid::Uuid;
 /// The sender of server notices: the nil user id.
 pub const SYSTEM_SENDER: Uuid = Uuid::nil();
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::Created)]
 pub struct Created {
     pub group_id: Uuid,
     pub conversation_id: String,
     pub member_count: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::Dissolved)]
 pub struct Dissolved {
     pub group_id: Uuid,
     pub dissolved: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::Requested)]
 pub struct Requested {
     pub user_id: Uuid,
     pub request_id: Uuid,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::Invited)]
 pub struct Invited {
     pub added: Vec<Uuid>,
     /// Invitees for whom a join request (awaiting an admin) was filed.
@@ -56,26 +60,31 @@ pub struct Invited {
     pub already_members: Vec<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::Removed)]
 pub struct Removed {
     pub user_id: Uuid,
     pub removed: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::RoleSet)]
 pub struct RoleSet {
     pub user_id: Uuid,
     pub role: Role,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::Muted)]
 pub struct Muted {
     pub user_id: Uuid,
     /// RFC 3339; null: not muted.
+    #[schema(format = DateTime)]
     pub muted_until: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::Joined)]
 pub struct Joined {
     /// `joined` or `pending`.
     pub status: &'static str,
@@ -83,44 +92,59 @@ pub struct Joined {
     pub request_id: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::RequestDecided)]
 pub struct RequestDecided {
     pub request_id: Uuid,
     /// `approved` or `rejected`.
     pub status: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::Left)]
 pub struct Left {
     pub group_id: Uuid,
     pub left: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::Transferred)]
 pub struct Transferred {
     pub group_id: Uuid,
     pub owner_id: Uuid,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::MuteAllSet)]
 pub struct MuteAllSet {
     pub group_id: Uuid,
     pub mute_all: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::NicknameSet)]
 pub struct NicknameSet {
     pub group_id: Uuid,
     pub group_nickname: String,
 }
 
 /// The answer to a settings change: the group as its members see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::Updated)]
 #[serde(untagged)]
 pub enum Updated {
     Info(Box<beaver_readmodel::group::GroupInfo>),
     /// The group is no longer readable by the caller.
-    Id { group_id: Uuid },
+    Id(GroupIdOnly),
+}
+
+/// Only the group's id (it has no other field, which tells it from the
+/// whole group in the contract's `oneOf`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = group::GroupIdOnly)]
+#[serde(deny_unknown_fields)]
+pub struct GroupIdOnly {
+    pub group_id: Uuid,
 }
 
 async fn load_group(pool: &MySqlPool, group_id: Uuid) -> Result<Option<GroupView>, ApiError> {
@@ -242,7 +266,7 @@ pub async fn create(s: &AppState, origin: &Origin, req: group::CreateGroup) -> R
 pub async fn update(s: &AppState, origin: &Origin, group_id: Uuid, req: group::UpdateGroup) -> Result<Written<Updated>, ApiError> {
     let (_, _, visible) = execute(s, origin, group_id, GroupCommand::Update(req), &[]).await?;
     let info = read::info(&s.pool, group_id, origin.actor).await?;
-    Ok(Written::new(visible, info.map(|i| Updated::Info(Box::new(i))).unwrap_or(Updated::Id { group_id })))
+    Ok(Written::new(visible, info.map(|i| Updated::Info(Box::new(i))).unwrap_or(Updated::Id(GroupIdOnly { group_id }))))
 }
 
 pub async fn dissolve(s: &AppState, origin: &Origin, group_id: Uuid) -> Result<Written<Dissolved>, ApiError> {

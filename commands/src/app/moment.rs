@@ -17,33 +17,42 @@ use beaver_writemodel::domain::{
 use serde::Serialize;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Posted {
+    /// A UUIDv7 (ids order by time).
     pub moment_id: Uuid,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = moment::Deleted)]
 pub struct Deleted {
     pub moment_id: Uuid,
+    /// Always `true`.
     pub deleted: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Liked {
     pub moment_id: Uuid,
+    /// Whether the caller now likes the moment.
     pub liked: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Commented {
     pub comment_id: Uuid,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CommentDeleted {
     pub comment_id: Uuid,
+    /// Always `true`.
     pub deleted: bool,
 }
 

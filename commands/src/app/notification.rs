@@ -19,27 +19,32 @@ use beaver_writemodel::domain::{
 use serde::Serialize;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReadAnswer {
+    /// The caller's unread counts after the change.
     pub unread: Unread,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = notification::Deleted)]
 pub struct Deleted {
     pub notification_id: Uuid,
+    /// Always `true`.
     pub deleted: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Registered {
     pub device_id: String,
     pub platform: PushPlatform,
+    /// Always `true`.
     pub registered: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Revoked {
     pub device_id: String,
+    /// Always `true`.
     pub revoked: bool,
 }
 

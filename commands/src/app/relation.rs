@@ -15,7 +15,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// The answer to a friend request or its decision.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RequestAnswer {
     pub request_id: Uuid,
     /// `pending`, `accepted` or `rejected`.
@@ -25,19 +25,19 @@ pub struct RequestAnswer {
     pub friend_user_id: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RemarkAnswer {
     pub user_id: Uuid,
     pub remark: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RemovedAnswer {
     pub user_id: Uuid,
     pub removed: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BlockAnswer {
     pub user_id: Uuid,
     pub blocked: bool,

@@ -33,9 +33,11 @@ use time::Duration as TimeDuration;
 use uuid::Uuid;
 
 /// The token pair a login or refresh answers with (RFC 6749 §5.1 names).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
+    /// A JWT for `Authorization: Bearer …`.
     pub access_token: String,
+    /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds.
     pub expires_in: i64,
@@ -46,8 +48,10 @@ pub struct TokenPair {
     pub session_id: Uuid,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = auth::Verified)]
 pub struct Verified {
+    /// Always true (an invalid token is answered 401).
     pub valid: bool,
     pub user_id: Uuid,
     pub session_id: Uuid,
@@ -55,7 +59,8 @@ pub struct Verified {
     pub expires_at: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = auth::LoggedOut)]
 pub struct LoggedOut {
     pub session_id: Uuid,
     pub logged_out: bool,

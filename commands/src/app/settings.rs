@@ -13,11 +13,13 @@ use beaver_writemodel::domain::{settings::decide_patch, Ctx};
 use serde::Serialize;
 use serde_json::Value;
 
-/// The document as GET answers it.
-#[derive(Debug, Serialize)]
+/// The document as GET answers it: every field present (defaults filled in).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = settings::Document)]
 pub struct Document {
     #[serde(flatten)]
     pub settings: Settings,
+    /// How many times the caller changed their settings (0: never).
     pub version: i64,
 }
 

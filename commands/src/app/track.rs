@@ -20,18 +20,24 @@ pub const PER_USER_OR_DEVICE_PER_MINUTE: u32 = 10;
 pub const PER_ADDRESS_PER_MINUTE: u32 = 60;
 
 /// An event the batch did not accept, and why.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = track::Rejected)]
 pub struct Rejected {
+    /// The event's position in `events`.
     pub index: usize,
+    /// `name`, `ts`, `props`, `client_event_id` or `event` (not an event object).
     pub field: &'static str,
     pub error: String,
 }
 
 /// The answer: how many were appended, which were not, which had their clock clamped.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = track::Tracked)]
 pub struct Tracked {
+    /// How many events were appended.
     pub accepted: usize,
     pub rejected: Vec<Rejected>,
+    /// Indexes of accepted events whose `ts` was clamped.
     pub clamped: Vec<usize>,
 }
 

@@ -18,14 +18,16 @@ use serde::Serialize;
 use std::time::Duration;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = user::Registered)]
 pub struct Registered {
     pub user_id: Uuid,
     pub username: String,
 }
 
 /// The caller's editable profile after a change.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = user::Profile)]
 pub struct Profile {
     pub user_id: Uuid,
     pub nickname: String,

@@ -13,27 +13,30 @@ use axum::{
     body::Bytes,
     extract::{FromRequest, Request, State},
     http::{header::CONTENT_TYPE, HeaderMap},
-    routing::post,
-    Extension, Router,
+    Extension,
 };
 use beaver_platform::{
     auth::bearer,
     http::{self, ApiError, ApiForm, ApiJson, CorrelationId},
+    openapi::Envelope,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/user/login", post(login))
-        .route("/api/auth/token", post(token))
-        .route("/api/auth/refresh", post(refresh))
-        .route("/api/auth/verify", post(verify))
-        .route("/api/auth/logout", post(logout))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(token))
+        .routes(routes!(refresh))
+        .routes(routes!(verify))
+        .routes(routes!(logout))
 }
 
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, ToSchema)]
+#[schema(as = auth::Login)]
 #[serde(deny_unknown_fields)]
 struct Login {
     /// A username, or the account's e-mail address.
@@ -41,12 +44,24 @@ struct Login {
     password: String,
 }
 
+/// Checks a username (or e-mail address) and password and starts a session.
+///
+/// Unknown users and wrong passwords get the same 401 after the same work;
+/// repeated failures for one login name are answered 429 for a while.
+#[utoipa::path(post, path = "/api/user/login", tag = "accounts", operation_id = "user_login", request_body = Login,
+    security(()),
+    responses(
+        (status = 200, description = "The token pair of a new session.", body = Envelope<app::TokenPair>),
+        (status = 401, description = "`unauthorized`: invalid username or password."),
+        (status = 429, description = "`too_many_requests`: too many failed logins for this name; `data.retry_after` says when to retry."),
+    ))]
 async fn login(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, ApiJson(req): ApiJson<Login>) -> Answer<app::TokenPair> {
     app::login(&s, c.0, &req.username, req.password).await
 }
 
 /// The body of `POST /api/auth/token`, as JSON or form-encoded: the grant
 /// named by `grant_type`, whose other fields are those of login or refresh.
+/// (Documented as [`TokenRequest`].)
 #[derive(Debug, PartialEq)]
 enum Grant {
     Password(Login),
@@ -88,6 +103,41 @@ impl<S: Send + Sync> FromRequest<S> for Grant {
     }
 }
 
+/// The body of `POST /api/auth/token` as the contract describes it (the
+/// handler reads it as [`Grant`]): the fields of login or of refresh, with
+/// `grant_type` naming which; any other field is 422.
+#[derive(ToSchema)]
+#[schema(as = auth::TokenRequest)]
+#[serde(tag = "grant_type", rename_all = "snake_case")]
+#[allow(dead_code)]
+enum TokenRequest {
+    /// Log in (as `POST /api/user/login`).
+    Password {
+        /// A username, or the account's e-mail address.
+        username: String,
+        password: String,
+    },
+    /// Rotate a refresh token (as `POST /api/auth/refresh`).
+    RefreshToken { refresh_token: String },
+}
+
+/// The OAuth 2 style token endpoint: the `password` grant logs in, the `refresh_token` grant rotates a refresh token.
+///
+/// The same functions as `POST /api/user/login` and `POST /api/auth/refresh`
+/// (RFC 6749 §4.3, §6), so rate limits and rotation rules are the same. The
+/// body is JSON or form-encoded.
+#[utoipa::path(post, path = "/api/auth/token", tag = "accounts", operation_id = "auth_token",
+    request_body(content(
+        (TokenRequest = "application/json"),
+        (TokenRequest = "application/x-www-form-urlencoded"),
+    )),
+    security(()),
+    responses(
+        (status = 200, description = "The token pair.", body = Envelope<app::TokenPair>),
+        (status = 400, description = "`unsupported_grant_type`: `grant_type` is missing or not `password` or `refresh_token`; or `bad_request`: the body cannot be read."),
+        (status = 401, description = "`unauthorized`: invalid username or password; an unknown, expired or ended refresh token; or a refresh token used before (the session is then ended)."),
+        (status = 429, description = "`too_many_requests` (password grant): too many failed logins for this name; `data.retry_after` says when to retry."),
+    ))]
 async fn token(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, grant: Grant) -> Answer<app::TokenPair> {
     match grant {
         Grant::Password(req) => app::login(&s, c.0, &req.username, req.password).await,
@@ -95,23 +145,47 @@ async fn token(State(s): State<AppState>, Extension(c): Extension<CorrelationId>
     }
 }
 
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, ToSchema)]
+#[schema(as = auth::Refresh)]
 #[serde(deny_unknown_fields)]
 struct Refresh {
     refresh_token: String,
 }
 
+/// Spends a refresh token for a new token pair of the same session.
+///
+/// Each refresh token works once: presenting one that was already spent
+/// means two parties hold it, so the whole session ends.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "accounts", operation_id = "auth_refresh", request_body = Refresh,
+    security(()),
+    responses(
+        (status = 200, description = "The new token pair (the presented refresh token is spent).", body = Envelope<app::TokenPair>),
+        (status = 401, description = "`unauthorized`: an unknown, malformed, expired or ended refresh token, or one used before (the session is then ended)."),
+    ))]
 async fn refresh(State(s): State<AppState>, Extension(c): Extension<CorrelationId>, ApiJson(req): ApiJson<Refresh>) -> Answer<app::TokenPair> {
     app::refresh(&s, c.0, &req.refresh_token).await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = auth::Verify)]
 #[serde(deny_unknown_fields)]
 struct Verify {
+    /// The access token to check; absent: the bearer header's.
     token: Option<String>,
 }
 
-/// The token comes from the body's `token`, else the bearer header.
+/// Says whether an access token is valid now (signature, expiry, session alive).
+///
+/// The token comes from the body's `token`, else the bearer header. The
+/// body is read as JSON whatever its content type, and may be empty.
+#[utoipa::path(post, path = "/api/auth/verify", tag = "accounts", operation_id = "auth_verify", request_body = Option<Verify>,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The token is valid.", body = Envelope<app::Verified>),
+        (status = 400, description = "Not answered by this operation: a body that is not JSON is 422 here."),
+        (status = 401, description = "`unauthorized`: the token is invalid or expired, or its session has ended."),
+        (status = 422, description = "`invalid_field`: the body is not a JSON `{token?}` (`field: body`, also for malformed JSON), or no token was given in the body or the header (`field: token`)."),
+    ))]
 async fn verify(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<axum::response::Response, ApiError> {
     let from_body = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -124,6 +198,9 @@ async fn verify(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
     Ok(http::ok(app::verify(&s, &token).await?))
 }
 
+/// Ends the caller's session: its access and refresh tokens stop working.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", operation_id = "auth_logout",
+    responses((status = 200, description = "The session has ended.", body = Envelope<app::LoggedOut>)))]
 async fn logout(State(s): State<AppState>, origin: Origin) -> Answer<app::LoggedOut> {
     app::logout(&s, &origin).await
 }

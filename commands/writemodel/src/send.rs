@@ -47,12 +47,15 @@ pub struct SendPath {
 /// The answer to a send, with `seq` and `sent_at` null when it was not
 /// numbered in time (the message is in the log; resending the same
 /// `client_msg_id` is safe).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = chat::SendAnswer)]
 pub struct SendAnswer {
     pub message_id: Uuid,
     pub conversation_id: String,
+    /// The message's number in its conversation; null when not numbered in time (202).
     pub seq: Option<i64>,
-    /// RFC 3339.
+    /// RFC 3339; null when not numbered in time (202).
+    #[schema(format = DateTime)]
     pub sent_at: Option<String>,
 }
 
@@ -77,18 +80,36 @@ async fn role_in(pool: &MySqlPool, group: Uuid, user: Uuid) -> Result<Option<(Ro
 
 /// A send as a client states it (the body of `POST /api/chat/send`, the
 /// data of a WebSocket `send` frame).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = chat::SendRequest)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
+    /// A 1:1 message to this user. Exactly one of `to_user_id`, `group_id`, `conversation_id`.
     pub to_user_id: Option<Uuid>,
+    /// A message to this group.
     pub group_id: Option<Uuid>,
+    /// `direct:<smaller user id>:<larger user id>` or `group:<group id>`.
     pub conversation_id: Option<String>,
+    /// Chosen by the client, 1–64 of `A-Z a-z 0-9 _ -`: a resend with the same one answers the original.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub client_msg_id: String,
+    /// `text`, `markdown`, `reply`, `image`, `file`, `voice`, `video`,
+    /// `emoji`, `location`, `card`, `link` or `forward` (`system` is the server's only).
     #[serde(rename = "type")]
     pub kind: String,
+    /// An object whose fields depend on `type` (no others): `text`, `markdown`,
+    /// `reply`: `{text}` (1–8,192 bytes); `image`: `{url, width?, height?, size?}`;
+    /// `file`: `{url, name, size}`; `voice`: `{url, duration_ms}`; `video`:
+    /// `{url, duration_ms, cover_url?}`; `emoji`: `{code}` (1–64 characters);
+    /// `location`: `{latitude, longitude, name?}`; `card`: `{user_id}`; `link`:
+    /// `{url, title?}`; `forward`: `{messages: [{conversation_id, message_id}]
+    /// (1–100), title?}`. URLs are http(s) or absolute paths (≤ 2,048 characters).
+    #[schema(value_type = Object)]
     pub content: Value,
+    /// Group members the message mentions (group messages only).
     #[serde(default)]
     pub mentions: Vec<Uuid>,
+    /// A message of the same conversation (required for `type: reply`).
     pub reply_to: Option<Uuid>,
 }
 

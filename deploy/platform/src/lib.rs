@@ -18,6 +18,7 @@
 //! - [`kafka`]: the event producer (idempotent, `acks=all`) and consumer defaults.
 //! - [`readiness`]: waiting until a projector has applied an appended event (read-your-writes).
 //! - [`sequencing`]: the sequencer's answers to senders (Redis channel and waiters).
+//! - [`openapi`]: the REST contract's shared parts (envelope, errors, bearer) and the merge of the tiers' documents.
 //! - [`serve`]: binding, the `/healthz` and `/metrics` routes, graceful shutdown.
 //! - [`files`]: the object store of uploaded bytes and its keys, and what the
 //!   bytes are (MIME sniffing, image decoding under limits, thumbnails).
@@ -27,6 +28,7 @@ pub mod config;
 pub mod files;
 pub mod http;
 pub mod kafka;
+pub mod openapi;
 pub mod readiness;
 pub mod sequencing;
 pub mod serve;

@@ -2,35 +2,57 @@
 //! (docs/services.md, "Calls"). A call the caller was not part of is 404.
 
 use crate::AppState;
-use axum::{extract::State, response::Response, routing::get, Router};
+use axum::{extract::State, response::Response};
 use base64::Engine;
 use beaver_platform::{
     auth::AuthUser,
     http::{ok, ApiError, ApiPath, ApiQuery},
+    openapi::Envelope,
 };
 use beaver_readmodel::call as read;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/call/history", get(history))
-        .route("/api/call/ice-servers", get(ice_servers))
-        .route("/api/call/{call_id}", get(one))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(history))
+        .routes(routes!(ice_servers))
+        .routes(routes!(one))
 }
 
+/// Reads one call the caller made or was rung for.
+#[utoipa::path(get, path = "/api/call/{call_id}", tag = "calls",
+    params(("call_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The call and its participants.", body = Envelope<read::Call>),
+        (status = 404, description = "`not_found`: no such call, or the caller is not one of its participants."),
+    ))]
 async fn one(State(s): State<AppState>, user: AuthUser, ApiPath(raw): ApiPath<String>) -> Result<Response, ApiError> {
     let id = Uuid::try_parse(&raw).map_err(|_| ApiError::NotFound("call not found".into()))?;
     read::one(&s.pool, user.user_id, id).await?.map(ok).ok_or_else(|| ApiError::NotFound("call not found".into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// A `call_id`: only older calls (the previous page's `next_before`).
+    #[param(value_type = Option<Uuid>)]
     before: Option<String>,
+    /// Calls per page.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 50, default = 20)]
     limit: Option<String>,
 }
 
+/// Lists the calls the caller made or was rung for, newest first.
+#[utoipa::path(get, path = "/api/call/history", tag = "calls",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of calls.", body = Envelope<read::History>),
+        (status = 422, description = "`invalid_field`: `before` is not a call id, or `limit` is not 1 to 50."),
+    ))]
 async fn history(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Response, ApiError> {
     let before = match q.before.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
         None => None,
@@ -43,16 +65,21 @@ async fn history(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuer
     Ok(ok(read::history(&s.pool, user.user_id, before, limit).await?))
 }
 
-#[derive(Debug, Serialize)]
+/// A TURN server and its short-lived credentials (WebRTC `RTCIceServer`).
+#[derive(Debug, Serialize, ToSchema)]
 struct IceServer {
+    /// The TURN URIs of the configuration (`BEAVER_TURN_URIS`), e.g. `turn:host:3478?transport=udp`.
     urls: Vec<String>,
+    /// `<unix expiry>:<user_id>`.
     username: String,
+    /// base64(HMAC-SHA1(secret, username)).
     credential: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct IceServers {
     ice_servers: Vec<IceServer>,
+    /// Seconds the credentials are valid.
     ttl_secs: u64,
 }
 
@@ -66,6 +93,12 @@ pub fn turn_credential(secret: &str, user: Uuid, expires_unix: i64) -> (String, 
     (username, credential)
 }
 
+/// Hands out TURN credentials for the caller (coturn `use-auth-secret`).
+#[utoipa::path(get, path = "/api/call/ice-servers", tag = "calls",
+    responses(
+        (status = 200, description = "The TURN servers with credentials.", body = Envelope<IceServers>),
+        (status = 503, description = "`unavailable`: no TURN server is configured (`BEAVER_TURN_SECRET`), or a dependency is not answering."),
+    ))]
 async fn ice_servers(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
     let turn = s.turn.as_ref().ok_or_else(|| ApiError::Unavailable(anyhow::anyhow!("no TURN server is configured (BEAVER_TURN_SECRET)")))?;
     let expires = time::OffsetDateTime::now_utc().unix_timestamp() + turn.ttl.as_secs() as i64;

@@ -2,46 +2,66 @@
 //! `/api/chat/conversations`, `/api/chat/receipts`.
 
 use crate::AppState;
-use axum::{extract::State, response::Response, routing::get, Router};
+use axum::{extract::State, response::Response};
 use beaver_events::message::ConversationRef;
 use beaver_platform::{
     auth::AuthUser,
     http::{ok, ApiError, ApiPath, ApiQuery},
+    openapi::Envelope,
 };
 use beaver_readmodel::conversation::{self, can_read, history, Page};
 use serde::{Deserialize, Serialize};
 use sqlx::MySqlPool;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 /// One page of history, oldest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct HistoryPage {
     messages: Vec<conversation::Message>,
     /// More in the paging direction.
     has_more: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = chat::MessageEdits)]
 struct Versions {
     message_id: Uuid,
+    /// Oldest first: the original (0), then each edit.
     versions: Vec<conversation::Edit>,
 }
 
 /// Who has read a message: the peer's cursor, or a group's readers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 enum Receipts {
-    /// `peer_read_seq` is `null` while the peer has read receipts off.
-    Direct { conversation_id: String, peer_user_id: Uuid, peer_read_seq: Option<i64> },
-    Group { conversation_id: String, seq: i64, read_count: usize, readers: Vec<String> },
+    /// A direct conversation: `peer_read_seq` is `null` while the peer has read receipts off.
+    #[schema(title = "DirectReceipts")]
+    Direct {
+        conversation_id: String,
+        peer_user_id: Uuid,
+        #[schema(required = true)]
+        peer_read_seq: Option<i64>,
+    },
+    /// A group conversation: the members (other than the sender) whose read
+    /// cursor is at or past `seq`, leaving out those with read receipts off.
+    #[schema(title = "GroupReceipts")]
+    Group {
+        conversation_id: String,
+        seq: i64,
+        read_count: usize,
+        /// User ids.
+        readers: Vec<String>,
+    },
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/chat/messages", get(messages))
-        .route("/api/chat/messages/{message_id}/edits", get(edits))
-        .route("/api/chat/conversations", get(conversations))
-        .route("/api/chat/receipts", get(receipts))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(messages))
+        .routes(routes!(edits))
+        .routes(routes!(conversations))
+        .routes(routes!(receipts))
 }
 
 /// Answers after checking the caller may read the conversation.
@@ -53,11 +73,16 @@ async fn readable(pool: &MySqlPool, conversation_id: &str, user: Uuid) -> Result
     Ok(conversation)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MessagesQuery {
+    /// `direct:<user id>:<user id>` (the smaller id first) or `group:<group id>`.
     conversation_id: String,
+    /// The oldest messages after this seq (default 0: from the start); not with `before_seq`.
     after_seq: Option<i64>,
+    /// The newest messages before this seq (still answered oldest first); not with `after_seq`.
     before_seq: Option<i64>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
     limit: Option<u32>,
 }
 
@@ -71,6 +96,19 @@ async fn caught_up(s: &AppState) -> Result<(), ApiError> {
 
 const READ_BARRIER: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// One page of a conversation's history, oldest first.
+///
+/// Messages deleted for the caller, cleared by them or hidden from them are
+/// left out, so seqs may have gaps. Like every chat read, it answers once
+/// the messages projection has stored what the sequencer committed
+/// (waiting at most 2 s, then answering what is there).
+#[utoipa::path(get, path = "/api/chat/messages", tag = "chat",
+    params(MessagesQuery),
+    responses(
+        (status = 200, description = "The page, and whether there are more in its direction.", body = Envelope<HistoryPage>),
+        (status = 403, description = "`forbidden`: the caller is not one of the two users or a current member of the group."),
+        (status = 422, description = "`invalid_field`: `conversation_id` is not a conversation id, `limit` is not 1 to 100, or both `after_seq` and `before_seq` are given (`before_seq`)."),
+    ))]
 async fn messages(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<MessagesQuery>) -> Result<Response, ApiError> {
     caught_up(&s).await?;
     readable(&s.pool, &q.conversation_id, user.user_id).await?;
@@ -89,6 +127,13 @@ async fn messages(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQue
     Ok(ok(HistoryPage { messages, has_more }))
 }
 
+/// Every version of a message, oldest first (a message never edited has one: itself; a recalled one, none).
+#[utoipa::path(get, path = "/api/chat/messages/{message_id}/edits", tag = "chat",
+    params(("message_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The versions.", body = Envelope<Versions>),
+        (status = 404, description = "`not_found`: no such message, the caller may not read its conversation, or it is not in their history (cleared, deleted for them)."),
+    ))]
 async fn edits(State(s): State<AppState>, user: AuthUser, ApiPath(message_id): ApiPath<Uuid>) -> Result<Response, ApiError> {
     caught_up(&s).await?;
     let conversation = conversation::conversation_of(&s.pool, message_id).await?;
@@ -96,25 +141,46 @@ async fn edits(State(s): State<AppState>, user: AuthUser, ApiPath(message_id): A
     if !can_read(&s.pool, conversation, user.user_id).await? {
         return Err(ApiError::NotFound("message not found".into()));
     }
-    Ok(ok(Versions { message_id, versions: conversation::edits(&s.pool, message_id).await? }))
+    let versions = conversation::edits(&s.pool, message_id, user.user_id).await?.ok_or_else(|| ApiError::NotFound("message not found".into()))?;
+    Ok(ok(Versions { message_id, versions }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ConversationsQuery {
+    /// The `version` of the client's last answer: only the conversations changed after it.
     since_version: Option<i64>,
 }
 
+/// The caller's conversations changed after `since_version`, pinned first, then by last activity.
+///
+/// Direct conversations the caller took part in and the groups they are in
+/// (at most 500), hidden ones included (`hidden: true`).
+#[utoipa::path(get, path = "/api/chat/conversations", tag = "chat",
+    params(ConversationsQuery),
+    responses((status = 200, description = "The conversations and the list's version now (the next `since_version`).", body = Envelope<conversation::ConversationList>)))]
 async fn conversations(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<ConversationsQuery>) -> Result<Response, ApiError> {
     caught_up(&s).await?;
     Ok(ok(conversation::list(&s.pool, user.user_id, q.since_version).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReceiptsQuery {
+    /// `direct:<user id>:<user id>` or `group:<group id>`.
     conversation_id: String,
+    /// The message's seq (used for a group; a direct conversation answers the peer's cursor).
     seq: i64,
 }
 
+/// Who has read a conversation: the peer's read cursor (direct) or the readers of a message (group).
+#[utoipa::path(get, path = "/api/chat/receipts", tag = "chat",
+    params(ReceiptsQuery),
+    responses(
+        (status = 200, description = "`DirectReceipts` for a direct conversation, `GroupReceipts` for a group.", body = Envelope<Receipts>),
+        (status = 403, description = "`forbidden`: the caller is not one of the two users or a current member of the group."),
+        (status = 422, description = "`invalid_field` (`conversation_id`): not a conversation id."),
+    ))]
 async fn receipts(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQuery<ReceiptsQuery>) -> Result<Response, ApiError> {
     caught_up(&s).await?;
     match readable(&s.pool, &q.conversation_id, user.user_id).await? {

@@ -10,22 +10,23 @@ use axum::{
     extract::State,
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::get,
-    Router,
 };
 use beaver_platform::{
     auth::{bearer, AuthUser},
     http::{ok, ApiError, ApiPath, ApiQuery},
+    openapi::Envelope,
 };
 use beaver_readmodel::files::{self as read, FileRow};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/file/uploads/{file_id}", get(status))
-        .route("/api/file/{file_id}", get(download))
-        .route("/api/file/{file_id}/info", get(info))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(download))
+        .routes(routes!(info))
 }
 
 fn not_found() -> ApiError {
@@ -40,19 +41,33 @@ fn rfc3339(t: time::PrimitiveDateTime) -> String {
     beaver_readmodel::rfc3339(t)
 }
 
-#[derive(Debug, Serialize)]
+/// An upload as its owner resumes it.
+#[derive(Debug, Serialize, ToSchema)]
 struct UploadStatus {
     file_id: String,
+    /// `uploading`, `stored`, `aborted` or `expired` (a stored file deleted since still reads `stored`).
     status: String,
     name: String,
+    /// Bytes.
     size: i64,
+    /// `chat`, `moment`, `feedback`, `log`, `avatar` or `emoji`.
     purpose: String,
+    /// Bytes per part (the last part is the rest).
     part_size: i64,
     part_count: i32,
+    /// The parts received so far, in order (empty unless `uploading`).
     parts: Vec<read::Part>,
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
+/// Reads an upload's progress, to resume it.
+#[utoipa::path(get, path = "/api/file/uploads/{file_id}", tag = "files",
+    params(("file_id" = Uuid, Path, description = "The upload's id.")),
+    responses(
+        (status = 200, description = "The upload and its received parts.", body = Envelope<UploadStatus>),
+        (status = 404, description = "`not_found`: no such upload, or another user's."),
+    ))]
 async fn status(State(s): State<AppState>, user: AuthUser, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let id = file_id(&id)?;
     let row = read::load(&s.pool, id).await?.filter(|r| r.owned_by(user.user_id)).ok_or_else(not_found)?;
@@ -77,19 +92,28 @@ async fn status(State(s): State<AppState>, user: AuthUser, ApiPath(id): ApiPath<
 }
 
 /// A stored file as `info` shows it (what `complete` answered, plus owner and time).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = files::Info)]
 struct Info {
     file_id: String,
+    /// `/api/file/<file_id>`.
     url: String,
+    /// `/api/file/<file_id>?thumb=1` for images with a thumbnail, else `null`.
     thumb_url: Option<String>,
     name: String,
+    /// Bytes.
     size: i64,
+    /// Sniffed from the bytes (`application/octet-stream` when unknown).
     mime: Option<String>,
+    /// `image`, `video`, `audio` or `file`.
     kind: Option<String>,
+    /// Pixels, for decoded images; else `null`.
     width: Option<i32>,
     height: Option<i32>,
+    /// Hex SHA-256 of the parts' hex SHA-256s joined by commas.
     content_hash: Option<String>,
     owner_id: String,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -97,6 +121,13 @@ async fn stored(s: &AppState, id: Uuid) -> Result<FileRow, ApiError> {
     read::load(&s.pool, id).await?.filter(|r| r.status == "stored").ok_or_else(not_found)
 }
 
+/// Reads a stored file's facts (any signed-in user holding its id).
+#[utoipa::path(get, path = "/api/file/{file_id}/info", tag = "files",
+    params(("file_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The stored file.", body = Envelope<Info>),
+        (status = 404, description = "`not_found`: no such file, or it is unfinished, aborted or deleted."),
+    ))]
 async fn info(State(s): State<AppState>, _user: AuthUser, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let row = stored(&s, file_id(&id)?).await?;
     let url = format!("/api/file/{}", row.file_id);
@@ -116,11 +147,22 @@ async fn info(State(s): State<AppState>, _user: AuthUser, ApiPath(id): ApiPath<S
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DownloadQuery {
+    /// `1` or `true`: the JPEG thumbnail (at most 320 px a side) instead of the file; any other value: the file.
+    #[param(example = "1")]
     thumb: Option<String>,
+    /// An access token, for clients that cannot send the `Authorization` header (`<img src>`);
+    /// the header wins when both are given.
     access_token: Option<String>,
 }
+
+/// The bytes of a download (documentation only: they are streamed).
+#[derive(ToSchema)]
+#[schema(as = files::Bytes, value_type = String, format = Binary)]
+#[allow(dead_code)]
+struct Bytes(Vec<u8>);
 
 /// A `Range: bytes=…` header against `size`: `None` for the whole file,
 /// `Err(())` when unsatisfiable (or not one byte range).
@@ -152,6 +194,44 @@ fn quoted(name: &str) -> String {
     name.chars().map(|c| if c == '"' || c == '\\' || !c.is_ascii() || c.is_ascii_control() { '_' } else { c }).collect()
 }
 
+/// Downloads a stored file (or its thumbnail), whole or one byte range.
+///
+/// Any signed-in user holding the file's id may read it. The token comes by the
+/// `Authorization: Bearer` header or, for `<img src>`, by `?access_token=`.
+/// The bytes are streamed with `Content-Type` = the sniffed MIME type (`image/jpeg`
+/// for a thumbnail; content a browser would run — HTML, XHTML, XML, SVG,
+/// JavaScript — and unknown content as `application/octet-stream`). There are
+/// no conditional requests (`ETag`, `If-None-Match`, `If-Range` are not used);
+/// errors are JSON envelopes.
+#[utoipa::path(get, path = "/api/file/{file_id}", tag = "files",
+    params(
+        ("file_id" = Uuid, Path),
+        DownloadQuery,
+        ("Range" = Option<String>, Header, description = "One byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n` (an end past the file is the end). Anything else — several ranges, another unit, a malformed or unsatisfiable range — is 416."),
+    ),
+    responses(
+        (status = 200, description = "The whole file.", content_type = "*/*", body = inline(Bytes),
+            headers(
+                ("Content-Length" = u64, description = "The file's size."),
+                ("Accept-Ranges" = String, description = "`bytes`."),
+                ("Cache-Control" = String, description = "`private, max-age=86400`."),
+                ("X-Content-Type-Options" = String, description = "`nosniff`."),
+                ("Content-Disposition" = String, description = "`inline` for images, audio and video, else `attachment; filename=\"<name>\"` (non-ASCII and control characters, `\"` and `\\` replaced by `_`)."),
+            )),
+        (status = 206, description = "The requested range.", content_type = "*/*", body = inline(Bytes),
+            headers(
+                ("Content-Range" = String, description = "`bytes <first>-<last>/<size>`."),
+                ("Content-Length" = u64, description = "The range's length."),
+                ("Accept-Ranges" = String, description = "`bytes`."),
+                ("Cache-Control" = String, description = "`private, max-age=86400`."),
+                ("X-Content-Type-Options" = String, description = "`nosniff`."),
+                ("Content-Disposition" = String, description = "As for 200."),
+            )),
+        (status = 401, description = "`unauthorized`: no valid token, neither in the header nor in `access_token`."),
+        (status = 404, description = "`not_found`: no such file, or it is unfinished, aborted or deleted; or `thumb` was asked of a file without a thumbnail."),
+        (status = 416, description = "`range_not_satisfiable`: the range is malformed, starts past the end, is not one range, or the file is empty.",
+            headers(("Content-Range" = String, description = "`bytes */<size>`."))),
+    ))]
 async fn download(State(s): State<AppState>, headers: HeaderMap, ApiPath(id): ApiPath<String>, ApiQuery(q): ApiQuery<DownloadQuery>) -> Result<Response, ApiError> {
     // The bearer header, else the query's token (an <img src> cannot send headers).
     let token = bearer(&headers).map(str::to_owned).or(q.access_token).ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;

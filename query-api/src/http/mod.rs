@@ -15,9 +15,12 @@ mod user;
 use crate::AppState;
 use axum::Router;
 use beaver_platform::serve::HealthChecks;
+use utoipa_axum::router::OpenApiRouter;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
+/// Every documented route: each is added with `routes!` from its
+/// `#[utoipa::path]` annotation, so routing and the contract are one.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(user::router())
         .merge(friend::router())
         .merge(chat::router())
@@ -29,5 +32,41 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(notification::router())
         .merge(moment::router())
         .merge(call::router())
-        .merge(HealthChecks::new().mysql(state.pool.clone()).redis(state.redis.clone()).route())
+}
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let (api, _) = api().split_for_parts();
+    api.merge(HealthChecks::new().mysql(state.pool.clone()).redis(state.redis.clone()).route())
+}
+
+/// This tier's part of the REST contract (OpenAPI 3.1), finished with the
+/// shared envelope, errors and bearer scheme; the gateway serves it merged
+/// with commands'.
+pub fn openapi() -> serde_json::Value {
+    beaver_platform::openapi::finish(api().into_openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The contract builds, every operation declares its path parameters,
+    /// and a copy is left in target/ for review (the full checks are in
+    /// tests/tests/openapi.rs).
+    #[test]
+    fn the_contract_builds() {
+        let doc = super::openapi();
+        let mut problems = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let in_path: std::collections::BTreeSet<&str> = path.split('{').skip(1).map(|p| p.split('}').next().unwrap()).collect();
+            for (method, op) in item.as_object().unwrap() {
+                let declared: std::collections::BTreeSet<&str> =
+                    op["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] == "path").map(|p| p["name"].as_str().unwrap()).collect();
+                if declared != in_path {
+                    problems.push(format!("{method} {path}: declares {declared:?}"));
+                }
+            }
+        }
+        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(concat!("../target/openapi-", env!("CARGO_PKG_NAME"), ".json"));
+        std::fs::write(out, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
 }

@@ -77,25 +77,36 @@ pub async fn bound_devices(pool: &MySqlPool, limit: u32) -> Result<Vec<(Uuid, Uu
 }
 
 /// A participant as shown.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = call::Participant)]
 pub struct Shown {
     pub user_id: String,
+    /// `ringing`, `joined`, `declined`, `missed` or `left`.
     pub state: String,
+    /// The bound device: in the viewer's own entry only, `null` in the others.
     pub device_id: Option<String>,
 }
 
 /// A call as shown to one of its participants.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Call {
     pub call_id: String,
     pub conversation_id: String,
     pub caller_id: String,
+    /// `audio` or `video`.
     pub media: String,
+    /// `ringing`, `active` or `ended`.
     pub status: String,
+    /// `completed`, `missed`, `declined` or `cancelled`; `null` until the call ended.
     pub result: Option<String>,
+    #[schema(format = DateTime)]
     pub started_at: String,
+    /// The first accept.
+    #[schema(format = DateTime)]
     pub answered_at: Option<String>,
+    #[schema(format = DateTime)]
     pub ended_at: Option<String>,
+    /// From the first accept to the end; 0 when never answered.
     pub duration_ms: i64,
     pub participants: Vec<Shown>,
 }
@@ -130,9 +141,11 @@ pub async fn one(pool: &MySqlPool, viewer: Uuid, call_id: Uuid) -> Result<Option
 }
 
 /// `{calls, next_before}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = call::History)]
 pub struct History {
     pub calls: Vec<Call>,
+    /// The last call's id when more may follow, else `null`.
     pub next_before: Option<String>,
 }
 

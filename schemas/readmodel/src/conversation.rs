@@ -24,19 +24,31 @@ pub async fn can_read(pool: &MySqlPool, conversation: ConversationRef, user: Uui
 
 /// A message as clients see it: the entries of `GET /api/chat/messages`,
 /// of a WebSocket `sync`, and (with `client_msg_id`) of a live `message` frame.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Message {
+    #[schema(format = Uuid)]
     pub message_id: String,
+    /// `direct:<user id>:<user id>` or `group:<group id>`.
     pub conversation_id: String,
     pub seq: i64,
+    #[schema(format = Uuid)]
     pub sender_id: String,
+    /// `text`, `markdown`, `reply`, `image`, `file`, `voice`, `video`,
+    /// `emoji`, `location`, `card`, `link`, `forward`, or `system` (a notice
+    /// of the server's).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The content for its type (docs/chat.md); `null` once recalled.
+    #[schema(value_type = Option<Object>, required = true)]
     pub content: Value,
     /// Mentioned user ids.
     pub mentions: Vec<String>,
+    /// The message this one replies to.
+    #[schema(required = true)]
     pub reply_to: Option<String>,
+    #[schema(format = DateTime)]
     pub sent_at: String,
+    #[schema(format = DateTime, required = true)]
     pub edited_at: Option<String>,
     pub recalled: bool,
     /// Emoji → how many users reacted with it.
@@ -209,18 +221,40 @@ pub async fn edit_state(pool: &MySqlPool, message_id: Uuid) -> Result<(Option<Pr
 }
 
 /// One version of a message's content.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = chat::MessageVersion)]
 pub struct Edit {
     /// 0 for the original.
     pub version: i32,
+    #[schema(value_type = Object)]
     pub content: Value,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub at: String,
 }
 
 /// Every version of a message, oldest first (a message never edited has one
 /// version, itself).
-pub async fn edits(pool: &MySqlPool, message_id: Uuid) -> Result<Vec<Edit>, sqlx::Error> {
+/// A message's versions as `user` may see them: `None` if the message is
+/// not in their history (cleared, deleted for them, hidden), none once it
+/// is recalled (a recall removes every version, not only the last).
+pub async fn edits(pool: &MySqlPool, message_id: Uuid, user: Uuid) -> Result<Option<Vec<Edit>>, sqlx::Error> {
+    let visible: Option<(bool,)> = sqlx::query_as(
+        "SELECT m.recalled FROM messages m \
+         LEFT JOIN user_conversations uc ON uc.user_id = ? AND uc.conversation_id = m.conversation_id \
+         WHERE m.message_id = ? AND m.seq > COALESCE(uc.cleared_seq, 0) \
+           AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = ? AND h.message_id = m.message_id)",
+    )
+    .bind(user.to_string())
+    .bind(message_id.to_string())
+    .bind(user.to_string())
+    .fetch_optional(pool)
+    .await?;
+    match visible {
+        None => return Ok(None),
+        Some((true,)) => return Ok(Some(Vec::new())),
+        Some((false,)) => {}
+    }
     let rows: Vec<(i32, String, PrimitiveDateTime)> = sqlx::query_as(
         "SELECT edit_no, content, edited_at FROM message_edits WHERE message_id = ? \
          UNION ALL SELECT 0, content, sent_at FROM messages m WHERE m.message_id = ? AND m.content IS NOT NULL \
@@ -231,7 +265,7 @@ pub async fn edits(pool: &MySqlPool, message_id: Uuid) -> Result<Vec<Edit>, sqlx
     .bind(message_id.to_string())
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|(version, content, at)| Edit { version, content: json_of(Some(&content)), at: rfc3339(at) }).collect())
+    Ok(Some(rows.into_iter().map(|(version, content, at)| Edit { version, content: json_of(Some(&content)), at: rfc3339(at) }).collect()))
 }
 
 /// Emoji → count of a message's reactions.
@@ -304,7 +338,7 @@ pub async fn group_readers(pool: &MySqlPool, group_id: Uuid, conversation_id: &s
 }
 
 /// A conversation in its participant's list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ConversationEntry {
     pub conversation_id: String,
     /// `direct` or `group`.
@@ -313,6 +347,7 @@ pub struct ConversationEntry {
     #[serde(flatten)]
     pub counterpart: Counterpart,
     /// The newest message the participant can see, as a preview.
+    #[schema(required = true)]
     pub last_message: Option<LastMessage>,
     pub max_seq: i64,
     pub read_seq: i64,
@@ -326,28 +361,39 @@ pub struct ConversationEntry {
 }
 
 /// Whom a conversation is with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Counterpart {
+    /// A direct conversation: the other user.
+    #[schema(title = "DirectCounterpart")]
     Direct { peer_user_id: Uuid },
-    Group { group_id: Option<String> },
+    /// A group conversation: the group.
+    #[schema(title = "GroupCounterpart")]
+    Group {
+        #[schema(format = Uuid, required = true)]
+        group_id: Option<String>,
+    },
 }
 
 /// A conversation's newest visible message, shortened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LastMessage {
+    #[schema(format = Uuid)]
     pub message_id: String,
     pub seq: i64,
+    #[schema(format = Uuid)]
     pub sender_id: String,
     #[serde(rename = "type")]
     pub kind: String,
-    /// [`preview`] of the message.
+    /// [`preview`] of the message: its first 100 characters (text,
+    /// markdown, reply), `[<type>]` otherwise, `[recalled]` once recalled.
     pub text: String,
+    #[schema(format = DateTime)]
     pub sent_at: String,
 }
 
 /// A participant's conversation list: `{conversations, version}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ConversationList {
     pub conversations: Vec<ConversationEntry>,
     pub version: i64,

@@ -23,11 +23,13 @@ fn url_of<S: serde::Serializer>(file_id: &str, s: S) -> Result<S::Ok, S::Error> 
 }
 
 /// A favourite as the list shows it: a sticker and the version of its last change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
+#[schema(as = emoji::FavoriteEntry)]
 pub struct Favorite {
     #[serde(flatten)]
     #[sqlx(flatten)]
     pub sticker: Item,
+    /// The version of the entry's last change.
     pub version: i64,
 }
 
@@ -74,10 +76,12 @@ pub async fn version(pool: &MySqlPool, user: Uuid, list: &str) -> Result<i64, sq
 }
 
 /// A sticker (of a pack, or a favourite).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
+#[schema(as = emoji::Item)]
 pub struct Item {
     pub emoji_id: String,
     pub file_id: String,
+    /// `/api/file/<file_id>`.
     #[sqlx(rename = "file_id")]
     #[serde(serialize_with = "url_of")]
     pub url: String,
@@ -87,7 +91,7 @@ pub struct Item {
 }
 
 /// A pack with its items, as `GET /api/emoji/packs/{id}` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Pack {
     pub pack_id: String,
     pub title: String,
@@ -97,8 +101,11 @@ pub struct Pack {
     pub official: bool,
     pub items: Vec<Item>,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: PrimitiveDateTime,
+    /// How many users have collected it.
     pub collect_count: i64,
+    /// Whether the caller has collected it.
     pub collected: bool,
 }
 
@@ -174,13 +181,14 @@ pub async fn has_collected(pool: &MySqlPool, user: Uuid, pack_id: Uuid) -> Resul
 }
 
 /// A pack in a list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct PackSummary {
     pub pack_id: String,
     pub title: String,
     pub owner_id: String,
     /// Imported by an operator.
     pub official: bool,
+    /// `/api/file/<file_id>` of the cover image.
     #[sqlx(rename = "cover_file")]
     #[serde(serialize_with = "url_of")]
     pub cover_url: String,
@@ -223,14 +231,17 @@ pub async fn packs(pool: &MySqlPool, before: Option<Uuid>, limit: u32, official:
 }
 
 /// A collected pack in the synced list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
+#[schema(as = emoji::CollectedPack)]
 pub struct Collected {
     pub pack_id: String,
     pub title: String,
+    /// `/api/file/<file_id>` of the cover image.
     #[sqlx(rename = "cover_file")]
     #[serde(serialize_with = "url_of")]
     pub cover_url: String,
     pub item_count: i32,
+    /// The version of the entry's last change.
     pub version: i64,
 }
 

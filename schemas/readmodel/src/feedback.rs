@@ -24,36 +24,44 @@ struct Row {
 }
 
 /// `{type, id}` of a report's target.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TargetRef {
+    /// `user`, `message` or `group`.
     #[serde(rename = "type")]
     pub kind: String,
     pub id: String,
 }
 
 /// `{platform, app_version}` the feedback was sent from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ClientRef {
+    /// `ios`, `android`, `web`, `desktop`, `mac` or `windows`.
     pub platform: String,
     pub app_version: Option<String>,
 }
 
 /// One piece of feedback as its submitter (and an operator) sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Feedback {
     pub feedback_id: String,
     /// Not shown to the submitter (it is them); the operator's list shows it.
     #[serde(skip)]
     pub user_id: Uuid,
+    /// `bug`, `feature`, `other` or `report`.
     pub category: String,
     pub text: String,
+    /// A report's target.
     pub target: Option<TargetRef>,
     pub client: Option<ClientRef>,
+    /// `open`, `in_progress`, `resolved` or `rejected`.
     pub status: String,
+    /// The operator's answer.
     pub reply: Option<String>,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: PrimitiveDateTime,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: PrimitiveDateTime,
 }
 

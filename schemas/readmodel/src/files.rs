@@ -42,10 +42,13 @@ impl FileRow {
 }
 
 /// A staged part.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
+#[schema(as = files::Part)]
 pub struct Part {
+    /// From 1.
     pub part_no: i32,
     pub size: i64,
+    /// Hex SHA-256 of the part's bytes.
     pub sha256: String,
 }
 

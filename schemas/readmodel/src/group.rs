@@ -11,22 +11,26 @@ use uuid::Uuid;
 
 /// A group as a viewer sees it (`GET /api/group/{id}`, and what a group
 /// update answers with).
-#[derive(Clone, Debug, Serialize, FromRow)]
+#[derive(Clone, Debug, Serialize, FromRow, utoipa::ToSchema)]
 pub struct GroupInfo {
+    #[schema(format = Uuid)]
     pub group_id: String,
     pub conversation_id: String,
     pub name: String,
     pub avatar: String,
     pub announcement: String,
+    #[schema(format = Uuid)]
     pub owner_id: String,
+    /// `free`, `approval` or `closed`.
     pub join_policy: String,
     pub members_can_invite: bool,
     pub mute_all: bool,
     pub member_count: i32,
     pub max_members: i32,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: PrimitiveDateTime,
-    /// The viewer's role; `None` for a non-member.
+    /// The viewer's role (`owner`, `admin` or `member`); `None` for a non-member.
     pub my_role: Option<String>,
 }
 
@@ -143,13 +147,14 @@ pub async fn join_request(pool: &MySqlPool, group_id: Uuid, request_id: Uuid) ->
 }
 
 /// A group I am in, as my group list shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct MyGroup {
+    #[schema(format = Uuid)]
     pub group_id: String,
     pub conversation_id: String,
     pub name: String,
     pub avatar: String,
-    /// My role.
+    /// My role: `owner`, `admin` or `member`.
     pub role: String,
     pub member_count: i32,
     #[sqlx(rename = "user_version")]
@@ -157,41 +162,52 @@ pub struct MyGroup {
 }
 
 /// A member of a group, with their public profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Member {
+    #[schema(format = Uuid)]
     pub user_id: String,
     pub username: String,
     pub nickname: String,
     pub avatar: String,
+    /// `owner`, `admin` or `member`.
     pub role: String,
     pub group_nickname: String,
     #[serde(serialize_with = "crate::opt_time_text")]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub muted_until: Option<PrimitiveDateTime>,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub joined_at: PrimitiveDateTime,
     pub version: i64,
 }
 
 /// A request to join a group (or an invitation awaiting an admin).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct JoinRequest {
+    #[schema(format = Uuid)]
     pub request_id: String,
+    #[schema(format = Uuid)]
     pub user_id: String,
     pub message: String,
     /// The member who invited them, for an invitation.
+    #[schema(format = Uuid, required = true)]
     pub invited_by: Option<String>,
+    /// `pending`, `approved` or `rejected` (`cancelled` once the group is dissolved).
     pub status: String,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: PrimitiveDateTime,
 }
 
 /// A group as search shows it to anyone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct GroupSummary {
+    #[schema(format = Uuid)]
     pub group_id: String,
     pub name: String,
     pub avatar: String,
     pub member_count: i32,
+    /// `free`, `approval` or `closed`.
     pub join_policy: String,
 }
 

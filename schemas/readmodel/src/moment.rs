@@ -44,48 +44,64 @@ struct Row {
 }
 
 /// A stored photo or video as shown.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = moment::Media)]
 pub struct ShownMedia {
     pub file_id: Uuid,
+    /// `/api/file/<file_id>`.
     pub url: String,
+    /// `image` or `video`.
     pub kind: String,
     pub width: Option<u32>,
     pub height: Option<u32>,
 }
 
 /// A comment as shown.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = moment::Comment)]
 pub struct Comment {
     pub comment_id: String,
     pub user_id: String,
     pub text: String,
+    /// The comment this one answers.
     pub reply_to: Option<String>,
     pub reply_to_user_id: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
 /// A moment as a viewer sees it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Moment {
     pub moment_id: String,
     pub author_id: String,
     pub text: String,
     pub media: Vec<ShownMedia>,
     /// The author's choice: shown to the author only.
+    /// `friends`, `private`, `selected` or `except`; `null` for others.
     pub visibility: Option<String>,
+    /// With `selected` or `except`, the listed users; shown to the author only (`null` for others).
     pub users: Option<Vec<Uuid>>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// User ids, oldest first: only the author, the viewer and the viewer's friends.
     pub likes: Vec<String>,
+    /// How many likes are shown.
     pub like_count: usize,
+    /// Whether the viewer likes it.
     pub liked: bool,
+    /// Oldest first: only by the author, the viewer and the viewer's friends.
     pub comments: Vec<Comment>,
+    /// How many comments are shown.
     pub comment_count: usize,
 }
 
 /// A page: `{moments, next_before}`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = moment::Page)]
 pub struct Page {
     pub moments: Vec<Moment>,
+    /// The last moment's id when more may follow, else `null`.
     pub next_before: Option<String>,
 }
 

@@ -18,23 +18,34 @@ pub const KEEP_ITEMS: i64 = 1000;
 pub const KEEP_DAYS: i64 = 90;
 
 /// An inbox item as the list shows it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = notification::Item)]
 pub struct Item {
     pub notification_id: String,
+    /// `social`, `group`, `moment`, `call` or `system`.
     pub category: String,
+    /// `friend_request`, `friend_accepted`, `added`, `removed`, `join_request`, `join_approved`,
+    /// `join_rejected`, `moment_liked`, `moment_commented`, `moment_replied`, `call_missed` or `announcement`.
     pub kind: String,
+    /// User ids, newest first (at most three when coalesced).
     pub actors: Vec<String>,
     pub actor_count: i64,
     pub target: ItemTarget,
     pub text: String,
     pub read: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
+    /// Increases with every new or coalesced item of the user: the `before` cursor.
     pub position: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// What an inbox item is about: `{type, id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = notification::Target)]
 pub struct ItemTarget {
+    /// `friend_request`, `user`, `group`, `moment`, `call` or `announcement`.
     #[serde(rename = "type")]
     pub kind: String,
     pub id: String,
@@ -57,9 +68,11 @@ struct Row {
 }
 
 /// A page of the inbox: `{items, next_before}`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = notification::Page)]
 pub struct Page {
     pub items: Vec<Item>,
+    /// The last item's `position` when more may follow, else `null`.
     pub next_before: Option<i64>,
 }
 
@@ -120,7 +133,7 @@ pub async fn owned(pool: &MySqlPool, user: Uuid, ids: &[Uuid]) -> Result<usize, 
 }
 
 /// Unread notification counts, per category and in total.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Unread {
     pub total: i64,
     pub social: i64,
@@ -169,11 +182,14 @@ pub async fn unread_messages(pool: &MySqlPool, user: Uuid) -> Result<i64, sqlx::
 }
 
 /// A push token as listed (never the token itself).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
+#[schema(as = notification::PushDevice)]
 pub struct Device {
     pub device_id: String,
+    /// `apns`, `fcm` or `webpush`.
     pub platform: String,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub registered_at: PrimitiveDateTime,
 }
 

@@ -83,44 +83,53 @@ pub async fn friends_among(pool: &MySqlPool, user: Uuid, ids: &[Uuid]) -> Result
 }
 
 /// A friend request as its sender and recipient list it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct FriendRequest {
+    #[schema(format = Uuid)]
     pub request_id: String,
+    #[schema(format = Uuid)]
     pub from_user_id: String,
+    #[schema(format = Uuid)]
     pub to_user_id: String,
     pub message: String,
     /// `pending`, `accepted`, `rejected`.
     pub status: String,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: PrimitiveDateTime,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: PrimitiveDateTime,
     pub version: i64,
 }
 
 /// A friend, with their public profile and my remark.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Friend {
     #[sqlx(rename = "friend_id")]
+    #[schema(format = Uuid)]
     pub user_id: String,
     pub username: String,
     pub nickname: String,
     pub avatar: String,
     pub remark: String,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub since: PrimitiveDateTime,
     pub version: i64,
 }
 
 /// Someone I blocked, with their public profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Blocked {
     #[sqlx(rename = "blocked_user_id")]
+    #[schema(format = Uuid)]
     pub user_id: String,
     pub username: String,
     pub nickname: String,
     pub avatar: String,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub blocked_at: PrimitiveDateTime,
     pub version: i64,
 }

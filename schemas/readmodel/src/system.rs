@@ -34,7 +34,7 @@ pub async fn releases(pool: &MySqlPool, app_id: &str, platform: &str) -> Result<
 }
 
 /// An announcement as clients list it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Announcement {
     pub announcement_id: String,
     pub title: String,
@@ -42,8 +42,11 @@ pub struct Announcement {
     /// Empty: every platform.
     pub platforms: Vec<String>,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub starts_at: PrimitiveDateTime,
+    /// `null`: until further notice.
     #[serde(serialize_with = "crate::opt_time_text")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub ends_at: Option<PrimitiveDateTime>,
     /// Also delivered to every inbox (the notifier's, not shown in the listing).
     #[serde(skip)]
@@ -94,19 +97,24 @@ pub fn rollout_bucket(app_id: &str, platform: &str, device_id: &str) -> u8 {
 }
 
 /// What the version check answers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UpdateCheck {
     /// `none`, `optional` or `required`.
     pub update: &'static str,
+    /// The release offered; `null` with `none`.
     pub latest: Option<Offered>,
 }
 
 /// The release a client is offered.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Offered {
+    /// A semantic version.
     pub version: String,
+    /// An `https://` download URL.
     pub url: String,
+    /// Bytes.
     pub size: i64,
+    /// 64 hex digits.
     pub sha256: String,
     pub notes: Option<String>,
 }

@@ -56,27 +56,33 @@ pub async fn editable(pool: &MySqlPool, user_id: Uuid) -> Result<Option<Editable
 const PUBLIC_COLUMNS: &str = "user_id, username, nickname, avatar, signature, gender";
 
 /// What anyone may see of a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct PublicProfile {
+    #[schema(format = Uuid)]
     pub user_id: String,
     pub username: String,
     pub nickname: String,
     pub avatar: String,
     pub signature: String,
+    /// `unspecified`, `male`, `female` or `other`.
     pub gender: String,
 }
 
 /// What a user sees of themself: the public profile and the private fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct OwnProfile {
     #[serde(flatten)]
     #[sqlx(flatten)]
     pub public: PublicProfile,
+    #[schema(required = true)]
     pub email: Option<String>,
+    #[schema(required = true)]
     pub phone: Option<String>,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: PrimitiveDateTime,
     #[serde(serialize_with = "crate::time_text")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: PrimitiveDateTime,
 }
 

@@ -41,16 +41,24 @@ pub fn device_id(v: &Value) -> Result<String, DomainError> {
 }
 
 /// `POST /api/call`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+#[schema(as = call::StartRequest)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
+    /// A 1:1 conversation the caller is in, or a group's.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     pub conversation_id: Value,
     #[serde(default)]
+    #[schema(value_type = Media, required = true)]
     pub media: Value,
+    /// The caller's device, bound to the call: 1 to 64 of `A-Z a-z 0-9 . _ : -`.
     #[serde(default)]
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
     pub device_id: Value,
+    /// Group calls only: the other members to ring (default: every other member), at most 7.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Uuid>>, min_items = 1, max_items = 7)]
     pub user_ids: Option<Value>,
 }
 

@@ -78,12 +78,16 @@ fn sticker(field: &'static str, facts: Option<&ImageFacts>, me: Uuid) -> Result<
 
 /// `POST /api/emoji/favorites`.
 /// Read as JSON values so that a missing or mistyped field is named.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Favorite {
+    /// The caller's own stored image (JPEG, PNG, GIF or WebP, at most 1,024 px a side and 2 MiB).
     #[serde(default)]
+    #[schema(value_type = Uuid, required = true)]
     pub file_id: serde_json::Value,
+    /// At most 32 characters, no control characters (default empty).
     #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 32)]
     pub title: Option<serde_json::Value>,
 }
 
@@ -143,21 +147,31 @@ pub fn decide_unfavorite(is_favorite: bool, emoji_id: Uuid, ctx: &Ctx) -> Result
 
 /// `POST /api/emoji/packs`.
 /// Read as JSON values so that a missing or mistyped field is named.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPack {
+    /// 1 to 32 characters, no control characters.
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 32)]
     pub title: Option<serde_json::Value>,
+    /// At most 200 characters (default empty).
     #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub description: Option<serde_json::Value>,
+    /// 1 to 200 stickers, in order.
     #[serde(default)]
+    #[schema(value_type = Vec<NewItem>, required = true, min_items = 1, max_items = 200)]
     pub items: serde_json::Value,
 }
 
-/// One item of a new pack.
-#[derive(Debug, Clone, PartialEq)]
+/// One item of a new pack (no other keys).
+#[derive(Debug, Clone, PartialEq, utoipa::ToSchema)]
+#[schema(as = emoji::NewPackItem)]
 pub struct NewItem {
+    /// The caller's own stored image, as for favourites.
     pub file_id: Uuid,
+    /// At most 32 characters (default empty).
+    #[schema(max_length = 32)]
     pub title: Option<String>,
 }
 

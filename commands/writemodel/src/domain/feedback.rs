@@ -27,18 +27,27 @@ pub const PER_DAY: usize = 10;
 /// The request body. Every field is read as a JSON value and checked here,
 /// so that a missing or mistyped one is named; only an unknown field is
 /// refused by the JSON reader as a whole.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
+#[schema(as = feedback::SubmitRequest)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     #[serde(default)]
+    #[schema(value_type = beaver_events::feedback::Category, required = true)]
     pub category: Value,
+    /// 1–5,000 characters after trimming; no control characters but `\n` and `\t`.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     pub text: Value,
+    /// Required for a `report` (a user, a message or a group the reporter can see), refused for the other categories.
     #[serde(default)]
+    #[schema(value_type = Option<beaver_events::feedback::Target>)]
     pub target: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<beaver_events::feedback::ClientInfo>)]
     pub client: Option<Value>,
+    /// An idempotency key, 1–64 characters of `A-Z a-z 0-9 _ -`: a repeat answers the original.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub client_feedback_id: Option<Value>,
 }
 

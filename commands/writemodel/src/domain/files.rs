@@ -33,16 +33,23 @@ pub fn cap(purpose: Purpose) -> u64 {
 /// `POST /api/file/uploads`.
 /// Every field is read as a JSON value and checked in [`decide_initiate`],
 /// so that a missing or mistyped one is named.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Initiate {
+    /// The file's name: 1 to 255 characters, no `/`, `\` or control characters.
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 255)]
     pub name: serde_json::Value,
+    /// Bytes, at least 1 and at most the purpose's cap.
     #[serde(default)]
+    #[schema(value_type = u64, required = true, minimum = 1)]
     pub size: serde_json::Value,
     #[serde(default)]
+    #[schema(value_type = Purpose, required = true)]
     pub purpose: serde_json::Value,
+    /// 64 lower-case hex digits: what `complete` checks the parts against.
     #[serde(default)]
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub content_hash: Option<String>,
 }
 

@@ -101,18 +101,24 @@ fn avatar(value: &str) -> Result<String, DomainError> {
 }
 
 /// `POST /api/group` body.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
+    /// 1–64 characters.
     pub name: String,
+    /// The first members besides the creator: the creator's friends.
     #[serde(default)]
     pub member_ids: Vec<Uuid>,
+    /// An http(s) URL or an absolute path, up to 512 characters.
     #[serde(default)]
     pub avatar: Option<String>,
+    /// Up to 1,000 characters.
     #[serde(default)]
     pub announcement: Option<String>,
+    /// Default `approval`.
     #[serde(default)]
     pub join_policy: Option<JoinPolicy>,
+    /// Default true.
     #[serde(default)]
     pub members_can_invite: Option<bool>,
     /// This group's size limit, 2 up to the server's limit (the default).
@@ -151,12 +157,15 @@ fn create(owner: Uuid, group_id: Uuid, req: CreateGroup, friends: &HashSet<Uuid>
     })
 }
 
-/// `PUT /api/group/{id}` body.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// `PUT /api/group/{id}` body: at least one field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateGroup {
+    /// 1–64 characters.
     pub name: Option<String>,
+    /// An http(s) URL, an absolute path, or `""`; up to 512 characters.
     pub avatar: Option<String>,
+    /// Up to 1,000 characters.
     pub announcement: Option<String>,
     pub join_policy: Option<JoinPolicy>,
     pub members_can_invite: Option<bool>,

@@ -61,17 +61,35 @@ pub struct MediaFacts {
 }
 
 /// `POST /api/moment`, each field read as a JSON value so that a mistyped one is named.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// At least one of `text` and `media`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostRequest {
+    /// At most 2,000 characters, no control characters but newline and tab.
     #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub text: Option<Value>,
+    /// 0 to 9 of the caller's own stored files of kind `image` or `video`, in order.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<MediaRef>>, max_items = 9)]
     pub media: Option<Value>,
+    /// Default `friends`.
     #[serde(default)]
+    #[schema(value_type = Option<Visibility>)]
     pub visibility: Option<Value>,
+    /// 1 to 200 of the caller's friends: required for `selected` and `except`, refused otherwise.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Uuid>>, min_items = 1, max_items = 200)]
     pub users: Option<Value>,
+}
+
+/// One of a new moment's media: a stored file's id (only for the REST
+/// contract; `PostRequest::media_ids` reads the JSON).
+#[derive(utoipa::ToSchema)]
+#[schema(as = moment::MediaRef)]
+#[allow(dead_code)]
+pub struct MediaRef {
+    file_id: Uuid,
 }
 
 impl PostRequest {
@@ -164,12 +182,16 @@ pub fn decide_like(moment_id: Uuid, m: Option<&MomentFacts>, standing: Standing,
 }
 
 /// `POST /api/moment/{id}/comments`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentRequest {
+    /// 1 to 500 characters, no control characters but newline.
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 500)]
     pub text: Value,
+    /// A comment of this moment the caller can see.
     #[serde(default)]
+    #[schema(value_type = Option<Uuid>)]
     pub reply_to: Option<Value>,
 }
 

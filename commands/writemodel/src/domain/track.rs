@@ -23,26 +23,41 @@ pub const FUTURE: Duration = Duration::hours(1);
 pub const PLATFORMS: &[&str] = &["ios", "android", "web", "desktop", "mac", "windows"];
 
 /// The request body.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrackBatch {
+    /// 1–128 characters of `A-Z a-z 0-9 . _ -`.
+    #[schema(min_length = 1, max_length = 128)]
     pub device_id: String,
+    /// `ios`, `android`, `web`, `desktop`, `mac` or `windows`.
     pub platform: String,
+    /// 1–32 characters without spaces.
     #[serde(default)]
     pub app_version: Option<String>,
+    /// 1–100 events. Each is checked on its own: a malformed one is listed
+    /// in the answer's `rejected` (the others are accepted), not refused with 422.
+    #[schema(value_type = Vec<ClientEvent>, min_items = 1, max_items = 100)]
     pub events: Vec<Value>,
 }
 
 /// One event as the client sends it (read per event, so a malformed one is
 /// rejected alone).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = track::ClientEvent)]
 #[serde(deny_unknown_fields)]
 struct ClientEvent {
+    /// `^[a-z][a-z0-9_.]{0,63}$`.
+    #[schema(pattern = "^[a-z][a-z0-9_.]{0,63}$")]
     name: String,
+    /// The client's clock (RFC 3339); clamped to 7 days back and 1 hour ahead of the server's.
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     ts: OffsetDateTime,
+    /// Flat: at most 50 keys of 1–64 characters, each value a string (≤ 256 bytes), a number or a boolean; ≤ 4 KiB in all.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     props: Option<Map<String, Value>>,
+    /// 1–64 characters.
     #[serde(default)]
     client_event_id: Option<String>,
 }

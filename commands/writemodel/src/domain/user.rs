@@ -9,13 +9,19 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 /// `POST /api/user/register` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterUser {
+    /// 3–32 of `a-z 0-9 _` after trimming (upper case is lowered); unique.
     pub username: String,
+    /// 8–128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    /// 1–32 characters; blank or absent: the username.
     pub nickname: Option<String>,
+    /// An e-mail address (lowered); unique; blank counts as absent.
     pub email: Option<String>,
+    /// International form, e.g. `+14155550100` (spaces, dashes, dots and parentheses are dropped); unique; blank counts as absent.
     pub phone: Option<String>,
 }
 
@@ -110,12 +116,15 @@ pub fn validate_registration(req: RegisterUser) -> Result<NewAccount, DomainErro
     Ok(NewAccount { username, password: req.password, nickname, email, phone })
 }
 
-/// `PUT /api/user/profile` body: any subset of the editable fields.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// `PUT /api/user/profile` body: any subset (at least one) of the editable fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfile {
+    /// 1–32 characters.
     pub nickname: Option<String>,
+    /// Up to 512 characters: an http(s) URL, an absolute path, or `""` to clear; a `/api/file/<id>` must be one of the caller's own stored images.
     pub avatar: Option<String>,
+    /// Up to 256 characters.
     pub signature: Option<String>,
     pub gender: Option<Gender>,
 }

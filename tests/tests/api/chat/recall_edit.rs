@@ -228,3 +228,32 @@ async fn reactions_are_counted_across_users_added_once_and_removed_by_the_reacto
     let a = unreact(&api, m2, &id, heart).await.expect(200);
     assert_eq!(reaction_count(&a.data()["reactions"], heart), 0, "{}", a.body);
 }
+
+/// A recall removes every version, not only the last: the edit history of a
+/// recalled message is empty for everyone (it leaked the old text before),
+/// and a message deleted for the caller has no edit history for them.
+#[tokio::test]
+async fn a_recalled_or_deleted_message_has_no_readable_versions() {
+    let api = Api::new();
+    let (ann, bob) = friends_pair(&api, "recalledits").await;
+    let m = sent(&api, &ann, text_to(&bob, "first words")).await;
+    let id = sid(&m);
+    edit(&api, &ann, &id, json!({ "content": { "text": "second words" } })).await.expect(200);
+    let versions = |user: &User| {
+        let (api, id, token) = (api.clone(), id.clone(), user.token.clone());
+        async move { api.get(&format!("/api/chat/messages/{id}/edits"), Some(&token)).await }
+    };
+    let before = versions(&bob).await.expect(200);
+    assert_eq!(before.data()["versions"].as_array().unwrap().len(), 2, "{}", before.body);
+
+    // deleted for bob only: gone from his history, so from his versions too
+    api.call(reqwest::Method::DELETE, &format!("/api/chat/messages/{id}"), Some(&bob.token), None).await.expect(200);
+    refused(versions(&bob).await, 404, Some("not_found"), "versions of a message deleted for the caller");
+    assert_eq!(versions(&ann).await.expect(200).data()["versions"].as_array().unwrap().len(), 2);
+
+    recall(&api, &ann, &id).await.expect(200);
+    let after = versions(&ann).await.expect(200);
+    assert_eq!(after.data()["versions"], json!([]), "a recalled message keeps no version: {}", after.body);
+    let text = after.body.to_string();
+    assert!(!text.contains("first words") && !text.contains("second words"), "{text}");
+}

@@ -30,16 +30,25 @@ fn invalid(field: &'static str, why: impl Into<String>) -> DomainError {
 
 /// `POST /api/notification/read`; each field read as a JSON value so that a
 /// mistyped one is named.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// Exactly one of the four (a `null` one counts as absent).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadRequest {
+    /// `true`: every item.
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     pub all: Option<Value>,
+    /// Every item of a category.
     #[serde(default)]
+    #[schema(value_type = Option<Category>)]
     pub category: Option<Value>,
+    /// Every item at or below this position.
     #[serde(default)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub up_to: Option<Value>,
+    /// 1 to 200 of the caller's notification ids.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Uuid>>, min_items = 1, max_items = 200)]
     pub ids: Option<Value>,
 }
 
@@ -113,14 +122,19 @@ pub fn decide_delete(exists: bool, notification_id: Uuid, ctx: &Ctx) -> Result<N
 }
 
 /// `POST /api/notification/push-tokens`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// 1 to 64 of `A-Z a-z 0-9 . _ : -`.
     #[serde(default)]
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
     pub device_id: Value,
     #[serde(default)]
+    #[schema(value_type = PushPlatform, required = true)]
     pub platform: Value,
+    /// The push service's token: 1 to 4,096 printable ASCII characters (no spaces).
     #[serde(default)]
+    #[schema(value_type = String, required = true, pattern = "^[!-~]{1,4096}$")]
     pub token: Value,
 }
 
