@@ -8,7 +8,7 @@ use crate::{
     ephemeral::{self, Ephemeral},
     hub::{CloseReason, Conn, Frame, Outbound},
     presence,
-    protocol::{self, error_frame, frame, parse_client_frame, rate_limited, Admit, Budget, ClientFrame, Device, FrameError, Platform, SeqTracker, SYNC_PAGE},
+    protocol::{self, error_frame, frame, parse_client_frame, rate_limited, Admit, Budget, ClientFrame, Device, FrameError, Platform, SeqTracker, ServerFrame, SYNC_PAGE},
     Shared,
 };
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -183,7 +183,7 @@ async fn open(s: Arc<Shared>, mut socket: WebSocket, pre: Option<Who>) -> Option
         "node": s.node,
         "heartbeat_timeout_secs": s.config.heartbeat_timeout_secs,
     });
-    if socket.send(text(frame("ready", ready, None))).await.is_err() {
+    if socket.send(text(frame(ServerFrame::Ready, ready, None))).await.is_err() {
         s.hub.unregister(&conn);
         presence::offline(&s, &conn).await;
         return None;
@@ -321,11 +321,11 @@ impl Session {
     async fn close_for(&mut self, reason: CloseReason) {
         match reason {
             CloseReason::Kicked { reason, by_platform } => {
-                let last = frame("kick", json!({ "reason": reason, "by_platform": by_platform }), None);
+                let last = frame(ServerFrame::Kick, json!({ "reason": reason, "by_platform": by_platform }), None);
                 close_with(&mut self.socket, Some(last), 4001, "kicked").await;
             }
             CloseReason::SignedOut => {
-                close_with(&mut self.socket, Some(frame("kick", json!({ "reason": "signed_out", "by_platform": null }), None)), 4001, "kicked").await;
+                close_with(&mut self.socket, Some(frame(ServerFrame::Kick, json!({ "reason": "signed_out", "by_platform": null }), None)), 4001, "kicked").await;
             }
             CloseReason::Resync => close_with(&mut self.socket, None, 4008, "resync").await,
             CloseReason::Shutdown => close_with(&mut self.socket, None, 1001, "going away").await,
@@ -360,7 +360,7 @@ impl Session {
         }
         match parsed {
             Err(e) => self.send(error_frame(&e, frame_id)).await,
-            Ok(ClientFrame::Ping) => self.send(frame("pong", json!({}), frame_id)).await,
+            Ok(ClientFrame::Ping) => self.send(frame(ServerFrame::Pong, json!({}), frame_id)).await,
             Ok(ClientFrame::Auth { .. }) => {
                 self.send(error_frame(&FrameError::new(409, "already_authenticated", "this connection is already authenticated"), frame_id)).await
             }
@@ -411,7 +411,7 @@ impl Session {
         }
         let theirs = call::bound_device(&self.s.pool, call_id, to).await.map_err(|_| FrameError::new(503, "unavailable", "try again"))?.ok_or_else(not_in_call)?;
         let data = json!({ "call_id": call_id, "from_user_id": me, "from_device_id": self.conn.device.device_id, "signal": signal });
-        crate::ephemeral::publish(&self.s, &crate::ephemeral::Ephemeral::ToDevice { user: to, device_id: theirs, frame: frame("call.signal", data, None) }).await;
+        crate::ephemeral::publish(&self.s, &crate::ephemeral::Ephemeral::ToDevice { user: to, device_id: theirs, frame: frame(ServerFrame::CallSignal, data, None) }).await;
         metrics::counter!("ws_call_signals_total").increment(1);
         Ok(())
     }
@@ -441,7 +441,7 @@ impl Session {
                 members.into_iter().filter(|u| *u != me).collect()
             }
         };
-        let f = frame("typing", json!({ "conversation_id": conversation_id, "user_id": me }), None);
+        let f = frame(ServerFrame::Typing, json!({ "conversation_id": conversation_id, "user_id": me }), None);
         ephemeral::publish(&self.s, &Ephemeral::Deliver { to, frame: f }).await;
         Ok(())
     }
@@ -473,12 +473,12 @@ impl Session {
             let mut top = last;
             for m in messages {
                 top = top.max(m.seq);
-                self.send(frame("message", json!(m), None)).await?;
+                self.send(frame(ServerFrame::Message, json!(m), None)).await?;
             }
             self.tracker().synced(&conversation_id, top, has_more);
             done.insert(conversation_id, json!({ "last_seq": top, "has_more": has_more }));
         }
-        self.send(frame("sync.done", json!({ "conversations": done, "forbidden": forbidden }), id)).await
+        self.send(frame(ServerFrame::SyncDone, json!({ "conversations": done, "forbidden": forbidden }), id)).await
     }
 
     /// Writes what is queued (up to [`WRITE_BATCH`] frames) into the
@@ -547,7 +547,7 @@ impl Session {
                 futures::SinkExt::feed(&mut self.socket, Message::Text(f)).await.map_err(|_| Gone)
             }
             Step::SyncRequired { conversation, last } => {
-                self.send(frame("sync.required", json!({ "conversation_id": conversation.as_ref(), "last_seq": last }), None)).await
+                self.send(frame(ServerFrame::SyncRequired, json!({ "conversation_id": conversation.as_ref(), "last_seq": last }), None)).await
             }
             Step::Write(_) | Step::Nothing => Ok(()),
         }
@@ -570,7 +570,7 @@ impl Session {
         if let Ok((missing, _)) = history(&self.s.pool, self.conn.user, conversation, Page::After(after), limit).await {
             metrics::counter!("ws_gap_fills_total").increment(1);
             for m in missing.into_iter().filter(|m| m.seq < seq) {
-                self.send(frame("message", json!(m), None)).await?;
+                self.send(frame(ServerFrame::Message, json!(m), None)).await?;
             }
         }
         Ok(())
@@ -587,7 +587,7 @@ async fn local_send(s: &Shared, user: uuid::Uuid, body: Value, id: Option<&str>)
     };
     let correlation = uuid::Uuid::now_v7().to_string();
     match beaver_writemodel::send::send(&s.send, user, correlation, request).await {
-        Ok(sent) => frame("ack", serde_json::to_value(sent.data).unwrap_or_default(), id),
+        Ok(sent) => frame(ServerFrame::Ack, serde_json::to_value(sent.data).unwrap_or_default(), id),
         Err(e) => error_of(&e, id),
     }
 }
@@ -595,7 +595,7 @@ async fn local_send(s: &Shared, user: uuid::Uuid, body: Value, id: Option<&str>)
 /// The `error` frame of a refused send: the HTTP answer's status, kind, message and field.
 fn error_of(e: &beaver_platform::http::ApiError, id: Option<&str>) -> String {
     let (status, data) = e.status_and_data();
-    frame("error", json!({ "code": status.as_u16(), "kind": data["error"], "message": e.to_string(), "field": data["field"] }), id)
+    frame(ServerFrame::Error, json!({ "code": status.as_u16(), "kind": data["error"], "message": e.to_string(), "field": data["field"] }), id)
 }
 
 #[cfg(test)]
@@ -659,5 +659,5 @@ async fn call_action(s: &Shared, conn: &Conn, action: &str, mut data: Map<String
         }
     };
     metrics::counter!("ws_call_actions_total", "action" => action.to_owned()).increment(1);
-    frame("call.answer", answer, id)
+    frame(ServerFrame::CallAnswer, answer, id)
 }

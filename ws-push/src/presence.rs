@@ -2,7 +2,7 @@
 //! (`beaver_readmodel::presence` describes them) and telling friends when a
 //! user's first connection opens or last one closes.
 
-use crate::{ephemeral::{self, Ephemeral}, hub::Conn, protocol::frame, Shared};
+use crate::{ephemeral::{self, Ephemeral}, hub::Conn, protocol::{frame, ServerFrame}, Shared};
 use beaver_readmodel::{keys, presence};
 use redis::AsyncCommands;
 use serde_json::json;
@@ -32,7 +32,7 @@ async fn announce(s: &Shared, user: Uuid, online: bool) {
     let friends: redis::RedisResult<Vec<String>> = s.redis.clone().smembers(keys::friends(user)).await;
     let to: Vec<Uuid> = friends.unwrap_or_default().iter().filter_map(|f| Uuid::try_parse(f).ok()).collect();
     if !to.is_empty() {
-        let f = frame("presence", json!({ "user_id": user, "online": online }), None);
+        let f = frame(ServerFrame::Presence, json!({ "user_id": user, "online": online }), None);
         ephemeral::publish(s, &Ephemeral::Deliver { to, frame: f }).await;
     }
 }

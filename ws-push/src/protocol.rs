@@ -146,6 +146,103 @@ pub enum ClientFrame {
 /// The call actions a socket may send as `call.<action>`.
 pub const CALL_ACTIONS: &[&str] = &["start", "accept", "decline", "cancel", "hangup", "invite", "join"];
 
+/// Declares the frame types of one direction at once: the enum, its names
+/// (`as_str`, the only place a frame type is spelled), `parse`, `ALL`, and
+/// the list of names, so that a frame type cannot exist outside the list.
+macro_rules! frame_types {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident, $list:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        $vis enum $name { $($(#[$vmeta])* $variant,)* }
+
+        impl $name {
+            /// Every type, in the order of the list.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The `"type"` of the frame on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        /// The wire names of every type, as [`ALL`](Self::ALL) spells them
+        /// (one JSON Schema each under `schemas/frames/`, docs/push.md).
+        pub const $list: &[&str] = &[$($text,)*];
+    };
+}
+
+frame_types! {
+    /// Every frame type ws-push sends. [`frame`] takes one of these, so a
+    /// frame of a type not listed here cannot be built (schema:
+    /// `schemas/frames/server/<type>.json`; docs/push.md, "Server → client").
+    pub enum ServerFrame, SERVER_FRAME_TYPES {
+        Ready = "ready",
+        Pong = "pong",
+        Ack = "ack",
+        Error = "error",
+        Message = "message",
+        MessageRecalled = "message.recalled",
+        MessageEdited = "message.edited",
+        MessageDeleted = "message.deleted",
+        ConversationCleared = "conversation.cleared",
+        ReactionAdded = "reaction.added",
+        ReactionRemoved = "reaction.removed",
+        ConversationRead = "conversation.read",
+        ConversationSettings = "conversation.settings",
+        Friend = "friend",
+        Group = "group",
+        Typing = "typing",
+        Presence = "presence",
+        SyncDone = "sync.done",
+        SyncRequired = "sync.required",
+        Kick = "kick",
+        EmojiChanged = "emoji.changed",
+        FeedbackUpdated = "feedback.updated",
+        Notification = "notification",
+        NotificationBadge = "notification.badge",
+        MomentNew = "moment.new",
+        MomentActivity = "moment.activity",
+        CallIncoming = "call.incoming",
+        CallAccepted = "call.accepted",
+        CallAnsweredElsewhere = "call.answered_elsewhere",
+        CallDeclined = "call.declined",
+        CallMissed = "call.missed",
+        CallJoined = "call.joined",
+        CallLeft = "call.left",
+        CallCancelled = "call.cancelled",
+        CallEnded = "call.ended",
+        CallSignal = "call.signal",
+        /// The answer to a call action sent over the socket.
+        CallAnswer = "call.answer",
+        SystemAnnouncement = "system.announcement",
+    }
+}
+
+frame_types! {
+    /// Every frame type a client may send; [`parse_client_frame`] knows
+    /// these and answers anything else `unknown_type` (schema:
+    /// `schemas/frames/client/<type>.json`; docs/push.md, "Client → server").
+    pub enum ClientFrameType, CLIENT_FRAME_TYPES {
+        Auth = "auth",
+        Ping = "ping",
+        Send = "send",
+        Typing = "typing",
+        Sync = "sync",
+        CallSignal = "call.signal",
+        CallStart = "call.start",
+        CallAccept = "call.accept",
+        CallDecline = "call.decline",
+        CallCancel = "call.cancel",
+        CallHangup = "call.hangup",
+        CallInvite = "call.invite",
+        CallJoin = "call.join",
+    }
+}
+
 /// The largest call signal relayed (serialised `signal`).
 pub const CALL_SIGNAL_MAX_BYTES: usize = 32 * 1024;
 
@@ -171,9 +268,12 @@ fn parse_data(kind: &str, data: Value) -> Result<ClientFrame, FrameError> {
         Value::Object(map) => Ok(map),
         _ => Err(FrameError::invalid("data must be an object")),
     };
-    match kind {
-        "ping" => Ok(ClientFrame::Ping),
-        "auth" => {
+    let Some(known) = ClientFrameType::parse(kind) else {
+        return Err(FrameError::new(400, "unknown_type", format!("unknown frame type {kind:?}")));
+    };
+    match known {
+        ClientFrameType::Ping => Ok(ClientFrame::Ping),
+        ClientFrameType::Auth => {
             let creds: Credentials = serde_json::from_value(Value::Object(object(data)?)).map_err(|e| FrameError::invalid(e.to_string()))?;
             let token = creds.token.filter(|t| !t.is_empty()).ok_or_else(|| FrameError::new(401, "unauthorized", "token is required"))?;
             let device_id = creds.device_id.unwrap_or_default();
@@ -181,12 +281,12 @@ fn parse_data(kind: &str, data: Value) -> Result<ClientFrame, FrameError> {
             let platform = check_platform(creds.platform.as_deref().unwrap_or_default())?;
             Ok(ClientFrame::Auth { token, device_id, platform })
         }
-        "send" => Ok(ClientFrame::Send(Value::Object(object(data)?))),
-        "typing" => match object(data)?.remove("conversation_id") {
+        ClientFrameType::Send => Ok(ClientFrame::Send(Value::Object(object(data)?))),
+        ClientFrameType::Typing => match object(data)?.remove("conversation_id") {
             Some(Value::String(conversation_id)) if !conversation_id.is_empty() => Ok(ClientFrame::Typing { conversation_id }),
             _ => Err(FrameError::invalid("typing needs data.conversation_id")),
         },
-        "sync" => {
+        ClientFrameType::Sync => {
             let Some(Value::Object(listed)) = object(data)?.remove("conversations") else {
                 return Err(FrameError::invalid("sync needs data.conversations: {conversation_id: last_seq}"));
             };
@@ -202,11 +302,17 @@ fn parse_data(kind: &str, data: Value) -> Result<ClientFrame, FrameError> {
                 .collect::<Result<_, _>>()?;
             Ok(ClientFrame::Sync { conversations })
         }
-        kind if kind.strip_prefix("call.").is_some_and(|a| CALL_ACTIONS.contains(&a)) => {
-            let action = CALL_ACTIONS.iter().copied().find(|a| Some(*a) == kind.strip_prefix("call.")).unwrap_or_default();
+        ClientFrameType::CallStart
+        | ClientFrameType::CallAccept
+        | ClientFrameType::CallDecline
+        | ClientFrameType::CallCancel
+        | ClientFrameType::CallHangup
+        | ClientFrameType::CallInvite
+        | ClientFrameType::CallJoin => {
+            let action = known.as_str().trim_start_matches("call.");
             Ok(ClientFrame::CallAction { action, data: object(data)? })
         }
-        "call.signal" => {
+        ClientFrameType::CallSignal => {
             let mut data = object(data)?;
             let id = |v: Option<Value>, what: &str| {
                 v.and_then(|v| v.as_str().and_then(|s| Uuid::try_parse(s).ok())).ok_or_else(|| FrameError::invalid(format!("call.signal needs data.{what}")))
@@ -222,13 +328,13 @@ fn parse_data(kind: &str, data: Value) -> Result<ClientFrame, FrameError> {
             }
             Ok(ClientFrame::CallSignal { call_id, to_user_id, signal })
         }
-        other => Err(FrameError::new(400, "unknown_type", format!("unknown frame type {other:?}"))),
     }
 }
 
-/// `{"type": …, "data": …}`, with `id` when answering a client frame.
-pub fn frame(kind: &str, data: Value, id: Option<&str>) -> String {
-    let mut f = json!({ "type": kind, "data": data });
+/// `{"type": …, "data": …}`, with `id` when answering a client frame. The
+/// one place a server frame is made: its type is a [`ServerFrame`].
+pub fn frame(kind: ServerFrame, data: Value, id: Option<&str>) -> String {
+    let mut f = json!({ "type": kind.as_str(), "data": data });
     if let Some(id) = id {
         f["id"] = json!(id);
     }
@@ -236,7 +342,7 @@ pub fn frame(kind: &str, data: Value, id: Option<&str>) -> String {
 }
 
 pub fn error_frame(e: &FrameError, id: Option<&str>) -> String {
-    frame("error", json!({ "code": e.code, "kind": e.kind, "message": e.message }), id)
+    frame(ServerFrame::Error, json!({ "code": e.code, "kind": e.kind, "message": e.message }), id)
 }
 
 /// What to do with a live message for one connection.
@@ -448,7 +554,7 @@ impl Budget {
 /// The error frame for a frame the budget could not pay for.
 pub fn rate_limited(retry_after_ms: u64, id: Option<&str>) -> String {
     frame(
-        "error",
+        ServerFrame::Error,
         serde_json::json!({ "code": 429, "kind": "rate_limited", "message": "too many expensive frames on this connection; retry later", "retry_after_ms": retry_after_ms }),
         id,
     )
@@ -475,5 +581,127 @@ mod budget_tests {
         let mut b = Budget::new(100, 50, t0);
         assert_eq!(b.spend(200, t0), Ok(()));
         assert!(b.spend(1, t0).is_err());
+    }
+}
+
+#[cfg(test)]
+mod frame_list_tests {
+    use super::*;
+    use std::{collections::BTreeSet, path::PathBuf};
+
+    fn schemas(side: &str) -> BTreeSet<String> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/frames").join(side);
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|f| f.unwrap().file_name().into_string().unwrap())
+            .map(|name| name.strip_suffix(".json").unwrap_or_else(|| panic!("{side}/{name} is not a .json schema")).to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_frame_lists_are_the_enums_spelled_once_each() {
+        let server: Vec<&str> = ServerFrame::ALL.iter().map(|f| f.as_str()).collect();
+        assert_eq!(server, SERVER_FRAME_TYPES);
+        let client: Vec<&str> = ClientFrameType::ALL.iter().map(|f| f.as_str()).collect();
+        assert_eq!(client, CLIENT_FRAME_TYPES);
+        assert_eq!(SERVER_FRAME_TYPES.iter().collect::<BTreeSet<_>>().len(), SERVER_FRAME_TYPES.len(), "a server frame type is listed twice");
+        assert_eq!(CLIENT_FRAME_TYPES.iter().collect::<BTreeSet<_>>().len(), CLIENT_FRAME_TYPES.len(), "a client frame type is listed twice");
+        for f in ServerFrame::ALL {
+            assert_eq!(ServerFrame::parse(f.as_str()), Some(*f));
+        }
+    }
+
+    #[test]
+    fn every_frame_type_has_its_json_schema_and_every_schema_a_frame_type() {
+        for (side, list) in [("server", SERVER_FRAME_TYPES), ("client", CLIENT_FRAME_TYPES)] {
+            let listed: BTreeSet<String> = list.iter().map(|t| t.to_string()).collect();
+            let on_disk = schemas(side);
+            let unschemed: Vec<_> = listed.difference(&on_disk).collect();
+            let unlisted: Vec<_> = on_disk.difference(&listed).collect();
+            assert!(unschemed.is_empty(), "{side} frame types without schemas/frames/{side}/<type>.json: {unschemed:?}");
+            assert!(unlisted.is_empty(), "schemas/frames/{side}/ has schemas of frame types ws-push does not have: {unlisted:?}");
+        }
+    }
+
+    #[test]
+    fn every_listed_client_type_is_understood_and_nothing_else() {
+        for t in CLIENT_FRAME_TYPES {
+            let (_, parsed) = parse_client_frame(&json!({ "type": t, "data": {} }).to_string());
+            assert!(parsed.as_ref().err().is_none_or(|e| e.kind != "unknown_type"), "{t} is listed but not parsed: {parsed:?}");
+        }
+        let actions: Vec<&str> = CLIENT_FRAME_TYPES.iter().filter_map(|t| t.strip_prefix("call.")).filter(|a| *a != "signal").collect();
+        assert_eq!(actions, CALL_ACTIONS, "the call.<action> client frame types against CALL_ACTIONS");
+        for a in CALL_ACTIONS {
+            let (_, parsed) = parse_client_frame(&json!({ "type": format!("call.{a}"), "data": {} }).to_string());
+            assert!(matches!(parsed, Ok(ClientFrame::CallAction { action, .. }) if action == *a), "call.{a}: {parsed:?}");
+        }
+        for t in ["pong", "ready", "call.answer", "call", "call.", "call.ring"] {
+            assert_eq!(parse_client_frame(&json!({ "type": t }).to_string()).1.unwrap_err().kind, "unknown_type", "{t}");
+        }
+    }
+
+    /// `src/*.rs` without its `#[cfg(test)] mod … { … }` blocks.
+    fn code_of(text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("#[cfg(test)]") {
+            out.push_str(&rest[..at]);
+            let after = &rest[at..];
+            let open = after.find('{').expect("a test module opens");
+            let (mut depth, mut end, mut in_str) = (0usize, after.len(), false);
+            let bytes = after.as_bytes();
+            let mut i = open;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'\\' if in_str => i += 1,
+                    b'"' => in_str = !in_str,
+                    b'{' if !in_str => depth += 1,
+                    b'}' if !in_str => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = i + 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            rest = &after[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The typed list cannot be bypassed by [`frame`]; this keeps anyone
+    /// from building a frame by hand instead (`json!({"type": …})`, a
+    /// formatted string) or spelling a frame type outside the enums.
+    #[test]
+    fn no_frame_is_built_or_named_outside_the_frame_types() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut hand_built = Vec::new();
+        let mut spelled = std::collections::BTreeMap::<&str, usize>::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let code = code_of(&std::fs::read_to_string(&path).unwrap());
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            for (n, line) in code.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("//")) {
+                let squeezed: String = line.split_whitespace().collect();
+                let keyed = squeezed.contains("\"type\":") || squeezed.contains("\\\"type\\\":");
+                // The one place: `frame` itself.
+                if keyed && !(file == "protocol.rs" && squeezed.contains("json!({\"type\":kind.as_str(),\"data\":data})")) {
+                    hand_built.push(format!("{file}:{}: {}", n + 1, line.trim()));
+                }
+                let dotted: BTreeSet<&&str> = SERVER_FRAME_TYPES.iter().chain(CLIENT_FRAME_TYPES).filter(|t| t.contains('.')).collect();
+                for t in dotted {
+                    *spelled.entry(t).or_default() += line.matches(&format!("\"{t}\"")).count();
+                }
+            }
+        }
+        assert!(hand_built.is_empty(), "frames built outside protocol::frame: {hand_built:#?}");
+        for (t, n) in spelled {
+            let lists = usize::from(SERVER_FRAME_TYPES.contains(&t)) + usize::from(CLIENT_FRAME_TYPES.contains(&t));
+            assert_eq!(n, lists, "the frame type {t:?} is spelled outside the frame type lists");
+        }
     }
 }

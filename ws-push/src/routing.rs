@@ -3,7 +3,7 @@
 //! "Recipients"). Pure: the audience names users, conversations and groups;
 //! the hub resolves groups through the Redis membership cache.
 
-use crate::protocol::frame;
+use crate::protocol::{frame, ServerFrame};
 use beaver_events::{
     message::ConversationRef, moment::Visibility, topics, CallEvent, EmojiEvent, FeedbackEvent, GroupEvent, MessageEvent, MomentEvent, NotificationEvent, RawEnvelope, RelationEvent, SequencedEvent, SessionEvent,
     SystemEvent,
@@ -73,37 +73,37 @@ fn call_frames(event: CallEvent) -> Routed {
     match event {
         CallEvent::CallStarted(e) => push(
             e.invitees.iter().map(|u| Audience::User(*u)).collect(),
-            "call.incoming",
+            ServerFrame::CallIncoming,
             json!({ "call_id": e.call_id, "conversation_id": e.conversation_id, "caller_id": e.caller_id, "media": e.media,
                     "invitees": e.invitees, "ring_timeout_secs": e.ring_timeout_secs }),
         ),
         CallEvent::CallInvited(e) => push(
             e.user_ids.iter().map(|u| Audience::User(*u)).collect(),
-            "call.incoming",
+            ServerFrame::CallIncoming,
             json!({ "call_id": e.call_id, "conversation_id": e.conversation_id, "caller_id": e.caller_id, "media": e.media,
                     "invitees": e.user_ids, "ring_timeout_secs": e.ring_timeout_secs }),
         ),
         CallEvent::CallAccepted(e) => Routed::Many(vec![
-            push(parties(e.call_id), "call.accepted", json!({ "call_id": e.call_id, "user_id": e.user_id, "device_id": e.device_id })),
+            push(parties(e.call_id), ServerFrame::CallAccepted, json!({ "call_id": e.call_id, "user_id": e.user_id, "device_id": e.device_id })),
             Routed::Device {
                 user: e.user_id,
                 device_id: e.device_id,
                 except: true,
-                frame: frame("call.answered_elsewhere", json!({ "call_id": e.call_id }), None),
+                frame: frame(ServerFrame::CallAnsweredElsewhere, json!({ "call_id": e.call_id }), None),
             },
         ]),
-        CallEvent::CallJoined(e) => push(parties(e.call_id), "call.joined", json!({ "call_id": e.call_id, "user_id": e.user_id })),
-        CallEvent::CallDeclined(e) => push(parties(e.call_id), "call.declined", json!({ "call_id": e.call_id, "user_id": e.user_id })),
-        CallEvent::CallLeft(e) => push(parties(e.call_id), "call.left", json!({ "call_id": e.call_id, "user_id": e.user_id })),
+        CallEvent::CallJoined(e) => push(parties(e.call_id), ServerFrame::CallJoined, json!({ "call_id": e.call_id, "user_id": e.user_id })),
+        CallEvent::CallDeclined(e) => push(parties(e.call_id), ServerFrame::CallDeclined, json!({ "call_id": e.call_id, "user_id": e.user_id })),
+        CallEvent::CallLeft(e) => push(parties(e.call_id), ServerFrame::CallLeft, json!({ "call_id": e.call_id, "user_id": e.user_id })),
         CallEvent::CallMissed(e) => Routed::Many(
-            e.user_ids.iter().map(|u| push(parties(e.call_id), "call.missed", json!({ "call_id": e.call_id, "user_id": u }))).collect(),
+            e.user_ids.iter().map(|u| push(parties(e.call_id), ServerFrame::CallMissed, json!({ "call_id": e.call_id, "user_id": u }))).collect(),
         ),
-        CallEvent::CallCancelled(e) => push(parties(e.call_id), "call.cancelled", json!({ "call_id": e.call_id })),
-        CallEvent::CallEnded(e) => push(parties(e.call_id), "call.ended", json!({ "call_id": e.call_id, "result": e.result, "duration_ms": e.duration_ms })),
+        CallEvent::CallCancelled(e) => push(parties(e.call_id), ServerFrame::CallCancelled, json!({ "call_id": e.call_id })),
+        CallEvent::CallEnded(e) => push(parties(e.call_id), ServerFrame::CallEnded, json!({ "call_id": e.call_id, "result": e.result, "duration_ms": e.duration_ms })),
     }
 }
 
-fn push(audience: Vec<Audience>, kind: &str, data: Value) -> Routed {
+fn push(audience: Vec<Audience>, kind: ServerFrame, data: Value) -> Routed {
     Routed::Push(Push { audience, except: None, frame: frame(kind, data, None), seq: None })
 }
 
@@ -154,7 +154,7 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
                 Some(conversation) => Routed::Push(Push {
                     audience: vec![Audience::Conversation(conversation)],
                     except: m.hidden_from,
-                    frame: frame("message", message_data(&m), None),
+                    frame: frame(ServerFrame::Message, message_data(&m), None),
                     seq: Some((m.conversation_id.clone(), m.seq)),
                 }),
                 None => Routed::Nothing,
@@ -175,18 +175,18 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
             }
             match &event {
                 MessageEvent::MessageSent(_) => Routed::Nothing, // only ever delivered numbered, as MessageSequenced
-                MessageEvent::MessageRecalled(_) => push(everyone, "message.recalled", data),
-                MessageEvent::MessageEdited(_) => push(everyone, "message.edited", data),
-                MessageEvent::MessageReactionAdded(_) => push(everyone, "reaction.added", data),
-                MessageEvent::MessageReactionRemoved(_) => push(everyone, "reaction.removed", data),
-                MessageEvent::MessageDeletedForUser(e) => push(vec![Audience::User(e.user_id)], "message.deleted", data),
-                MessageEvent::ConversationCleared(e) => push(vec![Audience::User(e.user_id)], "conversation.cleared", data),
-                MessageEvent::ConversationSettingsChanged(e) => push(vec![Audience::User(e.user_id)], "conversation.settings", data),
+                MessageEvent::MessageRecalled(_) => push(everyone, ServerFrame::MessageRecalled, data),
+                MessageEvent::MessageEdited(_) => push(everyone, ServerFrame::MessageEdited, data),
+                MessageEvent::MessageReactionAdded(_) => push(everyone, ServerFrame::ReactionAdded, data),
+                MessageEvent::MessageReactionRemoved(_) => push(everyone, ServerFrame::ReactionRemoved, data),
+                MessageEvent::MessageDeletedForUser(e) => push(vec![Audience::User(e.user_id)], ServerFrame::MessageDeleted, data),
+                MessageEvent::ConversationCleared(e) => push(vec![Audience::User(e.user_id)], ServerFrame::ConversationCleared, data),
+                MessageEvent::ConversationSettingsChanged(e) => push(vec![Audience::User(e.user_id)], ServerFrame::ConversationSettings, data),
                 MessageEvent::ConversationRead(e) => match conversation {
                     // A read receipt for the peer, unless the reader turned receipts off.
-                    ConversationRef::Direct(..) if e.receipt => push(everyone, "conversation.read", data),
-                    ConversationRef::Direct(..) => push(vec![Audience::User(e.user_id)], "conversation.read", data),
-                    ConversationRef::Group(_) => push(vec![Audience::User(e.user_id)], "conversation.read", data),
+                    ConversationRef::Direct(..) if e.receipt => push(everyone, ServerFrame::ConversationRead, data),
+                    ConversationRef::Direct(..) => push(vec![Audience::User(e.user_id)], ServerFrame::ConversationRead, data),
+                    ConversationRef::Group(_) => push(vec![Audience::User(e.user_id)], ServerFrame::ConversationRead, data),
                 },
             }
         }
@@ -208,7 +208,7 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
                 RelationEvent::FriendRemarkSet(e) => (vec![Audience::User(e.user_id)], None),
                 RelationEvent::UserBlocked(e) | RelationEvent::UserUnblocked(e) => (vec![Audience::User(e.user_id)], None),
             };
-            Routed::Push(Push { audience, except, frame: frame("friend", data, None), seq: None })
+            Routed::Push(Push { audience, except, frame: frame(ServerFrame::Friend, data, None), seq: None })
         }
         topics::GROUPS => {
             let Ok(event) = env.decode::<GroupEvent>().map(|e| e.payload) else { return Routed::Nothing };
@@ -238,7 +238,7 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
                 GroupEvent::GroupMuteAllChanged(e) => vec![members(e.group_id)],
                 GroupEvent::GroupMemberNicknameSet(e) => vec![members(e.group_id)],
             };
-            push(audience, "group", data)
+            push(audience, ServerFrame::Group, data)
         }
         // A user's own favourites and collections, to their own devices.
         topics::EMOJI => match env.decode::<EmojiEvent>().map(|e| e.payload) {
@@ -249,7 +249,7 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
                     EmojiEvent::EmojiPackCollected(e) | EmojiEvent::EmojiPackUncollected(e) => e.user_id,
                     _ => unreachable!(),
                 };
-                push(vec![Audience::User(user)], "emoji.changed", tagged(&event_type, serde_json::to_value(&event).unwrap_or_default()))
+                push(vec![Audience::User(user)], ServerFrame::EmojiChanged, tagged(&event_type, serde_json::to_value(&event).unwrap_or_default()))
             }
             _ => Routed::Nothing,
         },
@@ -258,7 +258,7 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
         topics::NOTIFICATIONS => match env.decode::<NotificationEvent>().map(|e| e.payload) {
             Ok(NotificationEvent::NotificationCreated(n)) => push(
                 vec![Audience::User(n.user_id)],
-                "notification",
+                ServerFrame::Notification,
                 json!({
                     "notification_id": n.notification_id,
                     "category": n.category,
@@ -275,19 +275,19 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
         topics::MOMENTS => match env.decode::<MomentEvent>().map(|e| e.payload) {
             Ok(MomentEvent::MomentPosted(m)) => push(
                 vec![Audience::MomentAudience { author: m.author_id, visibility: m.visibility, users: m.users }],
-                "moment.new",
+                ServerFrame::MomentNew,
                 json!({ "moment_id": m.moment_id, "author_id": m.author_id }),
             ),
             Ok(MomentEvent::MomentLiked(e)) if e.user_id != e.author_id => push(
                 vec![Audience::MomentViewer { user: e.author_id, moment: e.moment_id }],
-                "moment.activity",
+                ServerFrame::MomentActivity,
                 json!({ "moment_id": e.moment_id, "kind": "like", "user_id": e.user_id, "comment_id": null, "text": null }),
             ),
             Ok(MomentEvent::MomentCommented(e)) => {
                 let activity = |to: Uuid, kind: &str| {
                     push(
                         vec![Audience::MomentViewer { user: to, moment: e.moment_id }],
-                        "moment.activity",
+                        ServerFrame::MomentActivity,
                         json!({ "moment_id": e.moment_id, "kind": kind, "user_id": e.user_id, "comment_id": e.comment_id, "text": e.text }),
                     )
                 };
@@ -309,7 +309,7 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
         topics::FEEDBACK => match env.decode::<FeedbackEvent>().map(|e| e.payload) {
             Ok(FeedbackEvent::FeedbackStatusChanged(e)) => push(
                 vec![Audience::User(e.user_id)],
-                "feedback.updated",
+                ServerFrame::FeedbackUpdated,
                 json!({ "feedback_id": e.feedback_id, "status": e.status, "reply": e.reply }),
             ),
             _ => Routed::Nothing,
@@ -324,7 +324,7 @@ pub fn route(topic: &str, env: RawEnvelope) -> Routed {
                     "starts_at": text(a.starts_at),
                     "ends_at": a.ends_at.map(text),
                 });
-                Routed::Broadcast(Broadcast { platforms: a.platforms, starts_at: a.starts_at, ends_at: a.ends_at, frame: frame("system.announcement", data, None) })
+                Routed::Broadcast(Broadcast { platforms: a.platforms, starts_at: a.starts_at, ends_at: a.ends_at, frame: frame(ServerFrame::SystemAnnouncement, data, None) })
             }
             _ => Routed::Nothing,
         },

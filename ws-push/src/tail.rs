@@ -146,7 +146,7 @@ fn badge(s: &Arc<Shared>, envelope: &RawEnvelope, (partition, offset): (i32, i64
                 return;
             }
         };
-        let frame: Frame = crate::protocol::frame("notification.badge", serde_json::to_value(unread).unwrap_or_default(), None).into();
+        let frame: Frame = crate::protocol::frame(crate::protocol::ServerFrame::NotificationBadge, serde_json::to_value(unread).unwrap_or_default(), None).into();
         let delivered = s.hub.deliver(user, &Outbound::Frame(frame));
         metrics::counter!("ws_frames_queued_total").increment(delivered as u64);
     });

@@ -8,6 +8,8 @@ mod auth;
 mod bad_input;
 mod calls;
 mod chat;
+mod contract_frames;
+mod contract_topics;
 mod emoji;
 mod feedback;
 mod files;
