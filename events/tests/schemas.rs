@@ -188,6 +188,8 @@ fn call_samples(user: Uuid) -> Vec<(beaver_events::CallEvent, Actor)> {
         (CallEvent::CallJoined(CallDevice { call_id, user_id: peer, device_id: "tab".into() }), Actor::User(peer)),
         (CallEvent::CallDeclined(CallUser { call_id, user_id: peer }), Actor::User(peer)),
         (CallEvent::CallLeft(CallUser { call_id, user_id: user }), me.clone()),
+        // the sweeper hangs up for a device gone past its reconnect grace
+        (CallEvent::CallLeft(CallUser { call_id, user_id: peer }), Actor::System),
         (CallEvent::CallMissed(CallMissed { call_id, user_ids: vec![peer] }), Actor::System),
         (CallEvent::CallCancelled(CallCancelled { call_id, by: user }), me.clone()),
         (CallEvent::CallInvited(CallInvited {
