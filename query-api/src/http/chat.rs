@@ -169,8 +169,8 @@ async fn conversations(State(s): State<AppState>, user: AuthUser, ApiQuery(q): A
 struct ReceiptsQuery {
     /// `direct:<user id>:<user id>` or `group:<group id>`.
     conversation_id: String,
-    /// The message's seq (used for a group; a direct conversation answers the peer's cursor).
-    seq: i64,
+    /// The message's seq: required for a group; a direct conversation answers the peer's cursor and ignores it.
+    seq: Option<i64>,
 }
 
 /// Who has read a conversation: the peer's read cursor (direct) or the readers of a message (group).
@@ -193,8 +193,9 @@ async fn receipts(State(s): State<AppState>, user: AuthUser, ApiQuery(q): ApiQue
             Ok(ok(Receipts::Direct { conversation_id: q.conversation_id, peer_user_id: peer, peer_read_seq: read }))
         }
         ConversationRef::Group(g) => {
-            let readers = conversation::group_readers(&s.pool, g, &q.conversation_id, q.seq, user.user_id).await?;
-            Ok(ok(Receipts::Group { conversation_id: q.conversation_id, seq: q.seq, read_count: readers.len(), readers }))
+            let seq = q.seq.ok_or_else(|| ApiError::invalid("seq", "seq is required for a group conversation"))?;
+            let readers = conversation::group_readers(&s.pool, g, &q.conversation_id, seq, user.user_id).await?;
+            Ok(ok(Receipts::Group { conversation_id: q.conversation_id, seq, read_count: readers.len(), readers }))
         }
     }
 }

@@ -18,6 +18,9 @@ async fn a_direct_receipt_is_the_peers_read_cursor() {
     assert_eq!(int(r.data(), "peer_read_seq"), 2, "{}", r.body);
     let r = receipts(&api, &bob, &conv, 1).await.expect(200);
     assert_eq!(int(r.data(), "peer_read_seq"), 3, "ann's cursor moved with her sends: {}", r.body);
+    // a direct receipt needs no seq (docs/chat.md)
+    let r = api.get(&format!("/api/chat/receipts?conversation_id={conv}"), Some(&ann.token)).await.expect(200);
+    assert_eq!(int(r.data(), "peer_read_seq"), 2, "{}", r.body);
 }
 
 #[tokio::test]
@@ -33,6 +36,9 @@ async fn a_group_receipt_counts_the_members_who_read_up_to_a_message() {
 
     let r = receipts(&api, &owner, &conv, first).await.expect(200);
     assert_eq!(int(r.data(), "read_count"), 0, "nobody read yet; the sender does not count: {}", r.body);
+    let no_seq = api.get(&format!("/api/chat/receipts?conversation_id={conv}"), Some(&owner.token)).await;
+    assert_eq!((no_seq.status.as_u16(), no_seq.error_kind()), (422, "invalid_field"), "a group receipt names its message: {}", no_seq.body);
+    assert_eq!(no_seq.body["data"]["field"], "seq", "{}", no_seq.body);
     assert!(ids(&r.data()["readers"], "user_id").is_empty(), "{}", r.body);
 
     mark_read(&api, m1, &conv, second).await.expect(200);
