@@ -423,3 +423,24 @@ step('profile page and signing out', async () => {
 step('no uncaught errors or CSP violations on either page', async () => {
   assert.deepEqual(problems, []);
 });
+
+step('the API reference page renders every operation of the contract', async () => {
+  const doc = await (await fetch(`${BASE}/api/openapi.json`)).json();
+  const operations = Object.values(doc.paths).flatMap((item) => Object.keys(item).filter((m) => ['get', 'put', 'post', 'delete', 'patch'].includes(m)));
+  const page = await A.context().newPage();
+  const pageProblems = [];
+  page.on('pageerror', (e) => pageProblems.push(`uncaught ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) pageProblems.push(m.text());
+  });
+  page.on('request', (r) => {
+    if (!r.url().startsWith(BASE) && !r.url().startsWith('data:')) pageProblems.push(`a request off the origin: ${r.url()}`);
+  });
+  await page.goto(`${BASE}/api/docs/`);
+  await expectText(page.locator('.info .title'), /Beaver/, 'the document title', 20_000);
+  await eventually('every operation listed', async () => assert.equal(await page.locator('.opblock').count(), operations.length), 20_000);
+  await expectVisible(page.locator('.opblock-summary-path', { hasText: '/api/chat/send' }).first(), 'the send operation');
+  await screenshot(page, '21-api-reference');
+  await page.close();
+  assert.deepEqual(pageProblems, []);
+});
