@@ -11,14 +11,21 @@ use crate::{
 };
 use beaver_events::{message::ConversationRef, topics, GroupEvent, RawEnvelope};
 use beaver_platform::kafka::{HealthContext, RECONNECT_BACKOFF_MAX_MS};
-use beaver_readmodel::{call, group, keys, moment, notification, progress::{self, NOTIFICATIONS_PROJECTOR}};
+use beaver_readmodel::{
+    call, group, keys, moment, notification,
+    progress::{self, CALLS_PROJECTOR, GROUPS_PROJECTOR, MOMENTS_PROJECTOR, NOTIFICATIONS_PROJECTOR, RELATIONS_PROJECTOR},
+};
 use rdkafka::{
     config::ClientConfig,
     consumer::{Consumer, StreamConsumer},
     Message, Offset, TopicPartitionList,
 };
 use redis::AsyncCommands;
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use uuid::Uuid;
 
 /// What ws-push reads.
@@ -76,6 +83,7 @@ pub async fn run(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
     };
     s.tailing.store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(topics = ?TOPICS, "tailing Kafka");
+    let mut applied = Applied::default();
     loop {
         let record = tokio::select! {
             _ = stop.changed() => return,
@@ -107,7 +115,80 @@ pub async fn run(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
         if topic == topics::NOTIFICATIONS {
             badge(&s, &envelope, position);
         }
-        dispatch(&s, route(&topic, envelope)).await;
+        let routed = route(&topic, envelope);
+        if !matches!(routed, Routed::Nothing) && !s.hub.is_empty() {
+            if let Some(projector) = projection_of(&topic) {
+                applied.wait(&s.pool, projector, &topic, position).await;
+            }
+        }
+        dispatch(&s, routed).await;
+    }
+}
+
+/// The projection a frame from `topic` tells its reader to re-read: a
+/// `friend`, `group`, `moment.*` or `call.*` frame is sent once that
+/// projection has stored the record, so a client that reads the list right
+/// after the frame sees the change (docs/push.md, "Frames and reads").
+/// Conversation frames need no wait here: chat reads wait for the messages
+/// projection themselves (the read barrier).
+fn projection_of(topic: &str) -> Option<&'static str> {
+    match topic {
+        topics::RELATIONS => Some(RELATIONS_PROJECTOR),
+        topics::GROUPS => Some(GROUPS_PROJECTOR),
+        topics::MOMENTS => Some(MOMENTS_PROJECTOR),
+        topics::CALLS => Some(CALLS_PROJECTOR),
+        _ => None,
+    }
+}
+
+/// How long a frame waits for its projection before it is sent anyway.
+const APPLIED_WAIT: Duration = Duration::from_secs(2);
+/// After a wait gave up (the projection is down or far behind), frames of
+/// that projection go out at once for this long, so a stopped projector
+/// delays the node's other frames by at most one wait per this period.
+const APPLIED_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What this node last read of the projections' stored offsets.
+#[derive(Default)]
+struct Applied {
+    next: HashMap<(&'static str, i32), i64>,
+    gave_up: HashMap<&'static str, Instant>,
+}
+
+impl Applied {
+    /// Returns once `projector` has stored `offset` of `topic`/`partition`,
+    /// or after [`APPLIED_WAIT`], or at once if its progress cannot be read.
+    /// Frames keep their log order: the loop waits in line.
+    async fn wait(&mut self, pool: &sqlx::MySqlPool, projector: &'static str, topic: &str, (partition, offset): (i32, i64)) {
+        if self.next.get(&(projector, partition)).is_some_and(|next| *next > offset) {
+            return;
+        }
+        if self.gave_up.get(projector).is_some_and(|at| at.elapsed() < APPLIED_BACKOFF) {
+            return;
+        }
+        let started = Instant::now();
+        loop {
+            match progress::next_offset(pool, projector, topic, partition).await {
+                Ok(next) => {
+                    self.next.insert((projector, partition), next);
+                    if next > offset {
+                        metrics::histogram!("ws_projection_wait_seconds").record(started.elapsed().as_secs_f64());
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, projector, "cannot read a projection's progress; frame sent without waiting");
+                    return;
+                }
+            }
+            if started.elapsed() > APPLIED_WAIT {
+                metrics::counter!("ws_projection_wait_given_up_total").increment(1);
+                tracing::warn!(projector, partition, offset, "projection not caught up; frames sent without waiting for a while");
+                self.gave_up.insert(projector, Instant::now());
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 

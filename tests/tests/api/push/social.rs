@@ -160,3 +160,65 @@ async fn with_membership_cached_a_kick_or_an_add_holds_for_the_very_next_message
         .assert_no("message", |d| d["message_id"] == k.as_str() || d["message_id"] == a.as_str(), QUIET, "a kicked member got a message sent after the kick")
         .await;
 }
+
+/// A `friend` or `group` frame means the change is readable: the list the
+/// frame tells the client to refresh, read the moment the frame arrives
+/// (before the actor's own answer, even), already has it (docs/push.md,
+/// "Frames and reads"). Without the wait for the projection the frame can
+/// overtake it, which other users' traffic makes likely.
+#[tokio::test]
+async fn a_list_read_right_after_a_friend_or_group_frame_has_the_change() {
+    let api = Api::new();
+    let owner = new_user(&api, "wsread").await;
+    let mut owner_ws = dial(1, &owner, "web").await;
+    let crowd: std::sync::Arc<Vec<(String, String)>> =
+        futures::future::join_all((0..24).map(|_| new_user(&api, "wsreadc"))).await.into_iter().map(|u| (u.token, u.id)).collect::<Vec<_>>().into();
+    for round in 0..4 {
+        let other = new_user(&api, "wsread").await;
+        let mut other_ws = dial(2, &other, "web").await;
+        // other users' requests keep the relations projection busy
+        let noise = |shift: usize| {
+            let (api, crowd) = (api.clone(), crowd.clone());
+            tokio::spawn(async move {
+                futures::future::join_all(crowd.iter().enumerate().map(|(i, (token, _))| {
+                    let to = crowd[(i + 1 + shift) % crowd.len()].1.clone();
+                    let api = api.clone();
+                    async move { api.post("/api/friend/requests", Some(token), json!({ "to_user_id": to })).await }
+                }))
+                .await
+            })
+        };
+
+        let busy = noise(round * 3);
+        let ask = {
+            let (api, token, to) = (api.clone(), other.token.clone(), owner.id.clone());
+            tokio::spawn(async move { api.post("/api/friend/requests", Some(&token), json!({ "to_user_id": to })).await })
+        };
+        owner_ws.expect_where("friend", |d| d["event"] == "FriendRequestSent" && d["from_user_id"] == other.id.as_str(), WAIT).await;
+        let requests = api.get("/api/friend/requests", Some(&owner.token)).await.expect(200);
+        assert!(requests.body.to_string().contains(&other.id), "round {round}: the request frame came before the request list had it: {}", requests.body);
+        let rid = ask.await.unwrap().expect(200).data()["request_id"].as_str().unwrap().to_owned();
+        busy.await.unwrap();
+
+        let busy = noise(round * 3 + 1);
+        let accept = {
+            let (api, token) = (api.clone(), owner.token.clone());
+            tokio::spawn(async move { api.post(&format!("/api/friend/requests/{rid}/accept"), Some(&token), json!({})).await })
+        };
+        other_ws.expect_where("friend", |d| d["event"] == "FriendRequestAccepted", WAIT).await;
+        let friends = api.get("/api/friend/list", Some(&other.token)).await.expect(200);
+        assert!(friends.body.to_string().contains(&owner.id), "round {round}: the acceptance frame came before the friend list had it: {}", friends.body);
+        accept.await.unwrap().expect(200);
+        busy.await.unwrap();
+
+        let name = unique("wsreadg");
+        let create = {
+            let (api, token, body) = (api.clone(), owner.token.clone(), json!({ "name": name, "member_ids": [other.id] }));
+            tokio::spawn(async move { api.post("/api/group", Some(&token), body).await })
+        };
+        other_ws.expect_where("group", |d| d["event"] == "GroupCreated" && d.to_string().contains(name.as_str()), WAIT).await;
+        let mine = api.get("/api/group/mine", Some(&other.token)).await.expect(200);
+        assert!(mine.body.to_string().contains(&name), "round {round}: the group frame came before the group list had it: {}", mine.body);
+        create.await.unwrap().expect(200);
+    }
+}
