@@ -31,6 +31,16 @@ use std::{
 /// is 10 s, which kept tiers away from a restarted broker for seconds).
 pub const RECONNECT_BACKOFF_MAX_MS: &str = "1000";
 
+/// A poll timeout rounded up to whole milliseconds. rdkafka's `poll` hands
+/// librdkafka the timeout truncated to milliseconds and loops until the
+/// `Duration` has passed, so a timeout with a sub-millisecond remainder
+/// ends in a busy loop of non-blocking polls for up to 1 ms. A consumer that
+/// polls a batch window per batch (the projectors) spun that long per batch:
+/// at 100 msg/s that was most of the projectors' 0.25 cores.
+pub fn poll_timeout(d: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_millis(d.as_micros().div_ceil(1000) as u64)
+}
+
 /// Whether this client can reach a broker, as librdkafka reports it: an
 /// `ALL_BROKERS_DOWN` error marks it down at once; statistics naming a broker
 /// in state `UP`, an acknowledged record or a successful metadata probe mark
@@ -243,5 +253,19 @@ impl EventProducer {
     /// Waits for outstanding records on shutdown.
     pub fn flush(&self) {
         let _ = self.producer.flush(Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod poll_timeout_tests {
+    use super::poll_timeout;
+    use std::time::Duration;
+
+    #[test]
+    fn poll_timeouts_are_whole_milliseconds_never_shorter() {
+        assert_eq!(poll_timeout(Duration::from_micros(4_300)), Duration::from_millis(5));
+        assert_eq!(poll_timeout(Duration::from_micros(300)), Duration::from_millis(1));
+        assert_eq!(poll_timeout(Duration::from_millis(7)), Duration::from_millis(7));
+        assert_eq!(poll_timeout(Duration::ZERO), Duration::ZERO);
     }
 }

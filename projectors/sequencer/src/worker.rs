@@ -374,7 +374,7 @@ impl<'a> Session<'a> {
         let deadline = Instant::now() + Duration::from_millis(self.cfg.linger_ms);
         while batch.len() < self.cfg.batch_max {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.consumer.poll(left) {
+            match self.consumer.poll(beaver_platform::kafka::poll_timeout(left)) {
                 Some(m) => batch.push(copy(&m.context("consuming")?)),
                 None => break,
             }

@@ -274,7 +274,7 @@ fn next_batch(consumer: &BaseConsumer<SeekToStoredOffsets>, config: &RunnerConfi
 /// One poll: first the assignment changes the rebalance callback made in it,
 /// then the record it returned. False when nothing came before `timeout`.
 fn poll_once(consumer: &BaseConsumer<SeekToStoredOffsets>, name: &str, reader: &mut Reader, timeout: Duration) -> bool {
-    let polled = consumer.poll(timeout);
+    let polled = consumer.poll(beaver_platform::kafka::poll_timeout(timeout));
     for change in consumer.context().take_changes() {
         match change {
             Change::Assigned(partition, next) => reader.positioned(partition, next),
