@@ -50,12 +50,7 @@ impl Skip {
 
 /// `Ok(preview)` when a push is made (`preview`: it may show the content).
 pub fn decide(about: About, f: &Facts) -> Result<bool, Skip> {
-    if f.online {
-        return Err(Skip::Online);
-    }
-    if !f.has_tokens {
-        return Err(Skip::NoTokens);
-    }
+    reachable(f.online, f.has_tokens)?;
     match (f.settings.push, about) {
         (PushLevel::None, _) => return Err(Skip::PushOff),
         (PushLevel::Mentions, About::Message { group: true, mentioned: false, .. }) => return Err(Skip::NotMentioned),
@@ -73,6 +68,21 @@ pub fn decide(about: About, f: &Facts) -> Result<bool, Skip> {
         return Err(Skip::QuietHours);
     }
     Ok(f.settings.previews)
+}
+
+/// The rules that need nothing but presence and tokens, checked first: a
+/// user with a live socket gets the frame, not a push; a user without a
+/// usable token cannot be pushed. The worker asks these before it reads
+/// anything else about the message, so pushes to users who are online cost
+/// no database query.
+pub fn reachable(online: bool, has_tokens: bool) -> Result<(), Skip> {
+    if online {
+        return Err(Skip::Online);
+    }
+    if !has_tokens {
+        return Err(Skip::NoTokens);
+    }
+    Ok(())
 }
 
 fn minutes(hhmm: &str) -> Option<u32> {
