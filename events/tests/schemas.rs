@@ -151,6 +151,9 @@ fn notification_samples(user: Uuid) -> Vec<(NotificationEvent, Actor)> {
             Actor::System,
         ),
         (NotificationEvent::NotificationsRead(NotificationsRead { user_id: user, all: false, category: Some(beaver_events::notification::Category::Social), up_to: None, ids: vec![] }), Actor::User(user)),
+        // every category can be read on its own (moment and call came later)
+        (NotificationEvent::NotificationsRead(NotificationsRead { user_id: user, all: false, category: Some(beaver_events::notification::Category::Call), up_to: None, ids: vec![] }), Actor::User(user)),
+        (NotificationEvent::NotificationsRead(NotificationsRead { user_id: user, all: false, category: Some(beaver_events::notification::Category::Moment), up_to: None, ids: vec![] }), Actor::User(user)),
         (NotificationEvent::NotificationsRead(NotificationsRead { user_id: user, all: false, category: None, up_to: Some(7), ids: vec![id] }), Actor::User(user)),
         (NotificationEvent::NotificationDeleted(NotificationDeleted { user_id: user, notification_id: id }), Actor::User(user)),
         (
