@@ -289,6 +289,26 @@ pub fn merge(parts: Vec<Value>) -> Value {
     })
 }
 
+/// Every operation whose declared path parameters are not exactly the
+/// `{names}` in its path, as "method path: declares {…}" (empty when none).
+pub fn undeclared_path_parameters(doc: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        let in_path: std::collections::BTreeSet<&str> = path.split('{').skip(1).filter_map(|p| p.split('}').next()).collect();
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if !op.is_object() {
+                continue;
+            }
+            let declared: std::collections::BTreeSet<&str> =
+                op["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] == "path").filter_map(|p| p["name"].as_str()).collect();
+            if declared != in_path {
+                problems.push(format!("{method} {path}: declares {declared:?}, the path has {in_path:?}"));
+            }
+        }
+    }
+    problems
+}
+
 /// Replaces each `$ref` member of an `allOf` whose target forbids
 /// additional properties by a copy of the target that does not.
 fn open_all_of(value: &mut Value, schemas: &Map<String, Value>) {

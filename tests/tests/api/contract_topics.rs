@@ -13,10 +13,9 @@
 
 use crate::chat::{sent, text_in, text_to};
 use crate::friends::{befriend, new_user, User};
-use crate::helpers::{brokers, unique, Api};
+use crate::helpers::{unique, Api};
 use rdkafka::{
-    config::ClientConfig,
-    consumer::{BaseConsumer, Consumer},
+    consumer::Consumer,
     message::{Headers, Message},
     Offset, TopicPartitionList,
 };
@@ -100,16 +99,7 @@ struct Record {
 /// partition of at most 2·`per_end` records, else its first and last
 /// `per_end`), as a `read_committed` consumer sees them (blocking).
 fn read_bounded(topic: &str, per_end: i64) -> Vec<Record> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", unique("contract_reader"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap();
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
-    let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    let (consumer, partitions) = crate::helpers::topic_reader(topic, "contract_reader");
     assert!(!partitions.is_empty(), "{topic} does not exist");
     // (partition, from, to): offsets [from, to) to read, in up to two passes.
     let mut passes: [Vec<(i32, i64, i64)>; 2] = [Vec::new(), Vec::new()];

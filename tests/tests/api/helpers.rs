@@ -183,12 +183,12 @@ pub async fn records_where(topic: &'static str, keep: impl Fn(&str, &Value) -> b
     .unwrap()
 }
 
-/// Calls `f` with every record of `topic` a `read_committed` consumer sees,
-/// from offset 0 to the end of each partition (blocking).
-pub fn each_record(topic: &str, mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>)) {
+/// A `read_committed` consumer of its own group (named after `purpose`),
+/// reporting partition ends, and the partitions of `topic` (blocking).
+pub fn topic_reader(topic: &str, purpose: &str) -> (BaseConsumer, Vec<i32>) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
-        .set("group.id", unique("test_reader"))
+        .set("group.id", unique(purpose))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
@@ -196,6 +196,13 @@ pub fn each_record(topic: &str, mut f: impl FnMut(&rdkafka::message::BorrowedMes
         .unwrap();
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
     let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    (consumer, partitions)
+}
+
+/// Calls `f` with every record of `topic` a `read_committed` consumer sees,
+/// from offset 0 to the end of each partition (blocking).
+pub fn each_record(topic: &str, mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>)) {
+    let (consumer, partitions) = topic_reader(topic, "test_reader");
     let mut tpl = TopicPartitionList::new();
     let mut pending = std::collections::HashSet::new();
     for p in &partitions {
