@@ -60,8 +60,7 @@ mod tests {
     fn the_contract_builds() {
         let doc = super::openapi();
         let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(concat!("../target/openapi-", env!("CARGO_PKG_NAME"), ".json"));
-        std::fs::write(out, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
-        let problems = beaver_platform::openapi::undeclared_path_parameters(&doc);
+        let problems = beaver_platform::openapi::write_and_check(&doc, &out);
         assert!(problems.is_empty(), "{problems:#?}");
     }
 }

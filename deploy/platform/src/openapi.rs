@@ -289,6 +289,13 @@ pub fn merge(parts: Vec<Value>) -> Value {
     })
 }
 
+/// A tier's contract check: writes `doc` to `out` (for `merge` and for
+/// readers) and answers what [`undeclared_path_parameters`] finds in it.
+pub fn write_and_check(doc: &Value, out: &std::path::Path) -> Vec<String> {
+    std::fs::write(out, serde_json::to_string_pretty(doc).expect("a JSON value serialises")).expect("writing the tier's contract");
+    undeclared_path_parameters(doc)
+}
+
 /// Every operation whose declared path parameters are not exactly the
 /// `{names}` in its path, as "method path: declares {…}" (empty when none).
 pub fn undeclared_path_parameters(doc: &Value) -> Vec<String> {

@@ -16,7 +16,7 @@ use beaver_readmodel::{
     progress::{MESSAGES_PROJECTOR, NOTIFICATIONS_PROJECTOR},
     settings,
 };
-use std::{collections::HashMap, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 use beaver_writemodel::domain::notification::push::{decide, reachable, About, Facts};
 use redis::AsyncCommands;
 use serde_json::json;
@@ -56,11 +56,11 @@ impl Worker for PushWorker {
             }
             let SequencedEvent::MessageSequenced(m) = env.decode::<SequencedEvent>()?.payload;
             let Some(recipients) = message_recipients(ctx, &m).await? else { return Ok(()) };
-            let mut targets = reachable_of(ctx, recipients).await?;
+            let targets = reachable_of(ctx, recipients).await?;
             if targets.is_empty() {
                 return Ok(());
             }
-            for_message(ctx, m, &mut targets).await?
+            for_message(ctx, m, targets).await?
         } else {
             match env.decode::<NotificationEvent>()?.payload {
                 NotificationEvent::NotificationCreated(n) => {
@@ -136,9 +136,10 @@ async fn message_recipients(ctx: &WorkerContext, m: &MessageSequenced) -> anyhow
 /// The recipients a push can reach (`push::reachable`: no live socket, a
 /// usable token) with their tokens. Presence comes from Redis and tokens are
 /// read only for those offline, so a message between users who are online
-/// costs no MariaDB query here; the others are counted as skipped.
-async fn reachable_of(ctx: &WorkerContext, users: Vec<Uuid>) -> anyhow::Result<HashMap<Uuid, Vec<PushTarget>>> {
-    let mut out = HashMap::new();
+/// costs no MariaDB query here; the others are counted as skipped. Ordered
+/// by user, so a message's jobs are queued in the same order on a replay.
+async fn reachable_of(ctx: &WorkerContext, users: Vec<Uuid>) -> anyhow::Result<BTreeMap<Uuid, Vec<PushTarget>>> {
+    let mut out = BTreeMap::new();
     for user in users {
         let online = presence::live_connections(&mut ctx.redis.clone(), user).await? > 0;
         let tokens = if online { vec![] } else { read::push_targets(&ctx.pool, user).await? };
@@ -153,7 +154,7 @@ async fn reachable_of(ctx: &WorkerContext, users: Vec<Uuid>) -> anyhow::Result<H
 }
 
 /// A candidate per reachable recipient of a message (with its tokens).
-async fn for_message(ctx: &WorkerContext, m: MessageSequenced, targets: &mut HashMap<Uuid, Vec<PushTarget>>) -> anyhow::Result<Vec<(Candidate, Vec<PushTarget>)>> {
+async fn for_message(ctx: &WorkerContext, m: MessageSequenced, targets: BTreeMap<Uuid, Vec<PushTarget>>) -> anyhow::Result<Vec<(Candidate, Vec<PushTarget>)>> {
     let group = match ConversationRef::parse(&m.conversation_id) {
         Some(ConversationRef::Group(g)) => Some(g),
         _ => None,
@@ -166,10 +167,7 @@ async fn for_message(ctx: &WorkerContext, m: MessageSequenced, targets: &mut Has
     let text = conversation::preview(&m.kind, &m.content, false);
     let body = if group.is_some() { format!("{sender}: {text}") } else { text };
     let mut out = Vec::new();
-    let mut users: Vec<Uuid> = targets.keys().copied().collect();
-    users.sort();
-    for user in users {
-        let tokens = targets.remove(&user).unwrap_or_default();
+    for (user, tokens) in targets {
         let (_, muted, _) = conversation::flags(&ctx.pool, user, &m.conversation_id).await?;
         out.push((Candidate {
             user,
