@@ -56,6 +56,10 @@ pub struct Config {
     pub kafka_message_timeout_ms: u64,
     /// Direct messages only between friends.
     pub chat_require_friendship: bool,
+    /// Skip the read model's idempotency lookup when the sent-key filter
+    /// says a key was never stored (docs/chat.md, "Idempotent sends"); off:
+    /// every send asks MariaDB.
+    pub chat_sent_filter: bool,
     /// How often the file sweeper runs (expired uploads, unreferenced blobs); 0 turns it off.
     pub file_sweep_secs: u64,
     /// How long an upload may stay open before the sweeper expires it.
@@ -92,6 +96,7 @@ impl Default for Config {
             producer_linger_ms: 0,
             kafka_message_timeout_ms: 5000,
             chat_require_friendship: true,
+            chat_sent_filter: true,
             file_sweep_secs: 60,
             upload_ttl_secs: 24 * 3600,
             file_blob_grace_secs: 3600,
@@ -153,6 +158,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         producer: producer.clone(),
         answers: sequencing::Answers::start(redis::Client::open(common.redis_url())?),
         require_friendship: config.chat_require_friendship,
+        sent_filter: config.chat_sent_filter,
         sequencer_wait: Duration::from_millis(config.sequencer_wait_ms),
         store_wait: Duration::from_millis(config.projection_wait_ms),
     };

@@ -9,12 +9,14 @@
 //! - [`projection`]: the `Projection` trait and what `apply` may use.
 //! - [`projections`]: the projections themselves (`users`, `sessions`, `relations`, `groups`, `messages`).
 //! - [`runner`]: the consumer loop: seek to stored offsets, batch, transact.
+//! - [`sent_filter`]: the keeper that rebuilds the sent-key filter when Redis lost it.
 //! - [`workers`]: stream processors that append derived events (the notifier, offline push jobs, push senders).
 //! - [`run`]: starts the selected projections and workers plus `/healthz` and `/metrics`.
 
 pub mod projection;
 pub mod projections;
 pub mod runner;
+pub mod sent_filter;
 pub mod workers;
 
 use anyhow::Context;
@@ -227,7 +229,13 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     let mut running = Vec::new();
-    for projection in config.selected()? {
+    let selected = config.selected()?;
+    let mut tasks = Vec::new();
+    // The live messages projection keeps the sent-key filter trusted.
+    if config.publish_progress && selected.iter().any(|p| p.name() == beaver_readmodel::progress::MESSAGES_PROJECTOR) {
+        tasks.push(tokio::spawn(sent_filter::keep(pool.clone(), redis.clone(), stop.clone())));
+    }
+    for projection in selected {
         let alive = Arc::new(AtomicBool::new(true));
         running.push((projection.name(), alive.clone()));
         let (cfg, ctx, stop, handle) = (runner_config.clone(), ctx.clone(), stop.clone(), tokio::runtime::Handle::current());
@@ -243,7 +251,6 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
         threads.push(thread);
     }
     let selected_workers = config.selected_workers()?;
-    let mut tasks = Vec::new();
     if !selected_workers.is_empty() {
         let wctx = workers::WorkerContext {
             pool: pool.clone(),

@@ -59,6 +59,10 @@ pub struct Config {
     pub access_token_ttl_secs: u64,
     /// Direct messages only between friends (as the commands tier: `BEAVER_CHAT_REQUIRE_FRIENDSHIP`).
     pub chat_require_friendship: bool,
+    /// Skip the read model's idempotency lookup when the sent-key filter
+    /// says a key was never stored (docs/chat.md, "Idempotent sends"); off:
+    /// every send asks MariaDB.
+    pub chat_sent_filter: bool,
     /// Longest a socket send waits for the sequencer's answer (then `ack` with `seq: null`).
     pub sequencer_wait_ms: u64,
     /// Longest a send that names stored messages (reply, forward) waits for the projection.
@@ -100,6 +104,7 @@ impl Default for Config {
             node_id: String::new(),
             access_token_ttl_secs: 900,
             chat_require_friendship: true,
+            chat_sent_filter: true,
             sequencer_wait_ms: 5000,
             projection_wait_ms: 5000,
             producer_linger_ms: 0,
@@ -199,6 +204,7 @@ pub async fn run(mut config: Config, listener: tokio::net::TcpListener, shutdown
             producer: beaver_platform::kafka::EventProducer::with_client_id(&config.common.kafka_brokers, config.producer_linger_ms, "beaver-ws-push")?,
             answers: beaver_platform::sequencing::Answers::start(redis::Client::open(config.common.redis_url())?),
             require_friendship: config.chat_require_friendship,
+            sent_filter: config.chat_sent_filter,
             sequencer_wait: Duration::from_millis(config.sequencer_wait_ms),
             store_wait: Duration::from_millis(config.projection_wait_ms),
         },

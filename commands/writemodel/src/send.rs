@@ -8,8 +8,8 @@
 //! appended to `beaver.messages.v1`, and the answer is the sequencer's, which
 //! arrives over Redis after its Kafka transaction commits. MariaDB is asked
 //! only for what names stored rows (`reply_to`, forwards, cards), for the
-//! idempotency answer past the sequencer's window (bounded to 250 ms), and
-//! when the Redis state is absent.
+//! idempotency answer past the sequencer's window (bounded to 250 ms) when
+//! the sent-key filter cannot rule it out, and when the Redis state is absent.
 
 use crate::domain::{
     conversation::{self as rules, ConversationCommand, ConversationState, DirectView, GroupSendView, NewMessage, ReferencesFound, SenderView},
@@ -21,7 +21,11 @@ use beaver_events::{
     Actor, Envelope, MessageEvent,
 };
 use beaver_platform::{http::ApiError, kafka::EventProducer, sequencing::{self, Answers}};
-use beaver_readmodel::{conversation, group, keys, user as users};
+use beaver_readmodel::{
+    conversation, group, keys,
+    sent_filter::{self, Check},
+    user as users,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::MySqlPool;
@@ -38,6 +42,8 @@ pub struct SendPath {
     pub answers: Answers,
     /// Direct messages only between friends.
     pub require_friendship: bool,
+    /// Ask the sent-key filter before the read model's idempotency lookup.
+    pub sent_filter: bool,
     /// Longest wait for the sequencer's answer before answering without a seq.
     pub sequencer_wait: Duration,
     /// Longest wait for the messages projection before reading stored messages.
@@ -186,8 +192,10 @@ pub async fn send(s: &SendPath, me: Uuid, correlation: String, req: SendRequest)
 
     // Idempotency past the sequencer's window: the read model's unique key.
     // (Within the window the sequencer itself answers a repeat with the original.)
-    if let Some(original) = stored_answer(&s.pool, &conversation_id, me, &sent.client_msg_id).await {
-        return Ok(Sent { numbered: true, data: original });
+    if may_be_stored(s, &conversation_id, me, &sent.client_msg_id).await {
+        if let Some(original) = stored_answer(&s.pool, &conversation_id, me, &sent.client_msg_id).await {
+            return Ok(Sent { numbered: true, data: original });
+        }
     }
     // Register before appending, so the sequencer's answer cannot be missed.
     let waiter = s.answers.register(message_id);
@@ -226,6 +234,29 @@ async fn stored_answer(pool: &MySqlPool, conversation_id: &str, sender: Uuid, cl
             None
         }
     }
+}
+
+/// Whether the read model may hold `(sender, client_msg_id)` in this
+/// conversation: false only when the trusted sent-key filter says it was
+/// never stored. Redis errors and an untrusted filter answer true (ask).
+async fn may_be_stored(s: &SendPath, conversation_id: &str, sender: Uuid, client_msg_id: &str) -> bool {
+    if !s.sent_filter {
+        return true;
+    }
+    let answer = match sent_filter::check(&mut s.redis.clone(), conversation_id, sender, client_msg_id).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::debug!(error = %e, "sent-key filter check failed; asking the read model");
+            Check::Untrusted
+        }
+    };
+    let label = match answer {
+        Check::Absent => "absent",
+        Check::Maybe => "maybe",
+        Check::Untrusted => "untrusted",
+    };
+    metrics::counter!("send_sent_filter_checks_total", "answer" => label).increment(1);
+    answer != Check::Absent
 }
 
 /// How long a send waits for the read model's idempotency answer.

@@ -18,7 +18,7 @@ use beaver_events::{
     sequenced::{MessageSequenced, SequencedEvent},
     topics, MessageEvent, RawEnvelope,
 };
-use beaver_readmodel::{keys, progress::MESSAGES_PROJECTOR};
+use beaver_readmodel::{keys, progress::MESSAGES_PROJECTOR, sent_filter};
 use redis::AsyncCommands;
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 use std::collections::HashMap;
@@ -188,6 +188,8 @@ async fn store_run(tx: &mut Tx, ctx: &ApplyContext, run: Vec<(MessageSequenced, 
     }
     for (e, ..) in &run {
         pipe.hset(keys::read_cursors(e.sender_id), &e.conversation_id, e.seq).ignore();
+        // Before the commit: a stored row's key is always in the filter.
+        sent_filter::add(&mut pipe, &e.conversation_id, e.sender_id, &e.client_msg_id);
     }
     let _: () = pipe.query_async(&mut ctx.redis.clone()).await?;
     Ok(())

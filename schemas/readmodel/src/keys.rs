@@ -132,6 +132,23 @@ pub fn progress_channel() -> String {
     format!("{}beaver:projected", namespace())
 }
 
+/// The sent-key filter's bitmap (see [`crate::sent_filter`]). The hash tag
+/// keeps its three keys in one cluster slot, for the check's script.
+pub fn sent_filter_bits() -> String {
+    format!("{}beaver:{{sentkeys}}:bits", namespace())
+}
+
+/// The run id of the Redis server whose dataset holds every bit of the
+/// sent-key filter; absent or different from the running server's: not trusted.
+pub fn sent_filter_ready() -> String {
+    format!("{}beaver:{{sentkeys}}:ready", namespace())
+}
+
+/// Lock held (with an expiry) by the projector rebuilding the sent-key filter.
+pub fn sent_filter_rebuild_lock() -> String {
+    format!("{}beaver:{{sentkeys}}:rebuild", namespace())
+}
+
 /// Pub/sub channel of the sequencer's answers (a JSON array per transaction).
 pub fn answers_channel() -> String {
     format!("{}beaver:sequenced", namespace())

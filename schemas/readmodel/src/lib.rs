@@ -13,6 +13,7 @@
 //! - [`keys`]: the whole Redis keyspace and pub/sub channels.
 //! - [`presence`]: the online state ws-push writes and query-api reads.
 //! - [`progress`]: projector names and their stored offsets (`projector_offsets`).
+//! - [`sent_filter`]: the Bloom filter of sent `(conversation, sender, client_msg_id)` keys that spares a send the read model's idempotency lookup.
 //! - [`sync`]: incremental list sync by version (`sync_versions`).
 //! - [`user`], [`relation`], [`group`], [`conversation`], [`session`]: rows and queries per aggregate.
 //! - [`feedback`], [`system`], [`settings`], [`files`], [`emoji`], [`notification`], [`moment`], [`call`]: the seed services' read models.
@@ -30,6 +31,7 @@ pub mod notification;
 pub mod presence;
 pub mod progress;
 pub mod relation;
+pub mod sent_filter;
 pub mod session;
 pub mod settings;
 pub mod sync;

@@ -206,3 +206,132 @@ async fn a_stale_sequencer_is_fenced_and_nothing_it_writes_becomes_visible() {
     let again = send_until_numbered(&api, &ann, &bob, &unique("back"), "back to normal").await;
     assert_eq!(again["seq"], 2, "{again}");
 }
+
+/// A sequencer started by a test in place of the stack's own: stopped, and
+/// the stack's restarted, when the test ends (passed or failed).
+struct Takeover(Option<std::process::Child>);
+
+impl Drop for Takeover {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = child.wait();
+            deploy_up();
+        }
+    }
+}
+
+fn redis_url() -> String {
+    std::env::var("BEAVER_REDIS_URL").unwrap_or_else(|_| format!("redis://127.0.0.1:{}", std::env::var("BEAVER_REDIS_PORT").unwrap_or_else(|_| "6379".into())))
+}
+
+/// The running Redis server's run id, and what the sent-key filter's
+/// `ready` key holds (docs/chat.md, "Idempotent sends").
+async fn filter_state(redis: &mut redis::aio::MultiplexedConnection) -> (String, Option<String>) {
+    let info: String = redis::cmd("INFO").arg("server").query_async(redis).await.unwrap();
+    let run_id = info.lines().find_map(|l| l.strip_prefix("run_id:")).unwrap().trim().to_owned();
+    let ready: Option<String> = redis::cmd("GET").arg("beaver:{sentkeys}:ready").query_async(redis).await.unwrap();
+    (run_id, ready)
+}
+
+async fn filter_trusted_again(redis: &mut redis::aio::MultiplexedConnection) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (run_id, ready) = filter_state(redis).await;
+        if ready.as_deref() == Some(run_id.as_str()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the projectors did not rebuild the sent-key filter within 60 s (ready = {ready:?}, run id {run_id})");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Past the sequencer's dedup window the read model answers a resend. The
+/// sent-key filter spares that lookup only for keys never stored, so the
+/// original must come back whether the filter is trusted, lost (its keys
+/// deleted), or stale (its `ready` key from before a Redis restart that lost
+/// bits); in the last two cases the projectors rebuild it from the table.
+#[tokio::test]
+async fn past_the_window_a_resend_gets_the_original_whether_the_sent_filter_is_trusted_lost_or_stale() {
+    let _turn = TURN.lock().await;
+    let api = Api::new();
+    let (ann, bob) = friends(&api, "seqpast").await;
+    let mut redis = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    filter_trusted_again(&mut redis).await;
+
+    // A sequencer with a 2 s window takes over from the stack's own (fencing it).
+    let profile = std::env::var("BEAVER_BUILD_PROFILE").unwrap_or_else(|_| "debug".into());
+    let bin = root().join("target").join(if profile == "release" { "release" } else { "debug" }).join("beaver-sequencer");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = std::fs::File::create(state_dir().join("logs/sequencer-short-window-test.log")).unwrap();
+    let old = sequencer_pid().expect("deploy/up records the sequencer's pid");
+    let short = Command::new(&bin)
+        .env("BEAVER_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("BEAVER_WINDOW_SECS", "2")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let short = Takeover(Some(short));
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(60), || {
+        let http = http.clone();
+        async move { http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
+    })
+    .await
+    .expect("the short-window sequencer becomes healthy");
+
+    let (x, y, z) = (unique("past-x"), unique("past-y"), unique("past-z"));
+    let first = send_until_numbered(&api, &ann, &bob, &x, "one").await;
+    eventually(Duration::from_secs(30), || async { (!alive(old)).then_some(()) }).await.expect("the stack's sequencer is fenced and exits");
+    let second = send_until_numbered(&api, &ann, &bob, &y, "two").await;
+    assert_eq!((first["seq"].as_i64(), second["seq"].as_i64()), (Some(1), Some(2)));
+    let conv = first["conversation_id"].as_str().unwrap().to_owned();
+    eventually(Duration::from_secs(30), || {
+        let (api, bob, conv) = (&api, &bob, &conv);
+        async move { (history(api, bob, conv).await.len() == 2).then_some(()) }
+    })
+    .await
+    .expect("both messages stored");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let same = |answer: &Value, original: &Value| {
+        assert_eq!((&answer["message_id"], &answer["seq"], &answer["sent_at"]), (&original["message_id"], &original["seq"], &original["sent_at"]), "{answer} vs {original}")
+    };
+    // Trusted filter: a stored key may be in it, so the read model answers.
+    same(&send_until_numbered(&api, &ann, &bob, &x, "one, again").await, &first);
+    // A key never sent is numbered next.
+    let third = send_until_numbered(&api, &ann, &bob, &z, "three").await;
+    assert_eq!(third["seq"], 3, "{third}");
+
+    // Lost: Redis without the filter's keys (a wiped server).
+    let _: () = redis::cmd("DEL").arg("beaver:{sentkeys}:bits").arg("beaver:{sentkeys}:ready").query_async(&mut redis).await.unwrap();
+    same(&send_until_numbered(&api, &ann, &bob, &y, "two, again").await, &second);
+    filter_trusted_again(&mut redis).await;
+    // The rebuilt filter holds the stored keys (an empty one would answer "absent" here).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    same(&send_until_numbered(&api, &ann, &bob, &z, "three, again").await, &third);
+
+    // Stale: the bits written since a restart, with `ready` naming the server before it.
+    let _: () = redis::pipe()
+        .del("beaver:{sentkeys}:bits")
+        .cmd("SETBIT")
+        .arg("beaver:{sentkeys}:bits")
+        .arg((1u64 << 27) - 1)
+        .arg(0)
+        .set("beaver:{sentkeys}:ready", "0123456789abcdef0123456789abcdef01234567")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    same(&send_until_numbered(&api, &ann, &bob, &x, "one, a third time").await, &first);
+    filter_trusted_again(&mut redis).await;
+    same(&send_until_numbered(&api, &ann, &bob, &y, "two, a third time").await, &second);
+
+    let seqs: Vec<i64> = history(&api, &bob, &conv).await.iter().map(|m| m["seq"].as_i64().unwrap()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    assert_eq!(seqs, vec![1, 2, 3], "three messages, no repeat, no gap");
+
+    // Hand the partitions back to the stack's own sequencer.
+    tokio::task::spawn_blocking(move || drop(short)).await.unwrap();
+    let again = send_until_numbered(&api, &ann, &bob, &unique("past-back"), "back to normal").await;
+    assert_eq!(again["seq"], 4, "{again}");
+}
