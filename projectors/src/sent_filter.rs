@@ -12,13 +12,18 @@
 //!    has committed (`LOCK TABLES messages READ` waits for them; released at
 //!    once). A row inserted after that point has its bits set after the
 //!    insert, so in the running server;
-//! 3. it adds every stored key, a page at a time;
-//! 4. if the run id is still the noted one, it writes it to `ready`.
+//! 3. it writes the marker byte past the bits, then adds every stored key, a
+//!    page at a time, renewing its lock at each page;
+//! 4. in one script: if it still holds the lock, the marker is there and the
+//!    run id is still the noted one, it writes the run id to `ready`.
+//!
+//! This reasoning assumes one Redis server: every writer and the keeper
+//! must see the same dataset (no split brain between two masters).
 //!
 //! Until then sends ask the read model, as they would without the filter.
 
 use beaver_readmodel::{keys, sent_filter};
-use sqlx::{Executor, MySqlPool};
+use sqlx::{Connection, Executor, MySqlPool};
 use std::{
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -80,15 +85,14 @@ async fn rebuild(pool: &MySqlPool, redis: &mut redis::aio::ConnectionManager, me
 async fn rebuild_locked(pool: &MySqlPool, redis: &mut redis::aio::ConnectionManager, lock: &str, me: &str, stop: &AtomicBool) -> anyhow::Result<Option<u64>> {
     let run_id = sent_filter::run_id(redis).await?;
     tracing::info!(run_id, "sent-key filter not trusted; rebuilding it from the messages table");
-    // Every transaction that inserted into `messages` before this point has committed.
-    {
-        let mut conn = pool.acquire().await?;
-        conn.execute("SET SESSION lock_wait_timeout = 60").await?;
-        conn.execute("LOCK TABLES messages READ").await?;
-        conn.execute("UNLOCK TABLES").await?;
+    barrier(pool).await?;
+    if !renew(redis, lock, me).await? {
+        return Ok(None);
     }
-    // Allocate the whole bitmap (its existence is part of the trust).
-    let _: () = redis::cmd("SETBIT").arg(keys::sent_filter_bits()).arg(sent_filter::BITS - 1).arg(0).query_async(redis).await?;
+    // The marker first: writing it only extends the bitmap, never clears a bit.
+    let mut pipe = redis::pipe();
+    sent_filter::mark(&mut pipe);
+    let _: () = pipe.query_async(redis).await?;
     let mut after: Option<(String, i64)> = None;
     let mut rows = 0u64;
     loop {
@@ -105,17 +109,38 @@ async fn rebuild_locked(pool: &MySqlPool, redis: &mut redis::aio::ConnectionMana
                 Err(_) => tracing::error!(conversation, sender, "stored message with a malformed sender id; not in the filter"),
             }
         }
-        pipe.cmd("PEXPIRE").arg(lock).arg(LOCK_MS).ignore();
         let _: () = pipe.query_async(redis).await?;
         rows += page.len() as u64;
+        if !renew(redis, lock, me).await? {
+            return Ok(None);
+        }
         if page.len() < PAGE as usize {
             break;
         }
     }
-    let holder: Option<String> = redis::cmd("GET").arg(lock).query_async(redis).await?;
-    if holder.as_deref() != Some(me) || sent_filter::run_id(redis).await? != run_id {
-        return Ok(None);
-    }
-    let _: () = redis::cmd("SET").arg(keys::sent_filter_ready()).arg(&run_id).query_async(redis).await?;
-    Ok(Some(rows))
+    Ok(sent_filter::finish(redis, me, &run_id).await?.then_some(rows))
+}
+
+/// Returns once every transaction that had inserted into `messages` has
+/// committed: `LOCK TABLES … READ` waits for their metadata locks. On a
+/// connection of its own, closed afterwards, so no pooled connection keeps
+/// the lock or the session setting.
+async fn barrier(pool: &MySqlPool) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?.detach();
+    conn.execute("SET SESSION lock_wait_timeout = 10").await?;
+    conn.execute("LOCK TABLES messages READ").await?;
+    conn.execute("UNLOCK TABLES").await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Extends the rebuild lock if `me` still holds it.
+async fn renew(redis: &mut redis::aio::ConnectionManager, lock: &str, me: &str) -> redis::RedisResult<bool> {
+    let renewed: i64 = redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0")
+        .key(lock)
+        .arg(me)
+        .arg(LOCK_MS)
+        .invoke_async(redis)
+        .await?;
+    Ok(renewed == 1)
 }

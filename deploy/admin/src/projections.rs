@@ -40,7 +40,9 @@
 //!   resync, never a missed change); the live `sync_versions` rows of those
 //!   lists are replaced in the held transaction; the Redis keys of the
 //!   projection's patterns are copied over (DUMP/RESTORE) and the live keys
-//!   the shadow does not have are deleted.
+//!   the shadow does not have are deleted. For `messages`, the shadow's
+//!   sent-key filter bits are also ORed into the live filter (the shadow
+//!   may be ahead of the live projector; docs/chat.md, "Idempotent sends").
 //! - the comparison leaves the version columns out (they differ by design).
 
 use crate::{kafka, Global};
@@ -634,6 +636,13 @@ async fn build_and_swap(
                     Some(r) => copy_redis(r, &mut live_redis, &patterns).await?,
                     None => (0, 0),
                 };
+                // The shadow may have stored rows the live projector had not:
+                // their keys join the live sent-key filter before they do.
+                if name == beaver_readmodel::progress::MESSAGES_PROJECTOR {
+                    if let Some(r) = shadow_redis.as_mut() {
+                        beaver_readmodel::sent_filter::merge(r, &mut live_redis).await?;
+                    }
+                }
                 shifted = Some(Shifted { versions_by: by, redis_copied: copied, redis_deleted: deleted });
             }
             for table in tables {

@@ -33,6 +33,15 @@ pub const BITS: u64 = 1 << 27;
 /// Bits set per key.
 pub const HASHES: usize = 7;
 
+/// The byte just past the bits, where the keeper writes [`MARKER`] when it
+/// (re)builds the filter. Writers never touch it, so a bitmap deleted and
+/// recreated by later writes (an operator's `DEL`, an eviction) lacks it and
+/// is not trusted. Writing it only extends the string: no bit is cleared.
+pub const MARKER_OFFSET: u64 = BITS / 8;
+
+/// The marker byte.
+pub const MARKER: u8 = 0xA5;
+
 /// The bit positions of a key: SHA-256 of `conversation_id 0 sender 0
 /// client_msg_id` gives two 64-bit numbers `a`, `b`; position `i` is
 /// `(a + i·b) mod BITS` (double hashing; `b` is odd, so the seven differ).
@@ -70,16 +79,33 @@ pub enum Check {
     Untrusted,
 }
 
-/// `KEYS`: bits, ready. `ARGV`: the positions. -1 untrusted, 0 absent, 1 maybe.
+/// `KEYS`: bits, ready. `ARGV`: marker offset, marker, then the positions.
+/// -1 untrusted, 0 absent, 1 maybe.
 static CHECK: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local ready = redis.call('GET', KEYS[2])
-if not ready or redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if not ready or redis.call('GETRANGE', KEYS[1], ARGV[1], ARGV[1]) ~= ARGV[2] then return -1 end
 if ready ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then return -1 end
-for i = 1, #ARGV do
+for i = 3, #ARGV do
   if redis.call('GETBIT', KEYS[1], ARGV[i]) == 0 then return 0 end
 end
+return 1
+",
+    )
+});
+
+/// The keeper's last step. `KEYS`: bits, ready, lock. `ARGV`: lock holder,
+/// run id, marker offset, marker. Sets `ready` to the run id only if the
+/// caller still holds the lock, the marker is there and the server is the
+/// one the rebuild started on. 1 when set.
+static FINISH: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+if redis.call('GETRANGE', KEYS[1], ARGV[3], ARGV[3]) ~= ARGV[4] then return 0 end
+if ARGV[2] ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
 return 1
 ",
     )
@@ -88,7 +114,7 @@ return 1
 /// Asks the filter about a key (one script call).
 pub async fn check(redis: &mut redis::aio::ConnectionManager, conversation_id: &str, sender: Uuid, client_msg_id: &str) -> redis::RedisResult<Check> {
     let mut invocation = CHECK.key(keys::sent_filter_bits());
-    invocation.key(keys::sent_filter_ready());
+    invocation.key(keys::sent_filter_ready()).arg(MARKER_OFFSET).arg(&[MARKER][..]);
     for p in positions(conversation_id, sender, client_msg_id) {
         invocation.arg(p);
     }
@@ -107,10 +133,53 @@ pub async fn run_id(redis: &mut redis::aio::ConnectionManager) -> redis::RedisRe
 }
 
 /// Whether the filter is trusted now: `ready` holds the running server's
-/// run id and the bitmap exists.
+/// run id and the bitmap carries the keeper's marker.
 pub async fn trusted(redis: &mut redis::aio::ConnectionManager) -> redis::RedisResult<bool> {
-    let (ready, exists): (Option<String>, bool) = redis::pipe().get(keys::sent_filter_ready()).exists(keys::sent_filter_bits()).query_async(redis).await?;
-    Ok(exists && ready.as_deref().is_some_and(|r| !r.is_empty()) && ready == Some(run_id(redis).await?))
+    let (ready, marker): (Option<String>, Vec<u8>) =
+        redis::pipe().get(keys::sent_filter_ready()).getrange(keys::sent_filter_bits(), MARKER_OFFSET as isize, MARKER_OFFSET as isize).query_async(redis).await?;
+    Ok(marker == [MARKER] && ready.as_deref().is_some_and(|r| !r.is_empty()) && ready == Some(run_id(redis).await?))
+}
+
+/// Writes the marker (the keeper, before adding the stored keys).
+pub fn mark(pipe: &mut redis::Pipeline) {
+    pipe.cmd("SETRANGE").arg(keys::sent_filter_bits()).arg(MARKER_OFFSET).arg(&[MARKER][..]).ignore();
+}
+
+/// Declares the filter trusted for `run_id` if `holder` still holds the
+/// rebuild lock, the marker is there and `run_id` is the running server's.
+pub async fn finish(redis: &mut redis::aio::ConnectionManager, holder: &str, run_id: &str) -> redis::RedisResult<bool> {
+    let mut invocation = FINISH.key(keys::sent_filter_bits());
+    invocation.key(keys::sent_filter_ready()).key(keys::sent_filter_rebuild_lock()).arg(holder).arg(run_id).arg(MARKER_OFFSET).arg(&[MARKER][..]);
+    let set: i64 = invocation.invoke_async(redis).await?;
+    Ok(set == 1)
+}
+
+/// Ors the bits of another filter (a shadow rebuild's, on another Redis
+/// database) into this one, so that rows swapped in from the shadow are
+/// covered. The marker and `ready` of `into` are left as they are.
+pub async fn merge(from: &mut redis::aio::ConnectionManager, into: &mut redis::aio::ConnectionManager) -> redis::RedisResult<bool> {
+    let bits = keys::sent_filter_bits();
+    let payload: Option<Vec<u8>> = redis::cmd("DUMP").arg(&bits).query_async(from).await?;
+    let Some(payload) = payload else { return Ok(false) };
+    let scratch = format!("{bits}:merge");
+    let _: () = redis::pipe()
+        .cmd("RESTORE")
+        .arg(&scratch)
+        .arg(0)
+        .arg(payload)
+        .arg("REPLACE")
+        .ignore()
+        .cmd("BITOP")
+        .arg("OR")
+        .arg(&bits)
+        .arg(&bits)
+        .arg(&scratch)
+        .ignore()
+        .del(&scratch)
+        .ignore()
+        .query_async(into)
+        .await?;
+    Ok(true)
 }
 
 /// One page of stored keys after `after` (`(conversation_id, seq)` order, the

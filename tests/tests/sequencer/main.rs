@@ -250,9 +250,10 @@ async fn filter_trusted_again(redis: &mut redis::aio::MultiplexedConnection) {
 /// sent-key filter spares that lookup only for keys never stored, so the
 /// original must come back whether the filter is trusted, lost (its keys
 /// deleted), or stale (its `ready` key from before a Redis restart that lost
-/// bits); in the last two cases the projectors rebuild it from the table.
+/// bits), or its bitmap alone deleted; in the last three cases the
+/// projectors rebuild it from the table.
 #[tokio::test]
-async fn past_the_window_a_resend_gets_the_original_whether_the_sent_filter_is_trusted_lost_or_stale() {
+async fn past_the_window_a_resend_gets_the_original_whether_the_sent_filter_is_trusted_lost_stale_or_partly_deleted() {
     let _turn = TURN.lock().await;
     let api = Api::new();
     let (ann, bob) = friends(&api, "seqpast").await;
@@ -312,13 +313,14 @@ async fn past_the_window_a_resend_gets_the_original_whether_the_sent_filter_is_t
     tokio::time::sleep(Duration::from_millis(2500)).await;
     same(&send_until_numbered(&api, &ann, &bob, &z, "three, again").await, &third);
 
-    // Stale: the bits written since a restart, with `ready` naming the server before it.
+    // Stale: a complete-looking filter (marker byte included) that lost its
+    // bits, with `ready` naming the server before a restart.
     let _: () = redis::pipe()
         .del("beaver:{sentkeys}:bits")
-        .cmd("SETBIT")
+        .cmd("SETRANGE")
         .arg("beaver:{sentkeys}:bits")
-        .arg((1u64 << 27) - 1)
-        .arg(0)
+        .arg(1u64 << 24)
+        .arg(&[0xA5u8][..])
         .set("beaver:{sentkeys}:ready", "0123456789abcdef0123456789abcdef01234567")
         .query_async(&mut redis)
         .await
@@ -327,11 +329,21 @@ async fn past_the_window_a_resend_gets_the_original_whether_the_sent_filter_is_t
     filter_trusted_again(&mut redis).await;
     same(&send_until_numbered(&api, &ann, &bob, &y, "two, a third time").await, &second);
 
+    // The bitmap alone deleted (`ready` still names this server), then
+    // recreated by a new message's bits: without the keeper's marker it is
+    // not trusted, and the rebuild restores the older keys.
+    let _: () = redis::cmd("DEL").arg("beaver:{sentkeys}:bits").query_async(&mut redis).await.unwrap();
+    let fourth = send_until_numbered(&api, &ann, &bob, &unique("past-w"), "four").await;
+    assert_eq!(fourth["seq"], 4, "{fourth}");
+    same(&send_until_numbered(&api, &ann, &bob, &z, "three, a third time").await, &third);
+    filter_trusted_again(&mut redis).await;
+    same(&send_until_numbered(&api, &ann, &bob, &x, "one, a fourth time").await, &first);
+
     let seqs: Vec<i64> = history(&api, &bob, &conv).await.iter().map(|m| m["seq"].as_i64().unwrap()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    assert_eq!(seqs, vec![1, 2, 3], "three messages, no repeat, no gap");
+    assert_eq!(seqs, vec![1, 2, 3, 4], "four messages, no repeat, no gap");
 
     // Hand the partitions back to the stack's own sequencer.
     tokio::task::spawn_blocking(move || drop(short)).await.unwrap();
     let again = send_until_numbered(&api, &ann, &bob, &unique("past-back"), "back to normal").await;
-    assert_eq!(again["seq"], 4, "{again}");
+    assert_eq!(again["seq"], 5, "{again}");
 }
