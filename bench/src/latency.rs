@@ -46,6 +46,12 @@ pub(crate) struct LatencyArgs {
     /// answered by an `ack`).
     #[arg(long, value_enum, default_value_t = Via::Http)]
     pub(crate) via: Via,
+    /// Runs the whole ladder (or the single step) this many times on the
+    /// same users and connections, then prints, per rate, in how many runs
+    /// it passed and the spread of its p99: one ladder on a shared 2-core
+    /// box is one sample of a noisy figure.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) repeat: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -395,16 +401,26 @@ pub(crate) async fn latency_scenario(c: Arc<Client>, pid_dir: PathBuf, mut a: La
         .collect();
 
     let text: Arc<str> = "x".repeat(a.size).into();
-    let mut outcomes = Vec::new();
-    for &rate in &a.rate {
-        let outcome = run_step(&c, &pid_dir, &shared, &pairs, &senders, &text, a.seconds, Arc::new(Step::new(rate)?)).await?;
-        let passed = outcome.p99_ms < a.p99_ms && outcome.lost == 0 && outcome.errors == 0;
-        outcomes.push((outcome, passed));
-        if !passed && a.rate.len() > 1 {
-            break;
+    let mut runs = Vec::new();
+    for run in 0..a.repeat.max(1) {
+        if a.repeat > 1 {
+            println!("=== run {} of {}", run + 1, a.repeat);
         }
-        // Let queues drain between steps.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut outcomes = Vec::new();
+        for &rate in &a.rate {
+            let outcome = run_step(&c, &pid_dir, &shared, &pairs, &senders, &text, a.seconds, Arc::new(Step::new(rate)?)).await?;
+            let passed = outcome.p99_ms < a.p99_ms && outcome.lost == 0 && outcome.errors == 0;
+            outcomes.push((outcome, passed));
+            if !passed && a.rate.len() > 1 {
+                break;
+            }
+            // Let queues drain between steps.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        if a.rate.len() > 1 {
+            print_ladder(&outcomes, a.p99_ms);
+        }
+        runs.push(outcomes);
     }
     stop_tx.send_replace(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(readers)).await;
@@ -413,24 +429,107 @@ pub(crate) async fn latency_scenario(c: Arc<Client>, pid_dir: PathBuf, mut a: La
         shared.dropped.load(Ordering::Relaxed),
         shared.strangers.load(Ordering::Relaxed)
     );
-    if a.rate.len() > 1 {
-        println!("ladder (pass = p99 < {} ms, nothing lost, no errors):", a.p99_ms);
-        for (o, passed) in &outcomes {
-            println!(
-                "  {:>6}/s: {:>7.0} accepted/s, p99 {:>8.1} ms, lost {}, errors {}, servers {:.2} cores: {}",
-                o.rate,
-                o.accepted_per_sec,
-                o.p99_ms,
-                o.lost,
-                o.errors,
-                o.server_cores,
-                if *passed { "pass" } else { "FAIL" }
-            );
-        }
-        match outcomes.iter().rfind(|(_, p)| *p) {
-            Some((o, _)) => println!("highest sustained rate: {}/s ({:.0} msg/s accepted, stored and delivered)", o.rate, o.accepted_per_sec),
-            None => println!("highest sustained rate: none of the steps passed"),
-        }
+    if runs.len() > 1 {
+        print_repeats(&a.rate, &runs, a.p99_ms);
     }
     Ok(())
+}
+
+/// One ladder's table and its highest passed step.
+fn print_ladder(outcomes: &[(Outcome, bool)], p99_ms: f64) {
+    println!("ladder (pass = p99 < {p99_ms} ms, nothing lost, no errors):");
+    for (o, passed) in outcomes {
+        println!(
+            "  {:>6}/s: {:>7.0} accepted/s, p99 {:>8.1} ms, lost {}, errors {}, servers {:.2} cores: {}",
+            o.rate,
+            o.accepted_per_sec,
+            o.p99_ms,
+            o.lost,
+            o.errors,
+            o.server_cores,
+            if *passed { "pass" } else { "FAIL" }
+        );
+    }
+    match highest_passed(outcomes) {
+        Some(o) => println!("highest sustained rate: {}/s ({:.0} msg/s accepted, stored and delivered)", o.rate, o.accepted_per_sec),
+        None => println!("highest sustained rate: none of the steps passed"),
+    }
+}
+
+/// The highest step of one ladder that passed.
+fn highest_passed(outcomes: &[(Outcome, bool)]) -> Option<&Outcome> {
+    outcomes.iter().rfind(|(_, p)| *p).map(|(o, _)| o)
+}
+
+/// One rate's figures over repeated runs.
+#[derive(Debug, PartialEq)]
+struct RateOverRuns {
+    rate: u64,
+    /// Runs whose ladder reached this rate (an earlier failed step stops a ladder).
+    reached: usize,
+    passed: usize,
+    /// p99 of the runs that reached it: min, median (the upper one of an even count), max.
+    p99: Option<(f64, f64, f64)>,
+}
+
+fn over_runs(rates: &[u64], runs: &[Vec<(Outcome, bool)>]) -> Vec<RateOverRuns> {
+    rates
+        .iter()
+        .map(|&rate| {
+            let mut p99s: Vec<f64> = Vec::new();
+            let mut passed = 0;
+            for (o, ok) in runs.iter().flatten().filter(|(o, _)| o.rate == rate) {
+                p99s.push(o.p99_ms);
+                passed += usize::from(*ok);
+            }
+            p99s.sort_by(f64::total_cmp);
+            let p99 = (!p99s.is_empty()).then(|| (p99s[0], p99s[p99s.len() / 2], p99s[p99s.len() - 1]));
+            RateOverRuns { rate, reached: p99s.len(), passed, p99 }
+        })
+        .collect()
+}
+
+/// Per rate over every run: how often it passed, of the runs that reached
+/// it, and its p99 spread; then each run's highest passed step.
+fn print_repeats(rates: &[u64], runs: &[Vec<(Outcome, bool)>], p99_ms: f64) {
+    println!("over {} runs (pass = p99 < {p99_ms} ms, nothing lost, no errors):", runs.len());
+    for r in over_runs(rates, runs) {
+        match r.p99 {
+            None => println!("  {:>6}/s: reached in no run", r.rate),
+            Some((min, median, max)) => println!(
+                "  {:>6}/s: passed in {} of {} runs that reached it ({} runs in all); p99 min {min:.1}, median {median:.1}, max {max:.1} ms",
+                r.rate,
+                r.passed,
+                r.reached,
+                runs.len()
+            ),
+        }
+    }
+    let highest: Vec<String> = runs.iter().map(|r| highest_passed(r).map_or("none".into(), |o| o.rate.to_string())).collect();
+    println!("highest sustained rate per run: {}", highest.join(", "));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(rate: u64, p99_ms: f64, passed: bool) -> (Outcome, bool) {
+        (Outcome { rate, accepted_per_sec: rate as f64, p99_ms, lost: 0, errors: 0, server_cores: 1.0 }, passed)
+    }
+
+    #[test]
+    fn repeated_ladders_count_passes_among_the_runs_that_reached_each_rate() {
+        let runs = vec![
+            vec![step(700, 30.0, true), step(1000, 40.0, true), step(1200, 60.0, false)],
+            vec![step(700, 20.0, true), step(1000, 70.0, false)],
+            vec![step(700, 45.0, true), step(1000, 49.0, true), step(1200, 45.0, true)],
+        ];
+        let summary = over_runs(&[700, 1000, 1200, 1500], &runs);
+        assert_eq!(summary[0], RateOverRuns { rate: 700, reached: 3, passed: 3, p99: Some((20.0, 30.0, 45.0)) });
+        assert_eq!(summary[1], RateOverRuns { rate: 1000, reached: 3, passed: 2, p99: Some((40.0, 49.0, 70.0)) });
+        assert_eq!(summary[2], RateOverRuns { rate: 1200, reached: 2, passed: 1, p99: Some((45.0, 60.0, 60.0)) });
+        assert_eq!(summary[3], RateOverRuns { rate: 1500, reached: 0, passed: 0, p99: None });
+        let highest: Vec<Option<u64>> = runs.iter().map(|r| highest_passed(r).map(|o| o.rate)).collect();
+        assert_eq!(highest, [Some(1000), Some(700), Some(1200)]);
+    }
 }
