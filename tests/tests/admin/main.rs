@@ -10,6 +10,7 @@
 mod helpers;
 mod emoji;
 mod rebuild_shared;
+mod sent_filter;
 mod services;
 
 use helpers::{eventually, unique, Api};

@@ -131,7 +131,7 @@ fn live_database() -> String {
 // ---------------------------------------------------------------------------
 // Redis.
 
-fn redis_url() -> String {
+pub(crate) fn redis_url() -> String {
     std::env::var("BEAVER_REDIS_URL").unwrap_or_else(|_| format!("redis://127.0.0.1:{}", std::env::var("BEAVER_REDIS_PORT").unwrap_or_else(|_| "6379".into())))
 }
 
