@@ -127,7 +127,7 @@ pub async fn check(redis: &mut redis::aio::ConnectionManager, conversation_id: &
 }
 
 /// The running Redis server's run id (changes at every restart).
-pub async fn run_id(redis: &mut redis::aio::ConnectionManager) -> redis::RedisResult<String> {
+pub async fn run_id(redis: &mut impl redis::aio::ConnectionLike) -> redis::RedisResult<String> {
     let info: String = redis::cmd("INFO").arg("server").query_async(redis).await?;
     Ok(info.lines().find_map(|l| l.strip_prefix("run_id:")).unwrap_or_default().trim().to_owned())
 }

@@ -131,12 +131,9 @@ fn live_database() -> String {
 // ---------------------------------------------------------------------------
 // Redis.
 
-pub(crate) fn redis_url() -> String {
-    std::env::var("BEAVER_REDIS_URL").unwrap_or_else(|_| format!("redis://127.0.0.1:{}", std::env::var("BEAVER_REDIS_PORT").unwrap_or_else(|_| "6379".into())))
-}
 
 async fn redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.expect("connect Redis")
+    redis::Client::open(crate::helpers::redis_url()).unwrap().get_multiplexed_async_connection().await.expect("connect Redis")
 }
 
 async fn smembers(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> BTreeSet<String> {
@@ -902,7 +899,7 @@ async fn interrupted_rebuild(name: &str, after: Duration) -> Output {
     cmd.args(["projections", "rebuild", name, "--json", "--timeout-secs", "50"])
         .env("BEAVER_KAFKA_BROKERS", crate::helpers::brokers())
         .env("BEAVER_DATABASE_URL", crate::helpers::database_url())
-        .env("BEAVER_REDIS_URL", redis_url())
+        .env("BEAVER_REDIS_URL", crate::helpers::redis_url())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);

@@ -10,7 +10,7 @@ use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
 async fn on_db(db: i64) -> ConnectionManager {
-    let mut info = redis::IntoConnectionInfo::into_connection_info(super::rebuild_shared::redis_url()).unwrap();
+    let mut info = redis::IntoConnectionInfo::into_connection_info(crate::helpers::redis_url()).unwrap();
     info.redis.db = db;
     let mut conn = ConnectionManager::new(redis::Client::open(info).unwrap()).await.expect("connect Redis");
     let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();

@@ -34,6 +34,13 @@ pub fn brokers() -> String {
     std::env::var("BEAVER_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
+/// The stack's Redis (`BEAVER_REDIS_URL`, else `BEAVER_REDIS_PORT` on loopback).
+/// Used by the sequencer, admin and fault tests, not by `api` itself.
+#[allow(dead_code)]
+pub fn redis_url() -> String {
+    std::env::var("BEAVER_REDIS_URL").unwrap_or_else(|_| format!("redis://127.0.0.1:{}", std::env::var("BEAVER_REDIS_PORT").unwrap_or_else(|_| "6379".into())))
+}
+
 pub fn database_url() -> String {
     std::env::var("BEAVER_DATABASE_URL").unwrap_or_else(|_| "mysql://beaver:beaver@127.0.0.1:3306/beaver".into())
 }

@@ -95,13 +95,11 @@ async fn a_redis_outage_is_answered_503_within_seconds_and_everything_serves_aga
     // The restarted server has a new run id: the sent-key filter, whose last
     // second of bits may be gone, is rebuilt before it is trusted again
     // (docs/chat.md, "Idempotent sends").
-    let redis_url = std::env::var("BEAVER_REDIS_URL").unwrap_or_else(|_| format!("redis://127.0.0.1:{}", std::env::var("BEAVER_REDIS_PORT").unwrap_or_else(|_| "6379".into())));
-    let mut redis = redis::Client::open(redis_url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let redis = redis::Client::open(crate::helpers::redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let rebuilt = eventually(Duration::from_secs(60), || {
         let mut redis = redis.clone();
         async move {
-            let info: String = redis::cmd("INFO").arg("server").query_async(&mut redis).await.ok()?;
-            let run_id = info.lines().find_map(|l| l.strip_prefix("run_id:"))?.trim().to_owned();
+            let run_id = beaver_readmodel::sent_filter::run_id(&mut redis).await.ok()?;
             let ready: Option<String> = redis::cmd("GET").arg("beaver:{sentkeys}:ready").query_async(&mut redis).await.ok()?;
             (ready.as_deref() == Some(run_id.as_str())).then_some(())
         }

@@ -40,6 +40,32 @@ fn alive(pid: i32) -> bool {
     }
 }
 
+/// Starts another sequencer process (the same instance id as the stack's,
+/// so its `init_transactions` fences the running one) with `env`, logging to
+/// `logs/<log>`, and waits until it is healthy.
+async fn start_sequencer(log: &str, env: &[(&str, &str)], what: &str) -> std::process::Child {
+    let profile = std::env::var("BEAVER_BUILD_PROFILE").unwrap_or_else(|_| "debug".into());
+    let bin = root().join("target").join(if profile == "release" { "release" } else { "debug" }).join("beaver-sequencer");
+    // A port nothing else uses: bind one, release it, hand it over.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = std::fs::File::create(state_dir().join("logs").join(log)).unwrap();
+    let child = Command::new(&bin)
+        .env("BEAVER_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .envs(env.iter().copied())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(60), || {
+        let http = http.clone();
+        async move { http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
+    })
+    .await
+    .unwrap_or_else(|| panic!("{what} becomes healthy"));
+    child
+}
+
 /// Starts whatever of the stack is not running, as an operator would (no build).
 fn deploy_up() {
     let out = Command::new(root().join("deploy/up")).env("BEAVER_SKIP_BUILD", "1").output().expect("run deploy/up");
@@ -164,24 +190,7 @@ async fn a_stale_sequencer_is_fenced_and_nothing_it_writes_becomes_visible() {
     assert!(alive(old));
 
     // A second process with the same instance id: its init_transactions fences the first.
-    let profile = std::env::var("BEAVER_BUILD_PROFILE").unwrap_or_else(|_| "debug".into());
-    let bin = root().join("target").join(if profile == "release" { "release" } else { "debug" }).join("beaver-sequencer");
-    // A port nothing else uses: bind one, release it, hand it over.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log = std::fs::File::create(state_dir().join("logs/sequencer-fencing-test.log")).unwrap();
-    let mut newer = Command::new(&bin)
-        .env("BEAVER_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-    let http = reqwest::Client::new();
-    eventually(Duration::from_secs(60), || {
-        let http = http.clone();
-        async move { http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
-    })
-    .await
-    .expect("the newer sequencer becomes healthy");
+    let mut newer = start_sequencer("sequencer-fencing-test.log", &[], "the newer sequencer").await;
 
     // Both read the send; only the newer one can commit.
     let cmid = unique("fenced");
@@ -221,15 +230,10 @@ impl Drop for Takeover {
     }
 }
 
-fn redis_url() -> String {
-    std::env::var("BEAVER_REDIS_URL").unwrap_or_else(|_| format!("redis://127.0.0.1:{}", std::env::var("BEAVER_REDIS_PORT").unwrap_or_else(|_| "6379".into())))
-}
-
 /// The running Redis server's run id, and what the sent-key filter's
 /// `ready` key holds (docs/chat.md, "Idempotent sends").
 async fn filter_state(redis: &mut redis::aio::MultiplexedConnection) -> (String, Option<String>) {
-    let info: String = redis::cmd("INFO").arg("server").query_async(redis).await.unwrap();
-    let run_id = info.lines().find_map(|l| l.strip_prefix("run_id:")).unwrap().trim().to_owned();
+    let run_id = beaver_readmodel::sent_filter::run_id(redis).await.unwrap();
     let ready: Option<String> = redis::cmd("GET").arg("beaver:{sentkeys}:ready").query_async(redis).await.unwrap();
     (run_id, ready)
 }
@@ -257,30 +261,12 @@ async fn past_the_window_a_resend_gets_the_original_whether_the_sent_filter_is_t
     let _turn = TURN.lock().await;
     let api = Api::new();
     let (ann, bob) = friends(&api, "seqpast").await;
-    let mut redis = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut redis = redis::Client::open(helpers::redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
     filter_trusted_again(&mut redis).await;
 
     // A sequencer with a 2 s window takes over from the stack's own (fencing it).
-    let profile = std::env::var("BEAVER_BUILD_PROFILE").unwrap_or_else(|_| "debug".into());
-    let bin = root().join("target").join(if profile == "release" { "release" } else { "debug" }).join("beaver-sequencer");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log = std::fs::File::create(state_dir().join("logs/sequencer-short-window-test.log")).unwrap();
     let old = sequencer_pid().expect("deploy/up records the sequencer's pid");
-    let short = Command::new(&bin)
-        .env("BEAVER_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("BEAVER_WINDOW_SECS", "2")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-    let short = Takeover(Some(short));
-    let http = reqwest::Client::new();
-    eventually(Duration::from_secs(60), || {
-        let http = http.clone();
-        async move { http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
-    })
-    .await
-    .expect("the short-window sequencer becomes healthy");
+    let short = Takeover(Some(start_sequencer("sequencer-short-window-test.log", &[("BEAVER_WINDOW_SECS", "2")], "the short-window sequencer").await));
 
     let (x, y, z) = (unique("past-x"), unique("past-y"), unique("past-z"));
     let first = send_until_numbered(&api, &ann, &bob, &x, "one").await;
