@@ -1,4 +1,5 @@
-//! The node's Kafka consumer: every partition of the topics ws-push reads,
+//! The node's Kafka consumers (one for the busy sequenced topic, one for the
+//! rest): every partition of the topics ws-push reads,
 //! assigned directly (no consumer group coordination: each node reads
 //! everything and keeps what its own connections need), starting at the end —
 //! a client that was away resumes with `sync`, not from this node's offsets.
@@ -28,26 +29,41 @@ use std::{
 };
 use uuid::Uuid;
 
-/// What ws-push reads.
+/// What ws-push reads, in two consumers.
 /// Conversation events come only from the sequencer's output, so every frame
 /// about a conversation is committed and in the conversation's final order.
-pub const TOPICS: &[&str] = &[topics::SEQUENCED, topics::RELATIONS, topics::GROUPS, topics::SESSIONS, topics::FEEDBACK, topics::SYSTEM, topics::EMOJI, topics::NOTIFICATIONS, topics::MOMENTS, topics::CALLS];
+///
+/// A fetch lists every partition its consumer reads (librdkafka has no
+/// incremental fetch sessions), and the broker walks them all each time the
+/// fetch is answered. Every sequencer commit answers the sequenced topic's
+/// fetch, so that topic gets a consumer of its own: its 12 partitions, not
+/// the 66 of all these topics, are walked per commit (docs/benchmarks.md,
+/// "Send path, sixth pass").
+pub const HOT: &[&str] = &[topics::SEQUENCED];
+/// Everything else ws-push reads: rare events, fetched by the second consumer.
+pub const COLD: &[&str] = &[topics::RELATIONS, topics::GROUPS, topics::SESSIONS, topics::FEEDBACK, topics::SYSTEM, topics::EMOJI, topics::NOTIFICATIONS, topics::MOMENTS, topics::CALLS];
 
-fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer<HealthContext>> {
+/// How long the broker holds a fetch that finds nothing (it answers as soon
+/// as data arrives). Kept short: with 500 ms, a node's consumers stopped
+/// receiving for good after the broker stalled for 50 s (SIGSTOP), while at
+/// 50 ms they resume (docs/benchmarks.md, "Send path, sixth pass").
+const FETCH_WAIT_MAX_MS: &str = "50";
+
+fn consumer(s: &Shared, topics_read: &[&str], role: &str) -> anyhow::Result<StreamConsumer<HealthContext>> {
     let consumer: StreamConsumer<HealthContext> = ClientConfig::new()
         .set("bootstrap.servers", &s.config.common.kafka_brokers)
         .set("group.id", topics::scoped(&format!("beaver-ws-push-{}", s.node)))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("fetch.wait.max.ms", "50")
+        .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS)
         // beaver.sequenced.v1 is written in transactions: deliver only what committed.
         .set("isolation.level", "read_committed")
-        .set("client.id", format!("beaver-ws-push-{}", s.node))
+        .set("client.id", format!("beaver-ws-push-{}-{role}", s.node))
         .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS)
         .set("statistics.interval.ms", "1000")
         .create_with_context(HealthContext { health: s.kafka.clone() })?;
     let mut tpl = TopicPartitionList::new();
-    for topic in TOPICS {
+    for topic in topics_read {
         // The Kafka boundary: topics in this process's namespace; records map back to base names below.
         let topic = topics::resolve(topic);
         let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
@@ -64,12 +80,17 @@ fn consumer(s: &Shared) -> anyhow::Result<StreamConsumer<HealthContext>> {
     Ok(consumer)
 }
 
+/// Both consumers, or the first error.
+fn consumers(s: &Shared) -> anyhow::Result<(StreamConsumer<HealthContext>, StreamConsumer<HealthContext>)> {
+    Ok((consumer(s, HOT, "hot")?, consumer(s, COLD, "cold")?))
+}
+
 /// Consumes until `stop`, retrying the set-up while Kafka is unreachable.
 pub async fn run(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let consumer = loop {
+    let (hot, cold) = loop {
         let made = {
             let s = s.clone();
-            tokio::task::spawn_blocking(move || consumer(&s)).await
+            tokio::task::spawn_blocking(move || consumers(&s)).await
         };
         match made {
             Ok(Ok(c)) => break c,
@@ -82,12 +103,13 @@ pub async fn run(s: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
         }
     };
     s.tailing.store(true, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(topics = ?TOPICS, "tailing Kafka");
+    tracing::info!(hot = ?HOT, cold = ?COLD, "tailing Kafka");
     let mut applied = Applied::default();
     loop {
         let record = tokio::select! {
             _ = stop.changed() => return,
-            r = consumer.recv() => r,
+            r = hot.recv() => r,
+            r = cold.recv() => r,
         };
         let (topic, envelope, position) = match record {
             Ok(m) => match m.payload().map(RawEnvelope::from_slice) {
