@@ -12,7 +12,7 @@
 
 use crate::chat::{cmid, direct_id, same_instant, send, sent, seq, seqs, text_in, text_to};
 use crate::friends::{befriend, befriend_all, find, new_user, new_users, User};
-use crate::helpers::{eventually, read_topic, unique, Api};
+use crate::helpers::{events_where, eventually, unique, Api};
 use crate::ws::{connect, Ws};
 use beaver_events::topics;
 use serde_json::{json, Value};
@@ -123,7 +123,8 @@ async fn drain_messages(ws: &mut Ws, conv: &str, window: Duration) -> Vec<Value>
 
 /// The events on `topic` whose envelope names `conv` as its aggregate, in log order.
 async fn conversation_log(topic: &'static str, conv: &str) -> Vec<Value> {
-    read_topic(topic).await.into_iter().filter(|e| e["aggregate_id"] == conv).collect()
+    let conv = conv.to_owned();
+    events_where(topic, move |e| e["aggregate_id"] == conv.as_str()).await
 }
 
 fn uuid_of(v: &Value) -> uuid::Uuid {

@@ -6,7 +6,7 @@
 
 use crate::chat::{direct_id, friends_pair, owner_with_friends, sent, seq, text_in, text_to};
 use crate::friends::{befriend, find, ids, new_user, sorted, User};
-use crate::helpers::{each_record, read_topic, unique, unique_phone, Answer, Api, PASSWORD};
+use crate::helpers::{each_record, events_where, unique, unique_phone, Answer, Api, PASSWORD};
 use crate::ws::{connect, percent, Ws, GATEWAY, WAIT};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -695,11 +695,8 @@ async fn friends_get_no_presence_frames_for_a_user_hiding_online_state() {
 
 /// `reader`'s `ConversationRead` events in `conv`, in order.
 async fn read_events(conv: &str, reader: &User) -> Vec<Value> {
-    read_topic("beaver.messages.v1")
-        .await
-        .into_iter()
-        .filter(|e| e["event_type"] == "ConversationRead" && e["aggregate_id"] == conv && e["payload"]["user_id"] == reader.id.as_str())
-        .collect()
+    let (conv, reader) = (conv.to_owned(), reader.id.clone());
+    events_where("beaver.messages.v1", move |e| e["event_type"] == "ConversationRead" && e["aggregate_id"] == conv.as_str() && e["payload"]["user_id"] == reader.as_str()).await
 }
 
 #[tokio::test]

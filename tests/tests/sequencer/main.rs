@@ -8,7 +8,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
-use helpers::{befriended as friends, each_record, eventually, read_topic, unique, Account as User, Api};
+use helpers::{befriended as friends, each_record, events_where, eventually, unique, Account as User, Api};
 use rdkafka::message::{Headers, Message};
 use serde_json::{json, Value};
 use std::{
@@ -198,11 +198,11 @@ async fn a_stale_sequencer_is_fenced_and_nothing_it_writes_becomes_visible() {
     assert_eq!(answer["seq"], 1, "{answer}");
     eventually(Duration::from_secs(30), || async { (!alive(old)).then_some(()) }).await.expect("the fenced process exits");
 
-    let numbered: Vec<Value> = read_topic(beaver_events::topics::SEQUENCED)
-        .await
-        .into_iter()
-        .filter(|e| e["event_type"] == "MessageSequenced" && e["payload"]["client_msg_id"] == cmid.as_str())
-        .collect();
+    let wanted = cmid.clone();
+    let numbered: Vec<Value> = events_where(beaver_events::topics::SEQUENCED, move |e| {
+        e["event_type"] == "MessageSequenced" && e["payload"]["client_msg_id"] == wanted.as_str()
+    })
+    .await;
     assert_eq!(numbered.len(), 1, "exactly one committed MessageSequenced: {numbered:#?}");
     let conv = answer["conversation_id"].as_str().unwrap();
     let list = history(&api, &bob, conv).await;
