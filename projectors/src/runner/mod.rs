@@ -94,8 +94,13 @@ pub fn run_projection(
         let consumer = subscribe(projection.as_ref(), &config, &ctx, &handle)?;
         let stuck = consume(&consumer, projection.as_ref(), &config, &ctx, &handle, &stop);
         consumer.unsubscribe();
-        if stuck {
-            tracing::error!(projector = name, "seeking back keeps failing; joining the group again with a new consumer");
+        match stuck {
+            Some(Stuck::Rewinds) => tracing::error!(projector = name, "seeking back keeps failing; joining the group again with a new consumer"),
+            Some(Stuck::OutOfGroup(g)) => {
+                metrics::counter!("projector_group_rejoins_total", "projector" => name).increment(1);
+                tracing::error!(projector = name, group = ?g, "out of the consumer group for too long; joining again with a new consumer")
+            }
+            None => {}
         }
     }
     tracing::info!(projector = name, "projection stopping");
@@ -118,6 +123,7 @@ fn subscribe(
         kafka: beaver_platform::kafka::HealthContext { health: config.kafka.clone() },
         changes: Mutex::new(Vec::new()),
         lag: Default::default(),
+        group: Mutex::new(None),
     };
     let consumer: BaseConsumer<SeekToStoredOffsets> = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
@@ -150,9 +156,17 @@ fn subscribe(
     Ok(consumer)
 }
 
+/// Why the loop gave its consumer up.
+enum Stuck {
+    /// Seeking back failed [`FAILED_REWINDS_BEFORE_NEW_CONSUMER`] turns in a row.
+    Rewinds,
+    /// The consumer stayed out of its group (see [`offsets::group_stuck`]).
+    OutOfGroup(offsets::GroupState),
+}
+
 /// The consumer loop: seek back what must be, gather a batch, apply it in one
-/// transaction, publish. Returns when `stop` is set (false) or when seeking
-/// back has failed too many turns in a row (true).
+/// transaction, publish. Returns when `stop` is set (`None`), or why the
+/// consumer must be replaced.
 fn consume(
     consumer: &BaseConsumer<SeekToStoredOffsets>,
     projection: &dyn Projection,
@@ -160,19 +174,23 @@ fn consume(
     ctx: &ApplyContext,
     handle: &Handle,
     stop: &AtomicBool,
-) -> bool {
+) -> Option<Stuck> {
     let name = projection.name();
     let mut reader = Reader::default();
     let mut failed_rewinds = 0;
     let mut catch_up = progress::CatchUp::new(Instant::now());
     while !stop.load(Ordering::Relaxed) {
         report_progress(&mut catch_up, consumer.context().lag.load(Ordering::Relaxed), name);
+        let group = consumer.context().group.lock().expect("group lock").clone();
+        if let Some(g) = group.filter(offsets::group_stuck) {
+            return Some(Stuck::OutOfGroup(g));
+        }
         if rewind(consumer, ctx, handle, name, &mut reader, stop) {
             failed_rewinds = 0;
         } else {
             failed_rewinds += 1;
             if failed_rewinds >= FAILED_REWINDS_BEFORE_NEW_CONSUMER {
-                return true;
+                return Some(Stuck::Rewinds);
             }
             std::thread::sleep(Duration::from_millis(250));
         }
@@ -206,7 +224,7 @@ fn consume(
             }
         }
     }
-    false
+    None
 }
 
 /// Logs and exports catch-up progress when there is some to report.

@@ -52,6 +52,34 @@ pub struct SeekToStoredOffsets {
     /// Records not yet applied, summed over the assigned partitions (from
     /// the last statistics; see [`super::progress`]).
     pub lag: std::sync::atomic::AtomicU64,
+    /// The group membership as the last statistics described it.
+    pub group: Mutex<Option<GroupState>>,
+}
+
+/// librdkafka's view of the consumer's group membership (its statistics'
+/// `cgrp` object).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupState {
+    pub state: String,
+    pub join_state: String,
+    /// Milliseconds since the last assignment or revocation.
+    pub rebalance_age_ms: i64,
+    pub assignment_size: i32,
+}
+
+/// How long a consumer may stay between a revocation and its next
+/// assignment before it is taken for stuck: a healthy rejoin takes a session
+/// timeout (10 s) at most, a broker restart about 10 s more.
+pub const STUCK_REJOIN: Duration = Duration::from_secs(60);
+
+/// Whether a consumer is stuck out of its group. After a broker restart a
+/// consumer was once seen to revoke its partitions and never join again:
+/// the coordinator called the group empty while the consumer polled on, and
+/// the projection stopped until the process was restarted. A member that is
+/// in the group, even with no partitions (more instances than partitions),
+/// is `steady`; anything else for longer than [`STUCK_REJOIN`] is stuck.
+pub fn group_stuck(group: &GroupState) -> bool {
+    group.join_state != "steady" && group.rebalance_age_ms > STUCK_REJOIN.as_millis() as i64
 }
 
 impl ClientContext for SeekToStoredOffsets {
@@ -64,6 +92,10 @@ impl ClientContext for SeekToStoredOffsets {
     /// exported as `projector_lag` without any request to the broker.
     fn stats(&self, statistics: Statistics) {
         self.kafka.health.observe(&statistics);
+        if let Some(g) = &statistics.cgrp {
+            *self.group.lock().expect("group lock") =
+                Some(GroupState { state: g.state.clone(), join_state: g.join_state.clone(), rebalance_age_ms: g.rebalance_age, assignment_size: g.assignment_size });
+        }
         let mut total = 0u64;
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
@@ -221,4 +253,29 @@ pub async fn store(
         q.build().execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+
+    fn group(join_state: &str, rebalance_age_ms: i64, assignment_size: i32) -> GroupState {
+        GroupState { state: "up".into(), join_state: join_state.into(), rebalance_age_ms, assignment_size }
+    }
+
+    #[test]
+    fn a_member_in_its_group_is_never_stuck_even_without_partitions() {
+        assert!(!group_stuck(&group("steady", 3_600_000, 6)));
+        assert!(!group_stuck(&group("steady", 3_600_000, 0)), "an instance beyond the partition count stays a member");
+    }
+
+    #[test]
+    fn out_of_the_group_is_stuck_only_after_the_bound() {
+        let bound = STUCK_REJOIN.as_millis() as i64;
+        for join_state in ["init", "wait-join", "wait-metadata", "wait-sync", "wait-unassign-to-complete"] {
+            assert!(!group_stuck(&group(join_state, 5_000, 0)), "{join_state}: a rejoin in progress");
+            assert!(!group_stuck(&group(join_state, bound, 0)), "{join_state}: at the bound");
+            assert!(group_stuck(&group(join_state, bound + 1, 0)), "{join_state}: past the bound");
+        }
+    }
 }
