@@ -11,6 +11,9 @@
 #[allow(dead_code)]
 mod helpers;
 mod stack;
+#[path = "../api/ws.rs"]
+#[allow(dead_code)]
+mod ws;
 
 mod dependencies;
 mod scripts;

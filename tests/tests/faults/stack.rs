@@ -35,6 +35,13 @@ pub fn kill9(name: &str) {
     }
 }
 
+/// Sends `signal` (`STOP`, `CONT`) to the process recorded for `name`.
+pub fn signal(name: &str, signal: &str) {
+    let pid = pid_of(name);
+    let status = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().expect("kill");
+    assert!(status.success(), "kill -{signal} {name} ({pid})");
+}
+
 /// The cargo profile of the running tiers (`debug` or `release`), from the
 /// binary the query-api process runs, so that a restart starts the same build.
 pub fn running_profile() -> String {
