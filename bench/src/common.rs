@@ -64,7 +64,7 @@ pub(crate) async fn pairs(c: &Arc<Client>, n: usize) -> Result<Vec<Pair>> {
         let ((a, ta), (b, tb)) = (&pair[0], &pair[1]);
         let req = c.post("/api/friend/requests", Some(ta), json!({ "to_user_id": b })).await?;
         let rid = req["request_id"].as_str().context("no request_id")?;
-        c.post(&format!("/api/friend/requests/{rid}/accept"), Some(tb), json!({})).await?;
+        accept(c, rid, tb).await?;
         let _ = a;
         out.push(Pair { sender_token: ta.clone(), recipient_id: b.clone(), recipient_token: tb.clone() });
     }
@@ -75,8 +75,22 @@ pub(crate) async fn pairs(c: &Arc<Client>, n: usize) -> Result<Vec<Pair>> {
 pub(crate) async fn befriend(c: &Client, a_token: &str, b_id: &str, b_token: &str) -> Result<()> {
     let req = c.post("/api/friend/requests", Some(a_token), json!({ "to_user_id": b_id })).await?;
     let rid = req["request_id"].as_str().context("no request_id")?;
-    c.post(&format!("/api/friend/requests/{rid}/accept"), Some(b_token), json!({})).await?;
-    Ok(())
+    accept(c, rid, b_token).await
+}
+
+/// Accepts friend request `rid`. Right after a restart the request may be
+/// acknowledged (appended) before the relations projection has stored it,
+/// and accepting it answers 404 until then: retried for up to 60 s.
+async fn accept(c: &Client, rid: &str, token: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match c.post(&format!("/api/friend/requests/{rid}/accept"), Some(token), json!({})).await {
+            Err(e) if e.to_string().contains(": 404 ") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            other => return other.map(|_| ()),
+        }
+    }
 }
 
 /// Total CPU seconds of the processes named by pid files (USER_HZ = 100).
