@@ -90,6 +90,7 @@ pub fn run_projection(
     metrics::gauge!("projector_catchup_events_per_second", "projector" => name).set(0.0);
     metrics::gauge!("projector_catchup_eta_seconds", "projector" => name).set(0.0);
     metrics::counter!("projector_batch_failures_total", "projector" => name).increment(0);
+    metrics::counter!("projector_group_rejoins_total", "projector" => name).increment(0);
     while !stop.load(Ordering::Relaxed) {
         let consumer = subscribe(projection.as_ref(), &config, &ctx, &handle)?;
         let stuck = consume(&consumer, projection.as_ref(), &config, &ctx, &handle, &stop);
