@@ -287,6 +287,19 @@ pub async fn events_mentioning(marker: &str) -> Vec<Value> {
 
 pub use beaver_tests::stack::eventually;
 
+/// Waits up to 60 s until `http://127.0.0.1:{port}/healthz` answers 200
+/// (a tier process a test started itself); panics naming `what` if not.
+#[allow(dead_code)]
+pub async fn wait_healthy(port: u16, what: &str) {
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(60), || {
+        let http = http.clone();
+        async move { http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
+    })
+    .await
+    .unwrap_or_else(|| panic!("{what} becomes healthy"));
+}
+
 /// Asserts `a` answers a token grant for `user_id`: a JWT access token, a
 /// refresh token, `Bearer`, a positive lifetime.
 pub fn assert_token_pair(a: &Answer, user_id: &str) {

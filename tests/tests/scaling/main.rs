@@ -83,13 +83,7 @@ fn start_projector(n: usize) -> (Child, u16) {
 }
 
 async fn healthy(port: u16) {
-    let http = reqwest::Client::new();
-    eventually(Duration::from_secs(60), || {
-        let http = http.clone();
-        async move { http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
-    })
-    .await
-    .unwrap_or_else(|| panic!("the projector on port {port} becomes healthy"));
+    helpers::wait_healthy(port, &format!("the projector on port {port}")).await;
 }
 
 /// How long after its answer a probe message shows in MariaDB, by phase.

@@ -56,13 +56,7 @@ async fn start_sequencer(log: &str, env: &[(&str, &str)], what: &str) -> std::pr
         .stderr(log)
         .spawn()
         .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-    let http = reqwest::Client::new();
-    eventually(Duration::from_secs(60), || {
-        let http = http.clone();
-        async move { http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
-    })
-    .await
-    .unwrap_or_else(|| panic!("{what} becomes healthy"));
+    helpers::wait_healthy(port, what).await;
     child
 }
 
