@@ -77,7 +77,9 @@ async fn status(State(s): State<AppState>, user: AuthUser, ApiPath(id): ApiPath<
         "deleted" => "stored".to_owned(),
         other => other.to_owned(),
     };
-    let parts = if row.status == "uploading" { read::parts(&s.pool, id).await? } else { vec![] };
+    // An upload past its expiry reads `expired` before the sweeper's
+    // `UploadAborted` is projected; it lists no parts either way.
+    let parts = if status == "uploading" { read::parts(&s.pool, id).await? } else { vec![] };
     Ok(ok(UploadStatus {
         file_id: row.file_id,
         status,
