@@ -7,7 +7,12 @@
 //! (the `occurred_at` of the `MessageSent`s), never the clock — so reading the
 //! same records again, after a crash or from offset 0, decides the same seqs.
 //! Every change is also returned as a [`Change`], which the worker writes to
-//! the compacted state topic in the same transaction as the output.
+//! the compacted state topic about once a second (in a transaction that also
+//! carries output). What changed since is derived again from the output on
+//! a restart: every fresh `MessageSent` is on `beaver.sequenced.v1` as its
+//! `MessageSequenced`, and the state is a function of those alone (a repeat
+//! changes nothing, not even the window's clock), so
+//! [`PartitionState::replay`] of the output's tail rebuilds it exactly.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -64,11 +69,25 @@ pub struct PartitionState {
     clock_ms: i64,
     /// The next input offset to read (the checkpoint).
     pub next_offset: i64,
+    /// From the restored checkpoint: where on the output partition to start
+    /// reading what was decided after it (`None`: a checkpoint written with
+    /// every transaction, nothing to replay).
+    pub replay_from: Option<i64>,
+}
+
+/// The value of a partition's checkpoint record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The next input offset to read.
+    pub next_offset: i64,
+    /// An output offset at or before the first record decided after
+    /// `next_offset`: a restart replays the output from here.
+    pub output_from: i64,
 }
 
 impl PartitionState {
     pub fn new(window_ms: i64) -> Self {
-        PartitionState { window_ms, tops: HashMap::new(), sent: HashMap::new(), expiry: VecDeque::new(), clock_ms: i64::MIN, next_offset: 0 }
+        PartitionState { window_ms, tops: HashMap::new(), sent: HashMap::new(), expiry: VecDeque::new(), clock_ms: i64::MIN, next_offset: 0, replay_from: None }
     }
 
     /// Numbers one `MessageSent` read at log time `at_ms`, appending the state changes to `changes`.
@@ -81,11 +100,14 @@ impl PartitionState {
         at_ms: i64,
         changes: &mut Vec<Change>,
     ) -> Numbering {
-        self.advance(at_ms, changes);
         let key = sent_key(conversation, sender, client_msg_id);
-        if let Some(original) = self.sent.get(&key) {
+        // A repeat changes no state, not even the clock: the state is then a
+        // function of the fresh sends alone, which the output holds.
+        let horizon = self.clock_ms.max(at_ms).saturating_sub(self.window_ms);
+        if let Some(original) = self.sent.get(&key).filter(|s| s.at_ms >= horizon) {
             return Numbering::Repeat(original.clone());
         }
+        self.advance(at_ms, changes);
         let top = self.tops.entry(conversation.to_owned()).or_insert(0);
         *top += 1;
         let seq = *top;
@@ -111,11 +133,43 @@ impl PartitionState {
         }
     }
 
+    /// Applies again a `MessageSequenced` read from the output after the
+    /// restored checkpoint: numbering its `MessageSent` again must give the
+    /// seq it was given, or the state is not the one the output was decided
+    /// from (an error: the sequencer refuses to guess).
+    #[allow(clippy::too_many_arguments)]
+    pub fn replay(
+        &mut self,
+        conversation: &str,
+        sender: Uuid,
+        client_msg_id: &str,
+        message_id: Uuid,
+        seq: i64,
+        at_ms: i64,
+        changes: &mut Vec<Change>,
+    ) -> anyhow::Result<()> {
+        match self.number_sent(conversation, sender, client_msg_id, message_id, at_ms, changes) {
+            Numbering::Fresh { seq: again } if again == seq => Ok(()),
+            other => anyhow::bail!("replaying {conversation} seq {seq} ({message_id}) decided {other:?}: the state does not match the output"),
+        }
+    }
+
     /// Applies one record of the state topic (restoring after a start).
     pub fn restore(&mut self, key: &str, value: Option<&[u8]>) -> anyhow::Result<()> {
         if key == CHECKPOINT_KEY {
             if let Some(v) = value {
-                self.next_offset = std::str::from_utf8(v)?.parse()?;
+                // A bare number: written with every transaction (before
+                // 2026-12); nothing after it to replay.
+                match serde_json::from_slice::<Checkpoint>(v) {
+                    Ok(c) => {
+                        self.next_offset = c.next_offset;
+                        self.replay_from = Some(c.output_from);
+                    }
+                    Err(_) => {
+                        self.next_offset = std::str::from_utf8(v)?.parse()?;
+                        self.replay_from = None;
+                    }
+                }
             }
         } else if let Some(conversation) = key.strip_prefix("top|") {
             if let Some(v) = value {
@@ -145,9 +199,11 @@ impl PartitionState {
         self.expiry = order.into();
     }
 
-    /// The checkpoint record for the state topic.
-    pub fn checkpoint(&self) -> Change {
-        Change { key: CHECKPOINT_KEY.to_owned(), value: Some(self.next_offset.to_string().into_bytes()) }
+    /// The checkpoint record for the state topic; `output_from` is an
+    /// output offset at or before anything decided after it.
+    pub fn checkpoint(&self, output_from: i64) -> Change {
+        let c = Checkpoint { next_offset: self.next_offset, output_from };
+        Change { key: CHECKPOINT_KEY.to_owned(), value: Some(serde_json::to_vec(&c).expect("a checkpoint serialises")) }
     }
 
     /// Sends currently remembered (for metrics).
@@ -230,13 +286,14 @@ mod tests {
             live.number_sent(if i % 3 == 0 { "x" } else { "y" }, a, &format!("m{i}"), Uuid::now_v7(), i * 20_000, &mut changes);
         }
         live.next_offset = 50;
-        changes.push(live.checkpoint());
+        changes.push(live.checkpoint(7));
         let mut restored = PartitionState::new(WINDOW);
         for ch in &changes {
             restored.restore(&ch.key, ch.value.as_deref()).unwrap();
         }
         restored.restored();
         assert_eq!(restored.next_offset, 50);
+        assert_eq!(restored.replay_from, Some(7));
         assert_eq!(restored.window_len(), live.window_len());
         let (mut c1, mut c2) = (Vec::new(), Vec::new());
         for i in 40..60 {
@@ -246,6 +303,89 @@ mod tests {
             assert_eq!(live.number_sent("x", a, &cmid, id, at, &mut c1), restored.number_sent("x", a, &cmid, id, at, &mut c2));
         }
         assert_eq!(c1, c2);
+    }
+
+    #[test]
+    fn a_repeat_moves_no_clock_so_it_expires_nothing() {
+        let mut s = PartitionState::new(WINDOW);
+        let a = Uuid::now_v7();
+        let mut c = Vec::new();
+        send(&mut s, "x", a, "old", 0, &mut c);
+        send(&mut s, "x", a, "m", 10, &mut c);
+        c.clear();
+        // a resend of "m" stamped past old's window: still a repeat, and "old" stays
+        assert!(matches!(send(&mut s, "x", a, "m", WINDOW + 5, &mut c), Numbering::Repeat(_)));
+        assert!(c.is_empty());
+        assert_eq!(s.window_len(), 2);
+        // a resend stamped past its own original's window is a new message
+        assert_eq!(send(&mut s, "x", a, "old", WINDOW + 5, &mut c), Numbering::Fresh { seq: 3 });
+    }
+
+    /// The live run (repeats included) against a restart from a checkpoint
+    /// taken half-way, with the fresh sends after it replayed from the output.
+    #[test]
+    fn a_checkpoint_plus_the_replayed_output_is_the_live_state() {
+        let a = Uuid::now_v7();
+        let mut live = PartitionState::new(WINDOW);
+        let mut flushed = Vec::new();
+        let mut output = Vec::new(); // (conversation, cmid, message_id, seq, at)
+        let sends: Vec<(&str, String, i64)> = (0..80)
+            .map(|i: i64| (if i % 4 == 0 { "x" } else { "y" }, format!("m{}", if i % 7 == 3 { i - 1 } else { i }), i * 15_000))
+            .collect();
+        let mut after_flush = Vec::new();
+        for (i, (conv, cmid, at)) in sends.iter().enumerate() {
+            let id = Uuid::now_v7();
+            let target = if i < 40 { &mut flushed } else { &mut after_flush };
+            if let Numbering::Fresh { seq } = live.number_sent(conv, a, cmid, id, *at, target) {
+                if i >= 40 {
+                    output.push((conv.to_string(), cmid.clone(), id, seq, *at));
+                }
+            }
+            if i == 39 {
+                live.next_offset = 40;
+                flushed.push(live.checkpoint(0));
+            }
+        }
+        let mut restored = PartitionState::new(WINDOW);
+        for ch in &flushed {
+            restored.restore(&ch.key, ch.value.as_deref()).unwrap();
+        }
+        restored.restored();
+        let mut replayed = Vec::new();
+        for (conv, cmid, id, seq, at) in &output {
+            restored.replay(conv, a, cmid, *id, *seq, *at, &mut replayed).unwrap();
+        }
+        assert_eq!(replayed, after_flush, "replaying gives the changes the live run made");
+        assert_eq!(restored.window_len(), live.window_len());
+        let (mut c1, mut c2) = (Vec::new(), Vec::new());
+        for i in 60..100 {
+            let cmid = format!("m{i}");
+            let id = Uuid::now_v7();
+            let at = 1_300_000 + i * 1000;
+            assert_eq!(live.number_sent("x", a, &cmid, id, at, &mut c1), restored.number_sent("x", a, &cmid, id, at, &mut c2));
+        }
+        assert_eq!(c1, c2);
+    }
+
+    #[test]
+    fn a_replayed_seq_that_does_not_follow_is_refused() {
+        let a = Uuid::now_v7();
+        let mut s = PartitionState::new(WINDOW);
+        let mut c = Vec::new();
+        s.replay("x", a, "m1", Uuid::now_v7(), 1, 1000, &mut c).unwrap();
+        assert!(s.replay("x", a, "m2", Uuid::now_v7(), 3, 2000, &mut c).is_err(), "a gap");
+        let mut s = PartitionState::new(WINDOW);
+        s.replay("x", a, "m1", Uuid::now_v7(), 1, 1000, &mut c).unwrap();
+        assert!(s.replay("x", a, "m1", Uuid::now_v7(), 2, 2000, &mut c).is_err(), "a repeat in the output");
+    }
+
+    #[test]
+    fn a_bare_number_checkpoint_has_nothing_to_replay() {
+        let mut s = PartitionState::new(WINDOW);
+        s.restore(CHECKPOINT_KEY, Some(b"42")).unwrap();
+        assert_eq!((s.next_offset, s.replay_from), (42, None));
+        s.restore(CHECKPOINT_KEY, Some(br#"{"next_offset":50,"output_from":9}"#)).unwrap();
+        assert_eq!((s.next_offset, s.replay_from), (50, Some(9)));
     }
 
     #[test]

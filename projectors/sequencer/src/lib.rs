@@ -63,10 +63,15 @@ pub struct Config {
     pub group_id: String,
     /// How often a transaction also commits the input offsets to the consumer
     /// group (`send_offsets_to_transaction`, two more round trips and a marker).
-    /// A restart resumes from the state topic's checkpoint, written in every
-    /// transaction; the group's offsets are for `beaver-admin groups status`
-    /// and may trail it by this much. 0: in every transaction.
+    /// A restart resumes from the state topic's checkpoints plus the output
+    /// written since; the group's offsets are for `beaver-admin groups status`
+    /// and may trail by this much. 0: in every transaction.
     pub offsets_every_ms: u64,
+    /// How often a transaction also writes the state changes and checkpoints
+    /// to the state topic (always when it commits offsets). A restart
+    /// replays the output written since (at most this much). 0: in every
+    /// transaction, which doubles the partitions each one writes.
+    pub state_every_ms: u64,
     /// Base names; Kafka's are in the process's namespace (`beaver_events::topics::resolve`).
     pub output_topic: String,
     pub state_topic: String,
@@ -96,6 +101,7 @@ impl Default for Config {
             turns: 2,
             group_id: "beaver-sequencer".into(),
             offsets_every_ms: 1000,
+            state_every_ms: 1000,
             output_topic: beaver_events::topics::SEQUENCED.into(),
             state_topic: beaver_events::topics::SEQUENCER_STATE.into(),
             window_secs: 600,

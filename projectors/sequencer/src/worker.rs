@@ -1,6 +1,11 @@
 //! The transactional loop: read `beaver.messages.v1` (read_committed), decide
-//! each record with [`crate::core`], and write the output, the state changes
-//! and the input offsets in ONE Kafka transaction per batch.
+//! each record with [`crate::core`], and write the output in ONE Kafka
+//! transaction per batch. About once a second (`offsets_every_ms`) that
+//! transaction also carries the state changes since the last time, each
+//! partition's checkpoint and the input offsets; a transaction that writes
+//! only output touches half the partitions (fewer produce requests and
+//! commit markers). A restart restores the state topic, then replays the
+//! output written after the checkpoints ([`crate::core::PartitionState::replay`]).
 //!
 //! A session owns `turns` transactional producers that take turns, one
 //! transaction each (`transactional.id` `<base>-<instance>`, then
@@ -91,15 +96,14 @@ struct Input {
     headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
+fn is_fencing_code(code: RDKafkaErrorCode) -> bool {
+    matches!(code, RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
+}
+
 fn is_fencing(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| match cause.downcast_ref::<KafkaError>() {
-        Some(KafkaError::Transaction(t)) => {
-            t.is_fatal() || matches!(t.code(), RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
-        }
-        Some(other) => matches!(
-            other.rdkafka_error_code(),
-            Some(RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
-        ),
+        Some(KafkaError::Transaction(t)) => t.is_fatal() || is_fencing_code(t.code()),
+        Some(other) => other.rdkafka_error_code().is_some_and(is_fencing_code),
         None => false,
     })
 }
@@ -126,8 +130,17 @@ pub fn run_session(cfg: &Config, status: &Arc<Status>, answers: &UnboundedSender
         match session.step(answers) {
             Ok(()) => status.beat(),
             Err(e) => {
+                // A fenced producer may first fail a produce call with a bare
+                // "fatal" error; the cause is in its fatal-error state. A new
+                // session would fence the newer process in turn.
+                let fatal = session.producers.iter().find_map(|p| p.client().fatal_error());
+                let fenced = is_fencing(&e) || fatal.as_ref().is_some_and(|(code, _)| is_fencing_code(*code));
                 let _ = session.producer().abort_transaction(Timeout::After(Duration::from_secs(5)));
-                break if is_fencing(&e) { SessionEnd::Fenced(e) } else { SessionEnd::Failed(e) };
+                let e = match fatal {
+                    Some((code, reason)) => e.context(format!("producer fatal error {code:?}: {reason}")),
+                    None => e,
+                };
+                break if fenced { SessionEnd::Fenced(e) } else { SessionEnd::Failed(e) };
             }
         }
     };
@@ -153,6 +166,16 @@ struct Session<'a> {
     turn: usize,
     consumer: BaseConsumer,
     states: BTreeMap<i32, PartitionState>,
+    /// State changes not yet written to the state topic, per partition
+    /// (coalesced by key: a send that enters and leaves the window between
+    /// two flushes is never written).
+    dirty: Dirty,
+    /// Each partition's `next_offset` as last written to the state topic.
+    flushed: BTreeMap<i32, i64>,
+    /// The output's end offsets (shared with the producers' delivery reports).
+    ends: Arc<Mutex<HashMap<i32, i64>>>,
+    /// When the state changes were last written.
+    state_flushed: Instant,
     /// When the input offsets last went to the consumer group, and whether
     /// transactions have moved past them since.
     offsets_sent: Instant,
@@ -162,7 +185,7 @@ struct Session<'a> {
 impl<'a> Session<'a> {
     fn start(cfg: &'a Config, status: &Status) -> anyhow::Result<Self> {
         let (input_topic, output_topic, state_topic) = (kafka_name(topics::MESSAGES), kafka_name(&cfg.output_topic), kafka_name(&cfg.state_topic));
-        let ends = Arc::default();
+        let ends: Arc<Mutex<HashMap<i32, i64>>> = Arc::default();
         let producers = (0..cfg.turns.max(1))
             .map(|k| {
                 let id = match k {
@@ -185,7 +208,15 @@ impl<'a> Session<'a> {
             .context("creating the input consumer")?;
         let partitions = mine(&consumer, cfg)?;
         let window_ms = (cfg.window_secs * 1000) as i64;
-        let states = restore(cfg, &partitions, window_ms)?;
+        let (states, dirty) = restore(cfg, &partitions, window_ms)?;
+        // Where the output stands (init_transactions aborted anything left
+        // open): the lower bound of the first checkpoints' `output_from`.
+        for p in &partitions {
+            let (_, high) = consumer.fetch_watermarks(&output_topic, *p, Timeout::After(Duration::from_secs(30))).context("output watermarks")?;
+            ends.lock().expect("ends lock").insert(*p, high);
+        }
+        // Replayed changes are not in the state topic yet: the first flush writes them.
+        let flushed = states.iter().map(|(p, s)| (*p, if dirty.contains_key(p) { -1 } else { s.next_offset })).collect();
 
         // The state must be exactly as of the committed input offsets (both
         // are written by the same transactions).
@@ -217,7 +248,23 @@ impl<'a> Session<'a> {
         let remembered: usize = states.values().map(PartitionState::window_len).sum();
         tracing::info!(?partitions, remembered, "session started");
         status.set_partitions(partitions);
-        Ok(Session { cfg, input_topic, output_topic, state_topic, producers, turn: 0, consumer, states, offsets_sent: Instant::now(), offsets_behind: false })
+        let offsets_behind = !dirty.is_empty();
+        Ok(Session {
+            cfg,
+            input_topic,
+            output_topic,
+            state_topic,
+            producers,
+            turn: 0,
+            consumer,
+            states,
+            dirty,
+            flushed,
+            ends,
+            state_flushed: Instant::now(),
+            offsets_sent: Instant::now(),
+            offsets_behind,
+        })
     }
 
     fn producer(&self) -> &ThreadedProducer<Deliveries> {
@@ -256,18 +303,21 @@ impl<'a> Session<'a> {
                     .insert(Header { key: topics::HEADER_SOURCE_OFFSET, value: Some(o.as_str()) });
                 self.produce(&self.output_topic, input.partition, input.key.as_deref(), Some(&value), Some(headers))?;
             }
-            for change in changes {
-                self.produce(&self.state_topic, input.partition, Some(change.key.as_bytes()), change.value.as_deref(), None)?;
+            if !changes.is_empty() {
+                let dirty = self.dirty.entry(input.partition).or_default();
+                dirty.extend(changes.into_iter().map(|c| (c.key, c.value)));
             }
-        }
-        for p in &touched {
-            let checkpoint: Change = self.states[p].checkpoint();
-            self.produce(&self.state_topic, *p, Some(checkpoint.key.as_bytes()), checkpoint.value.as_deref(), None)?;
         }
         self.offsets_behind |= !touched.is_empty();
         let timeout = Timeout::After(Duration::from_millis(self.cfg.transaction_timeout_ms));
+        // Offsets go only with a flush: the group's committed offsets are
+        // then never ahead of the state topic's checkpoints.
+        let offsets_due = self.offsets_sent.elapsed() >= Duration::from_millis(self.cfg.offsets_every_ms);
+        if offsets_due || self.state_flushed.elapsed() >= Duration::from_millis(self.cfg.state_every_ms) {
+            self.flush_state()?;
+        }
         phase("produce", started);
-        if self.offsets_sent.elapsed() >= Duration::from_millis(self.cfg.offsets_every_ms) {
+        if offsets_due {
             self.send_offsets(timeout)?;
         }
         let t = Instant::now();
@@ -292,6 +342,29 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// Writes the state changes since the last flush and the checkpoint of
+    /// every partition that moved, into the open transaction. A checkpoint's
+    /// `output_from` is the output's end before this transaction's records
+    /// were acknowledged or any time since: at or before the first record of
+    /// the next transaction, which is the first a restart must replay.
+    fn flush_state(&mut self) -> anyhow::Result<()> {
+        let mut written = 0u64;
+        let moved: Vec<i32> = self.states.iter().filter(|(p, s)| self.flushed.get(p) != Some(&s.next_offset)).map(|(p, _)| *p).collect();
+        for p in moved {
+            for (key, value) in self.dirty.remove(&p).unwrap_or_default() {
+                self.produce(&self.state_topic, p, Some(key.as_bytes()), value.as_deref(), None)?;
+                written += 1;
+            }
+            let output_from = self.ends.lock().expect("ends lock").get(&p).copied().context("no output end for a partition of ours")?;
+            let checkpoint = self.states[&p].checkpoint(output_from);
+            self.produce(&self.state_topic, p, Some(checkpoint.key.as_bytes()), checkpoint.value.as_deref(), None)?;
+            self.flushed.insert(p, self.states[&p].next_offset);
+        }
+        self.state_flushed = Instant::now();
+        metrics::counter!("sequencer_state_records_total").increment(written);
+        Ok(())
+    }
+
     /// Adds every partition's checkpoint to the open transaction as the
     /// consumer group's offsets.
     fn send_offsets(&mut self, timeout: Timeout) -> anyhow::Result<()> {
@@ -308,15 +381,17 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// When idle and on a clean stop: a transaction with only the offsets, so
-    /// that the group's offsets equal the checkpoints.
+    /// When idle and on a clean stop: a transaction with the state changes
+    /// and the offsets, so that the group's offsets equal the checkpoints.
     fn settle_offsets(&mut self) -> anyhow::Result<()> {
         if !self.offsets_behind {
             return Ok(());
         }
         let timeout = Timeout::After(Duration::from_millis(self.cfg.transaction_timeout_ms));
         self.producer().begin_transaction().context("begin_transaction")?;
+        self.flush_state()?;
         self.send_offsets(timeout)?;
+        self.await_deliveries(Duration::from_millis(self.cfg.transaction_timeout_ms))?;
         self.producer().commit_transaction(timeout).context("commit_transaction")?;
         self.turn = (self.turn + 1) % self.producers.len();
         Ok(())
@@ -531,9 +606,14 @@ impl ClientContext for EndIsNoError {
 
 impl rdkafka::consumer::ConsumerContext for EndIsNoError {}
 
-/// Reads this instance's state partitions from the beginning to their end
-/// (read_committed, after `init_transactions`: nothing is left open).
-fn restore(cfg: &Config, partitions: &[i32], window_ms: i64) -> anyhow::Result<BTreeMap<i32, PartitionState>> {
+/// Restores this instance's partitions: reads their state partitions from
+/// the beginning to their end, then the output written after each
+/// partition's checkpoint, deciding its `MessageSequenced`s again (and
+/// checking each gets its seq). Both read_committed, after
+/// `init_transactions`: nothing is left open. Returns the states and the
+/// changes the replay made, which are not in the state topic yet (a
+/// partition whose checkpoint the replay moved is listed even without any).
+fn restore(cfg: &Config, partitions: &[i32], window_ms: i64) -> anyhow::Result<(BTreeMap<i32, PartitionState>, Dirty)> {
     let started = Instant::now();
     let mut states: BTreeMap<i32, PartitionState> = partitions.iter().map(|p| (*p, PartitionState::new(window_ms))).collect();
     let consumer: BaseConsumer<EndIsNoError> = ClientConfig::new()
@@ -545,43 +625,93 @@ fn restore(cfg: &Config, partitions: &[i32], window_ms: i64) -> anyhow::Result<B
         .set("auto.offset.reset", "earliest")
         .create_with_context(EndIsNoError)
         .context("creating the state reader")?;
+    let deadline = Instant::now() + Duration::from_secs(cfg.restore_timeout_secs);
+    let state_topic = kafka_name(&cfg.state_topic);
+    let from_start: Vec<(i32, i64)> = partitions.iter().map(|p| (*p, 0)).collect();
+    let state_records = read_to_end(&consumer, &state_topic, &from_start, deadline, |m| {
+        let key = std::str::from_utf8(m.key().unwrap_or_default()).context("a state key is not UTF-8")?;
+        let state = states.get_mut(&m.partition()).context("state of a partition not ours")?;
+        state.restore(key, m.payload()).with_context(|| format!("state record at {}:{}", m.partition(), m.offset()))
+    })?;
+    for state in states.values_mut() {
+        state.restored();
+    }
+
+    let output_topic = kafka_name(&cfg.output_topic);
+    let tails: Vec<(i32, i64)> = states.iter().filter_map(|(p, s)| s.replay_from.map(|o| (*p, o))).collect();
+    let mut dirty = Dirty::new();
+    let mut replayed = 0u64;
+    let output_records = read_to_end(&consumer, &output_topic, &tails, deadline, |m| {
+        let p = m.partition();
+        let state = states.get_mut(&p).context("output of a partition not ours")?;
+        let source = m
+            .headers()
+            .and_then(|hs| hs.iter().find(|h| h.key == topics::HEADER_SOURCE_OFFSET).and_then(|h| h.value))
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok())
+            .with_context(|| format!("output record {p}:{} has no {} header", m.offset(), topics::HEADER_SOURCE_OFFSET))?;
+        if source < state.next_offset {
+            return Ok(()); // decided before the checkpoint: in the state already
+        }
+        let mut changes = Vec::new();
+        if let Some(raw) = m.payload().and_then(|v| RawEnvelope::from_slice(v).ok()).filter(|r| r.event_type == "MessageSequenced") {
+            let Envelope { payload: SequencedEvent::MessageSequenced(e), .. } =
+                raw.decode::<SequencedEvent>().with_context(|| format!("output record {p}:{}", m.offset()))?;
+            let at_ms = (e.sent_at.unix_timestamp_nanos() / 1_000_000) as i64;
+            state
+                .replay(&e.conversation_id, e.sender_id, &e.client_msg_id, e.message_id, e.seq, at_ms, &mut changes)
+                .with_context(|| format!("output record {p}:{}", m.offset()))?;
+            replayed += 1;
+        }
+        state.next_offset = source + 1;
+        dirty.entry(p).or_default().extend(changes.into_iter().map(|c| (c.key, c.value)));
+        Ok(())
+    })?;
+    tracing::info!(state_records, output_records, replayed, took_ms = started.elapsed().as_millis() as u64, "state restored");
+    Ok((states, dirty))
+}
+
+/// State changes per partition, by key.
+type Dirty = BTreeMap<i32, HashMap<String, Option<Vec<u8>>>>;
+
+/// Reads `topic`'s partitions from the given offsets to their (read_committed)
+/// end, handing each record to `apply`. Returns how many it read.
+fn read_to_end(
+    consumer: &BaseConsumer<EndIsNoError>,
+    topic: &str,
+    from: &[(i32, i64)],
+    deadline: Instant,
+    mut apply: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
     let mut assign = TopicPartitionList::new();
     let mut pending = BTreeSet::new();
-    let state_topic = kafka_name(&cfg.state_topic);
-    for p in partitions {
-        let (low, high) = consumer.fetch_watermarks(&state_topic, *p, Timeout::After(Duration::from_secs(30)))?;
-        if high > low {
-            assign.add_partition_offset(&state_topic, *p, Offset::Beginning)?;
+    for (p, offset) in from {
+        let (low, high) = consumer.fetch_watermarks(topic, *p, Timeout::After(Duration::from_secs(30)))?;
+        if high > low.max(*offset) {
+            assign.add_partition_offset(topic, *p, Offset::Offset(low.max(*offset)))?;
             pending.insert(*p);
         }
     }
     if pending.is_empty() {
-        return Ok(states);
+        return Ok(0);
     }
     consumer.assign(&assign)?;
-    let deadline = Instant::now() + Duration::from_secs(cfg.restore_timeout_secs);
     let mut records = 0u64;
     while !pending.is_empty() {
         if Instant::now() > deadline {
-            bail!("restoring the state took longer than {} s", cfg.restore_timeout_secs);
+            bail!("restoring the state took longer than the restore timeout (reading {topic})");
         }
         match consumer.poll(Duration::from_millis(500)) {
             None => {}
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 pending.remove(&p);
             }
-            Some(Err(e)) => return Err(e).context("reading the state topic"),
+            Some(Err(e)) => return Err(e).with_context(|| format!("reading {topic}")),
             Some(Ok(m)) => {
-                let key = std::str::from_utf8(m.key().unwrap_or_default()).context("a state key is not UTF-8")?;
-                let state = states.get_mut(&m.partition()).context("state of a partition not ours")?;
-                state.restore(key, m.payload()).with_context(|| format!("state record at {}:{}", m.partition(), m.offset()))?;
+                apply(&m)?;
                 records += 1;
             }
         }
     }
-    for state in states.values_mut() {
-        state.restored();
-    }
-    tracing::info!(records, took_ms = started.elapsed().as_millis() as u64, "state restored");
-    Ok(states)
+    consumer.unassign()?;
+    Ok(records)
 }
