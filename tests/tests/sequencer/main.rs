@@ -327,3 +327,53 @@ async fn past_the_window_a_resend_gets_the_original_whether_the_sent_filter_is_t
     let again = send_until_numbered(&api, &ann, &bob, &unique("past-back"), "back to normal").await;
     assert_eq!(again["seq"], 5, "{again}");
 }
+
+/// The state topic is written about once a second; what was decided since
+/// is on the output, and a restart decides it again (docs/chat.md, "Crash
+/// and restart"). Here a sequencer that never writes its state takes over,
+/// numbers five messages and is killed with -9: the restarted one must know
+/// them from the output alone, so the conversation goes on at seq 6.
+#[tokio::test]
+async fn a_restart_knows_what_was_numbered_after_the_last_state_write_from_the_output() {
+    let _turn = TURN.lock().await;
+    let api = Api::new();
+    let (ann, bob) = friends(&api, "seqlazy").await;
+    let old = sequencer_pid().expect("deploy/up records the sequencer's pid");
+    let never = [("BEAVER_STATE_EVERY_MS", "3600000"), ("BEAVER_OFFSETS_EVERY_MS", "3600000")];
+    let mut lazy = Takeover(Some(start_sequencer("sequencer-lazy-state-test.log", &never, "the sequencer that never writes its state").await));
+
+    let cmids: Vec<String> = (0..5).map(|i| unique(&format!("lazy{i}"))).collect();
+    let mut answers = Vec::new();
+    for (i, cmid) in cmids.iter().enumerate() {
+        answers.push(send_until_numbered(&api, &ann, &bob, cmid, &format!("lazy {i}")).await);
+    }
+    eventually(Duration::from_secs(30), || async { (!alive(old)).then_some(()) }).await.expect("the stack's sequencer is fenced and exits");
+    let seqs: Vec<i64> = answers.iter().map(|a| a["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+
+    // kill -9: nothing of its state reaches the state topic.
+    let mut child = lazy.0.take().unwrap();
+    child.kill().unwrap();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    tokio::task::spawn_blocking(deploy_up).await.unwrap();
+
+    let conv = answers[0]["conversation_id"].as_str().unwrap().to_owned();
+    let next = send_until_numbered(&api, &ann, &bob, &unique("lazy-after"), "after the restart").await;
+    assert_eq!(next["seq"], 6, "the restarted sequencer continues the conversation: {next}");
+    // A resend of one of the five is still the original, not a sixth message.
+    let again = send_until_numbered(&api, &ann, &bob, &cmids[2], "lazy 2").await;
+    assert_eq!((&again["message_id"], &again["seq"]), (&answers[2]["message_id"], &answers[2]["seq"]), "{again}");
+    let stored = eventually(Duration::from_secs(30), || {
+        let (api, bob, conv) = (&api, &bob, &conv);
+        async move {
+            let list = history(api, bob, conv).await;
+            (list.len() >= 6).then_some(list)
+        }
+    })
+    .await
+    .expect("six messages stored");
+    let seqs: Vec<i64> = stored.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=6).collect::<Vec<_>>(), "no gap, no repeat");
+    let twice = records_output_twice(&std::collections::HashSet::from([conv]));
+    assert!(twice.is_empty(), "input records output more than once: {twice:?}");
+}
