@@ -161,8 +161,9 @@ fn subscribe(
 enum Stuck {
     /// Seeking back failed [`FAILED_REWINDS_BEFORE_NEW_CONSUMER`] turns in a row.
     Rewinds,
-    /// The consumer stayed out of its group (see [`offsets::group_stuck`]).
-    OutOfGroup(offsets::GroupState),
+    /// The consumer stayed out of its group (see [`offsets::Membership`]);
+    /// its last statistics, if any.
+    OutOfGroup(Option<offsets::GroupState>),
 }
 
 /// The consumer loop: seek back what must be, gather a batch, apply it in one
@@ -180,11 +181,12 @@ fn consume(
     let mut reader = Reader::default();
     let mut failed_rewinds = 0;
     let mut catch_up = progress::CatchUp::new(Instant::now());
+    let mut membership = offsets::Membership::new(Instant::now());
     while !stop.load(Ordering::Relaxed) {
         report_progress(&mut catch_up, consumer.context().lag.load(Ordering::Relaxed), name);
         let group = consumer.context().group.lock().expect("group lock").clone();
-        if let Some(g) = group.filter(offsets::group_stuck) {
-            return Some(Stuck::OutOfGroup(g));
+        if membership.stuck(group.as_ref(), Instant::now()) {
+            return Some(Stuck::OutOfGroup(group));
         }
         if rewind(consumer, ctx, handle, name, &mut reader, stop) {
             failed_rewinds = 0;

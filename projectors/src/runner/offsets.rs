@@ -72,14 +72,36 @@ pub struct GroupState {
 /// timeout (10 s) at most, a broker restart about 10 s more.
 pub const STUCK_REJOIN: Duration = Duration::from_secs(60);
 
-/// Whether a consumer is stuck out of its group. After a broker restart a
-/// consumer was once seen to revoke its partitions and never join again:
-/// the coordinator called the group empty while the consumer polled on, and
-/// the projection stopped until the process was restarted. A member that is
-/// in the group, even with no partitions (more instances than partitions),
-/// is `steady`; anything else for longer than [`STUCK_REJOIN`] is stuck.
-pub fn group_stuck(group: &GroupState) -> bool {
-    group.join_state != "steady" && group.rebalance_age_ms > STUCK_REJOIN.as_millis() as i64
+/// Watches whether a consumer is stuck out of its group. After a broker
+/// restart or stall a consumer was seen to revoke its partitions and never
+/// join again: the coordinator called the group empty while the consumer
+/// polled on, and the projection stopped until the process was restarted.
+/// A member that is in the group, even with no partitions (more instances
+/// than partitions), is `steady`; a consumer not seen `steady` for longer
+/// than [`STUCK_REJOIN`] is stuck — counted on this process's clock from
+/// when it was last seen steady, or created: a consumer that never joined
+/// reports a `rebalance_age` of 0 for ever (seen: a consumer created while
+/// the broker was stopped, which the first version of this rule, on
+/// `rebalance_age`, left out of its group).
+#[derive(Debug)]
+pub struct Membership {
+    last_steady: std::time::Instant,
+}
+
+impl Membership {
+    /// A consumer created at `now`.
+    pub fn new(now: std::time::Instant) -> Self {
+        Membership { last_steady: now }
+    }
+
+    /// Takes the latest statistics (`None`: none yet) at `now`; true when the consumer is stuck.
+    pub fn stuck(&mut self, group: Option<&GroupState>, now: std::time::Instant) -> bool {
+        if group.is_some_and(|g| g.join_state == "steady") {
+            self.last_steady = now;
+            return false;
+        }
+        now.saturating_duration_since(self.last_steady) > STUCK_REJOIN
+    }
 }
 
 impl ClientContext for SeekToStoredOffsets {
@@ -258,6 +280,7 @@ pub async fn store(
 #[cfg(test)]
 mod group_tests {
     use super::*;
+    use std::time::Instant;
 
     fn group(join_state: &str, rebalance_age_ms: i64, assignment_size: i32) -> GroupState {
         GroupState { state: "up".into(), join_state: join_state.into(), rebalance_age_ms, assignment_size }
@@ -265,17 +288,34 @@ mod group_tests {
 
     #[test]
     fn a_member_in_its_group_is_never_stuck_even_without_partitions() {
-        assert!(!group_stuck(&group("steady", 3_600_000, 6)));
-        assert!(!group_stuck(&group("steady", 3_600_000, 0)), "an instance beyond the partition count stays a member");
+        let start = Instant::now();
+        let mut m = Membership::new(start);
+        assert!(!m.stuck(Some(&group("steady", 3_600_000, 6)), start + Duration::from_secs(3600)));
+        assert!(!m.stuck(Some(&group("steady", 0, 0)), start + Duration::from_secs(7200)), "an instance beyond the partition count stays a member");
     }
 
     #[test]
-    fn out_of_the_group_is_stuck_only_after_the_bound() {
-        let bound = STUCK_REJOIN.as_millis() as i64;
+    fn out_of_the_group_is_stuck_only_after_the_bound_since_last_seen_steady() {
+        let start = Instant::now();
         for join_state in ["init", "wait-join", "wait-metadata", "wait-sync", "wait-unassign-to-complete"] {
-            assert!(!group_stuck(&group(join_state, 5_000, 0)), "{join_state}: a rejoin in progress");
-            assert!(!group_stuck(&group(join_state, bound, 0)), "{join_state}: at the bound");
-            assert!(group_stuck(&group(join_state, bound + 1, 0)), "{join_state}: past the bound");
+            let mut m = Membership::new(start);
+            let left = start + Duration::from_secs(500);
+            assert!(!m.stuck(Some(&group("steady", 0, 6)), left));
+            assert!(!m.stuck(Some(&group(join_state, 0, 0)), left + Duration::from_secs(5)), "{join_state}: a rejoin in progress");
+            assert!(!m.stuck(Some(&group(join_state, 0, 0)), left + STUCK_REJOIN), "{join_state}: at the bound");
+            assert!(m.stuck(Some(&group(join_state, 0, 0)), left + STUCK_REJOIN + Duration::from_millis(1)), "{join_state}: past the bound");
         }
+    }
+
+    #[test]
+    fn a_consumer_that_never_joins_is_stuck_whatever_its_rebalance_age_says() {
+        let start = Instant::now();
+        let mut m = Membership::new(start);
+        let never = group("init", 0, 0);
+        assert!(!m.stuck(None, start + Duration::from_secs(10)), "no statistics yet");
+        assert!(!m.stuck(Some(&never), start + STUCK_REJOIN));
+        assert!(m.stuck(Some(&never), start + STUCK_REJOIN + Duration::from_secs(1)));
+        let mut m = Membership::new(start);
+        assert!(m.stuck(None, start + STUCK_REJOIN + Duration::from_secs(1)), "no statistics at all for the whole bound");
     }
 }
