@@ -326,4 +326,19 @@ async fn after_a_seventy_second_kafka_stall_every_node_delivers_messages_and_fri
         ws.expect_where("friend", |d| d["event"] == "FriendRequestSent" && d["from_user_id"] == cara.id.as_str(), Duration::from_secs(30)).await;
     }
     println!("kafka stall: both nodes delivered a message and a friend frame {:?} after SIGCONT", resumed.elapsed());
+
+    // Every projection applies again, not only those the frames come from: a
+    // projector consumer replaced during the stall once stayed out of its
+    // group for good (the users projection; every registration after it
+    // answered 202, not yet visible).
+    let name = unique("kstallnew");
+    let credentials = serde_json::json!({ "username": name, "password": crate::helpers::PASSWORD });
+    let registered = api.post("/api/user/register", None, credentials.clone()).await;
+    assert!(matches!(registered.status.as_u16(), 200 | 202), "register after the stall: {} {}", registered.status, registered.body);
+    let visible = eventually(Duration::from_secs(90), || async {
+        (api.post("/api/user/login", None, credentials.clone()).await.status.as_u16() == 200).then_some(())
+    })
+    .await;
+    assert!(visible.is_some(), "a registration after the stall cannot log in within 90 s: the users projection does not apply");
+    println!("kafka stall: a new registration logs in {:?} after SIGCONT", resumed.elapsed());
 }
