@@ -20,19 +20,47 @@ pub mod push;
 pub mod sender;
 
 use beaver_events::{topics, RawEnvelope};
+use crate::runner::offsets::{GroupState, Membership};
 use beaver_platform::kafka::{EventProducer, HealthContext, RECONNECT_BACKOFF_MAX_MS};
 use rdkafka::{
     config::ClientConfig,
-    consumer::{Consumer, StreamConsumer},
-    Message,
+    consumer::{Consumer, ConsumerContext, StreamConsumer},
+    error::KafkaError,
+    statistics::Statistics,
+    ClientContext, Message,
 };
 use std::{
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        Arc, Mutex,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
+
+/// A worker consumer's context: Kafka's health, and its group membership
+/// from librdkafka's statistics, for the same rejoin watchdog as the
+/// projections' ([`Membership`], docs/operations.md).
+#[derive(Default)]
+struct WorkerKafka {
+    health: HealthContext,
+    group: Mutex<Option<GroupState>>,
+}
+
+impl ClientContext for WorkerKafka {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(g) = &statistics.cgrp {
+            *self.group.lock().expect("group lock") =
+                Some(GroupState { state: g.state.clone(), join_state: g.join_state.clone(), rebalance_age_ms: g.rebalance_age, assignment_size: g.assignment_size });
+        }
+        self.health.stats(statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.health.error(error, reason);
+    }
+}
+
+impl ConsumerContext for WorkerKafka {}
 
 /// The workers this build knows, by name.
 pub const ALL: &[&str] = &[notifier::NAME, push::NAME, sender::NAME];
@@ -96,8 +124,8 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Worker>> {
     }
 }
 
-fn consumer(brokers: &str, group: &str, worker: &dyn Worker) -> anyhow::Result<StreamConsumer<HealthContext>> {
-    let consumer: StreamConsumer<HealthContext> = ClientConfig::new()
+fn consumer(brokers: &str, group: &str, worker: &dyn Worker) -> anyhow::Result<StreamConsumer<WorkerKafka>> {
+    let consumer: StreamConsumer<WorkerKafka> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("client.id", group)
@@ -109,7 +137,8 @@ fn consumer(brokers: &str, group: &str, worker: &dyn Worker) -> anyhow::Result<S
         .set("isolation.level", "read_committed")
         .set("fetch.wait.max.ms", "50")
         .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS)
-        .create_with_context(HealthContext::default())?;
+        .set("statistics.interval.ms", "1000")
+        .create_with_context(WorkerKafka::default())?;
     let resolved: Vec<String> = worker.topics().iter().map(|t| topics::resolve(t).into_owned()).collect();
     consumer.subscribe(&resolved.iter().map(String::as_str).collect::<Vec<_>>())?;
     Ok(consumer)
@@ -119,7 +148,7 @@ fn consumer(brokers: &str, group: &str, worker: &dyn Worker) -> anyhow::Result<S
 pub async fn run(worker: Arc<dyn Worker>, ctx: WorkerContext, brokers: String, group_prefix: String, stop: Arc<AtomicBool>, alive: Arc<AtomicBool>) {
     let name = worker.name();
     let group = topics::scoped(&format!("{group_prefix}{name}"));
-    let consumer = match consumer(&brokers, &group, worker.as_ref()) {
+    let mut consumer = match consumer(&brokers, &group, worker.as_ref()) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(worker = name, error = %e, "cannot start worker");
@@ -131,6 +160,7 @@ pub async fn run(worker: Arc<dyn Worker>, ctx: WorkerContext, brokers: String, g
     // Exported from the start (as 0), so that dashboards and alerts see the series before a first error.
     metrics::counter!("worker_errors_total", "worker" => name).increment(0);
     metrics::counter!("worker_records_total", "worker" => name).increment(0);
+    metrics::counter!("projector_group_rejoins_total", "projector" => name).increment(0);
     match name {
         notifier::NAME => metrics::counter!("notifications_created_total").increment(0),
         push::NAME => {
@@ -142,7 +172,25 @@ pub async fn run(worker: Arc<dyn Worker>, ctx: WorkerContext, brokers: String, g
         _ => {}
     }
     let mut next_tick = std::time::Instant::now();
+    let mut membership = Membership::new(Instant::now());
     while !stop.load(Ordering::Relaxed) {
+        let state = consumer.context().group.lock().expect("group lock").clone();
+        if membership.stuck(state.as_ref(), Instant::now()) {
+            metrics::counter!("projector_group_rejoins_total", "projector" => name).increment(1);
+            tracing::error!(worker = name, group = ?state, "out of the consumer group for too long; joining again with a new consumer");
+            let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Async);
+            consumer.unsubscribe();
+            consumer = match self::consumer(&brokers, &group, worker.as_ref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(worker = name, error = %e, "cannot replace the worker's consumer");
+                    alive.store(false, Ordering::Relaxed);
+                    return;
+                }
+            };
+            membership = Membership::new(Instant::now());
+            continue;
+        }
         if std::time::Instant::now() >= next_tick {
             if let Err(e) = worker.tick(&ctx).await {
                 tracing::warn!(worker = name, error = %e, "periodic work failed; trying again later");
