@@ -67,6 +67,12 @@ pub struct GroupState {
     pub assignment_size: i32,
 }
 
+impl From<&rdkafka::statistics::ConsumerGroup> for GroupState {
+    fn from(g: &rdkafka::statistics::ConsumerGroup) -> Self {
+        GroupState { state: g.state.clone(), join_state: g.join_state.clone(), rebalance_age_ms: g.rebalance_age, assignment_size: g.assignment_size }
+    }
+}
+
 /// How long a consumer may stay between a revocation and its next
 /// assignment before it is taken for stuck: a healthy rejoin takes a session
 /// timeout (10 s) at most, a broker restart about 10 s more.
@@ -115,8 +121,7 @@ impl ClientContext for SeekToStoredOffsets {
     fn stats(&self, statistics: Statistics) {
         self.kafka.health.observe(&statistics);
         if let Some(g) = &statistics.cgrp {
-            *self.group.lock().expect("group lock") =
-                Some(GroupState { state: g.state.clone(), join_state: g.join_state.clone(), rebalance_age_ms: g.rebalance_age, assignment_size: g.assignment_size });
+            *self.group.lock().expect("group lock") = Some(GroupState::from(g));
         }
         let mut total = 0u64;
         for (topic, t) in &statistics.topics {

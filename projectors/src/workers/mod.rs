@@ -49,8 +49,7 @@ struct WorkerKafka {
 impl ClientContext for WorkerKafka {
     fn stats(&self, statistics: Statistics) {
         if let Some(g) = &statistics.cgrp {
-            *self.group.lock().expect("group lock") =
-                Some(GroupState { state: g.state.clone(), join_state: g.join_state.clone(), rebalance_age_ms: g.rebalance_age, assignment_size: g.assignment_size });
+            *self.group.lock().expect("group lock") = Some(GroupState::from(g));
         }
         self.health.stats(statistics);
     }
