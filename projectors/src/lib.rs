@@ -59,6 +59,19 @@ pub struct Config {
     /// `all`, or empty for none. A process replaying into a scratch database
     /// must run none: a worker appends to the live topics.
     pub workers: String,
+    /// Comma-separated projections and workers whose fetches the broker
+    /// paces (`runner::Fetching::Paced`): those no request's answer waits
+    /// on (history reads and commands on a message wait for the messages
+    /// projection, at most `pace_ms` longer than unpaced). Empty: none.
+    pub paced: String,
+    /// How long the broker holds a paced consumer's fetch (unless
+    /// `pace_bytes` are there first); 0 turns pacing off.
+    pub pace_ms: u64,
+    pub pace_bytes: u32,
+    /// How long the broker holds an unpaced consumer's fetch that finds
+    /// nothing (it answers at once when a record arrives): each idle
+    /// consumer costs Kafka one request per this.
+    pub idle_fetch_wait_ms: u64,
 }
 
 impl Default for Config {
@@ -72,6 +85,10 @@ impl Default for Config {
             access_token_ttl_secs: 900,
             publish_progress: true,
             workers: "all".into(),
+            paced: "messages,push".into(),
+            pace_ms: 20,
+            pace_bytes: 1 << 20,
+            idle_fetch_wait_ms: 100,
         }
     }
 }
@@ -92,6 +109,15 @@ impl Config {
                     .with_context(|| format!("unknown projection {wanted:?}"))
             })
             .collect()
+    }
+
+    /// How the broker answers the fetches of the projection or worker `name`.
+    fn fetching_of(&self, name: &str) -> runner::Fetching {
+        if self.pace_ms > 0 && self.paced.split(',').map(str::trim).any(|n| n == name) {
+            runner::Fetching::Paced { wait: Duration::from_millis(self.pace_ms), min_bytes: self.pace_bytes }
+        } else {
+            runner::Fetching::Eager { idle_wait: Duration::from_millis(self.idle_fetch_wait_ms) }
+        }
     }
 
     fn selected_workers(&self) -> anyhow::Result<Vec<Arc<dyn workers::Worker>>> {
@@ -223,6 +249,7 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
         batch_size: config.batch_size.max(1),
         batch_window: Duration::from_millis(config.batch_window_ms),
         kafka: Default::default(),
+        fetching: runner::Fetching::Eager { idle_wait: Duration::from_millis(config.idle_fetch_wait_ms) },
         publish_progress: config.publish_progress,
     };
     let kafka = runner_config.kafka.clone();
@@ -238,7 +265,8 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
     for projection in selected {
         let alive = Arc::new(AtomicBool::new(true));
         running.push((projection.name(), alive.clone()));
-        let (cfg, ctx, stop, handle) = (runner_config.clone(), ctx.clone(), stop.clone(), tokio::runtime::Handle::current());
+        let cfg = runner::RunnerConfig { fetching: config.fetching_of(projection.name()), ..runner_config.clone() };
+        let (ctx, stop, handle) = (ctx.clone(), stop.clone(), tokio::runtime::Handle::current());
         let thread = std::thread::Builder::new()
             .name(format!("projector-{}", projection.name()))
             .spawn(move || {
@@ -260,7 +288,15 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
         for worker in selected_workers {
             let alive = Arc::new(AtomicBool::new(true));
             running.push((worker.name(), alive.clone()));
-            tasks.push(tokio::spawn(workers::run(worker, wctx.clone(), config.common.kafka_brokers.clone(), config.group_prefix.clone(), stop.clone(), alive)));
+            tasks.push(tokio::spawn(workers::run(
+                worker.clone(),
+                wctx.clone(),
+                config.common.kafka_brokers.clone(),
+                config.group_prefix.clone(),
+                config.fetching_of(worker.name()),
+                stop.clone(),
+                alive,
+            )));
         }
     }
     let mut health = serve::HealthChecks::new().mysql(pool).redis(redis).check("kafka", move || std::future::ready(kafka.check()));
@@ -281,4 +317,40 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
     }
     tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await?;
     result
+}
+
+#[cfg(test)]
+mod fetching_tests {
+    use super::*;
+    use runner::Fetching;
+
+    #[test]
+    fn the_messages_projection_and_the_push_worker_are_paced_by_default() {
+        let config = Config::default();
+        let paced = Fetching::Paced { wait: Duration::from_millis(20), min_bytes: 1 << 20 };
+        assert_eq!(config.fetching_of("messages"), paced);
+        assert_eq!(config.fetching_of("push"), paced);
+        // Commands wait on these for read-your-writes: answered at the first record.
+        for name in ["users", "sessions", "relations", "groups", "notifier", "push-sender"] {
+            assert_eq!(config.fetching_of(name), Fetching::Eager { idle_wait: Duration::from_millis(100) }, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_zero_pace_turns_pacing_off_and_the_list_is_trimmed() {
+        let off = Config { pace_ms: 0, ..Config::default() };
+        assert_eq!(off.fetching_of("messages"), Fetching::Eager { idle_wait: Duration::from_millis(100) });
+        let listed = Config { paced: " users , moments".into(), pace_ms: 50, pace_bytes: 4096, ..Config::default() };
+        assert_eq!(listed.fetching_of("moments"), Fetching::Paced { wait: Duration::from_millis(50), min_bytes: 4096 });
+        assert_eq!(listed.fetching_of("users"), Fetching::Paced { wait: Duration::from_millis(50), min_bytes: 4096 });
+        assert!(matches!(listed.fetching_of("messages"), Fetching::Eager { .. }));
+    }
+
+    #[test]
+    fn the_settings_are_kafkas_wait_and_minimum() {
+        let eager = Fetching::Eager { idle_wait: Duration::from_millis(100) }.settings();
+        assert_eq!(eager, [("fetch.wait.max.ms", "100".to_owned()), ("fetch.min.bytes", "1".to_owned())]);
+        let paced = Fetching::Paced { wait: Duration::from_millis(20), min_bytes: 0 }.settings();
+        assert_eq!(paced, [("fetch.wait.max.ms", "20".to_owned()), ("fetch.min.bytes", "1".to_owned())]);
+    }
 }

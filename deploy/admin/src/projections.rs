@@ -49,7 +49,7 @@ use crate::{kafka, Global};
 use anyhow::Context;
 use beaver_projectors::{
     projection::{ApplyContext, Projection},
-    runner::{run_projection, RunnerConfig},
+    runner::{run_projection, Fetching, RunnerConfig},
 };
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -424,6 +424,8 @@ async fn rebuild(global: &Global, name: &str, opts: Options) -> anyhow::Result<E
         batch_size: 2000,
         batch_window: Duration::from_millis(20),
         kafka: Default::default(),
+        // A rebuild reads a backlog: every fetch is full anyway.
+        fetching: Fetching::Eager { idle_wait: Duration::from_millis(100) },
         publish_progress: false,
     };
     let stop = Arc::new(AtomicBool::new(false));

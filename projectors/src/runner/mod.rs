@@ -65,10 +65,41 @@ pub struct RunnerConfig {
     pub batch_window: Duration,
     /// Kept current by every projection's consumer; `/healthz` reports it.
     pub kafka: beaver_platform::kafka::KafkaHealth,
+    /// How the broker answers this projection's fetches: eagerly when a
+    /// request may be waiting on the projection, else paced.
+    pub fetching: Fetching,
     /// Publish each commit's offsets on the readiness channel. A rebuild's
     /// shadow runner (`beaver-admin projections rebuild`) turns it off: its
     /// offsets are not the live read model's, so no command may wait on them.
     pub publish_progress: bool,
+}
+
+/// How the broker answers a consumer's fetches (Kafka's `fetch.max.wait.ms`
+/// and `fetch.min.bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fetching {
+    /// At the first record; a fetch that finds nothing is answered (empty)
+    /// after `idle_wait`, which costs the broker a request per `idle_wait`
+    /// per idle consumer and delays nothing.
+    Eager { idle_wait: Duration },
+    /// Held until `wait` has passed or `min_bytes` are there. For consumers
+    /// off the send path (the messages projection, the push worker): under
+    /// load they are woken a few dozen times a second instead of once per
+    /// sequencer transaction, so each wake-up, database transaction and
+    /// offset commit carries many records (docs/benchmarks.md, "Send path,
+    /// eighth pass"). A record waits at most `wait` longer to be applied.
+    Paced { wait: Duration, min_bytes: u32 },
+}
+
+impl Fetching {
+    /// The consumer settings.
+    pub fn settings(self) -> [(&'static str, String); 2] {
+        let (wait, min_bytes) = match self {
+            Fetching::Eager { idle_wait } => (idle_wait, 1),
+            Fetching::Paced { wait, min_bytes } => (wait, min_bytes.max(1)),
+        };
+        [("fetch.wait.max.ms", wait.as_millis().max(1).to_string()), ("fetch.min.bytes", min_bytes.to_string())]
+    }
 }
 
 /// Turns in a row whose seek back failed before the consumer is dropped and
@@ -126,7 +157,11 @@ fn subscribe(
         lag: Default::default(),
         group: Mutex::new(None),
     };
-    let consumer: BaseConsumer<SeekToStoredOffsets> = ClientConfig::new()
+    let mut settings = ClientConfig::new();
+    for (key, value) in config.fetching.settings() {
+        settings.set(key, value);
+    }
+    let consumer: BaseConsumer<SeekToStoredOffsets> = settings
         .set("bootstrap.servers", &config.brokers)
         .set("group.id", topics::scoped(&format!("{}{}", config.group_prefix, name)))
         // Names the member in `beaver-admin groups status` and broker logs.
@@ -146,8 +181,6 @@ fn subscribe(
         // froze the sessions projection for five minutes in the fault suite).
         .set("max.poll.interval.ms", "20000")
         .set("heartbeat.interval.ms", "1000")
-        // Only bounds an empty fetch: the broker answers as soon as data arrives.
-        .set("fetch.wait.max.ms", "100")
         .create_with_context(context)?;
     // The Kafka boundary: subscribe to the topics in this process's
     // namespace; everything past it (offsets, progress) uses base names.

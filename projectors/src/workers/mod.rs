@@ -20,7 +20,10 @@ pub mod push;
 pub mod sender;
 
 use beaver_events::{topics, RawEnvelope};
-use crate::runner::offsets::{GroupState, Membership};
+use crate::runner::{
+    offsets::{GroupState, Membership},
+    Fetching,
+};
 use beaver_platform::kafka::{EventProducer, HealthContext, RECONNECT_BACKOFF_MAX_MS};
 use rdkafka::{
     config::ClientConfig,
@@ -123,8 +126,12 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Worker>> {
     }
 }
 
-fn consumer(brokers: &str, group: &str, worker: &dyn Worker) -> anyhow::Result<StreamConsumer<WorkerKafka>> {
-    let consumer: StreamConsumer<WorkerKafka> = ClientConfig::new()
+fn consumer(brokers: &str, group: &str, worker: &dyn Worker, fetching: Fetching) -> anyhow::Result<StreamConsumer<WorkerKafka>> {
+    let mut settings = ClientConfig::new();
+    for (key, value) in fetching.settings() {
+        settings.set(key, value);
+    }
+    let consumer: StreamConsumer<WorkerKafka> = settings
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("client.id", group)
@@ -134,7 +141,6 @@ fn consumer(brokers: &str, group: &str, worker: &dyn Worker) -> anyhow::Result<S
         .set("auto.offset.reset", "latest")
         // beaver.sequenced.v1 is transactional: only what committed.
         .set("isolation.level", "read_committed")
-        .set("fetch.wait.max.ms", "50")
         .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS)
         .set("statistics.interval.ms", "1000")
         .create_with_context(WorkerKafka::default())?;
@@ -144,10 +150,18 @@ fn consumer(brokers: &str, group: &str, worker: &dyn Worker) -> anyhow::Result<S
 }
 
 /// Runs `worker` until `stop` is set; `alive` goes false if it gives up.
-pub async fn run(worker: Arc<dyn Worker>, ctx: WorkerContext, brokers: String, group_prefix: String, stop: Arc<AtomicBool>, alive: Arc<AtomicBool>) {
+pub async fn run(
+    worker: Arc<dyn Worker>,
+    ctx: WorkerContext,
+    brokers: String,
+    group_prefix: String,
+    fetching: Fetching,
+    stop: Arc<AtomicBool>,
+    alive: Arc<AtomicBool>,
+) {
     let name = worker.name();
     let group = topics::scoped(&format!("{group_prefix}{name}"));
-    let mut consumer = match consumer(&brokers, &group, worker.as_ref()) {
+    let mut consumer = match consumer(&brokers, &group, worker.as_ref(), fetching) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(worker = name, error = %e, "cannot start worker");
@@ -179,7 +193,7 @@ pub async fn run(worker: Arc<dyn Worker>, ctx: WorkerContext, brokers: String, g
             tracing::error!(worker = name, group = ?state, "out of the consumer group for too long; joining again with a new consumer");
             let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Async);
             consumer.unsubscribe();
-            consumer = match self::consumer(&brokers, &group, worker.as_ref()) {
+            consumer = match self::consumer(&brokers, &group, worker.as_ref(), fetching) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(worker = name, error = %e, "cannot replace the worker's consumer");
