@@ -100,6 +100,15 @@ impl Fetching {
         };
         [("fetch.wait.max.ms", wait.as_millis().max(1).to_string()), ("fetch.min.bytes", min_bytes.to_string())]
     }
+
+    /// A client configuration holding these settings, for a consumer to add its own to.
+    pub fn client_config(self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        for (key, value) in self.settings() {
+            config.set(key, value);
+        }
+        config
+    }
 }
 
 /// Turns in a row whose seek back failed before the consumer is dropped and
@@ -157,11 +166,9 @@ fn subscribe(
         lag: Default::default(),
         group: Mutex::new(None),
     };
-    let mut settings = ClientConfig::new();
-    for (key, value) in config.fetching.settings() {
-        settings.set(key, value);
-    }
-    let consumer: BaseConsumer<SeekToStoredOffsets> = settings
+    let consumer: BaseConsumer<SeekToStoredOffsets> = config
+        .fetching
+        .client_config()
         .set("bootstrap.servers", &config.brokers)
         .set("group.id", topics::scoped(&format!("{}{}", config.group_prefix, name)))
         // Names the member in `beaver-admin groups status` and broker logs.

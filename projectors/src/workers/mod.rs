@@ -26,7 +26,6 @@ use crate::runner::{
 };
 use beaver_platform::kafka::{EventProducer, HealthContext, RECONNECT_BACKOFF_MAX_MS};
 use rdkafka::{
-    config::ClientConfig,
     consumer::{Consumer, ConsumerContext, StreamConsumer},
     error::KafkaError,
     statistics::Statistics,
@@ -127,11 +126,8 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Worker>> {
 }
 
 fn consumer(brokers: &str, group: &str, worker: &dyn Worker, fetching: Fetching) -> anyhow::Result<StreamConsumer<WorkerKafka>> {
-    let mut settings = ClientConfig::new();
-    for (key, value) in fetching.settings() {
-        settings.set(key, value);
-    }
-    let consumer: StreamConsumer<WorkerKafka> = settings
+    let consumer: StreamConsumer<WorkerKafka> = fetching
+        .client_config()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("client.id", group)
