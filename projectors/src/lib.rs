@@ -111,6 +111,18 @@ impl Config {
             .collect()
     }
 
+    /// Refuses a name in `paced` that is no projection or worker (a typo
+    /// would otherwise leave that consumer eager without a word).
+    fn check_paced(&self) -> anyhow::Result<()> {
+        let projections = projections::all();
+        for name in self.paced.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if !projections.iter().any(|p| p.name() == name) && !workers::ALL.contains(&name) {
+                anyhow::bail!("BEAVER_PACED: unknown projection or worker {name:?}");
+            }
+        }
+        Ok(())
+    }
+
     /// How the broker answers the fetches of the projection or worker `name`.
     fn fetching_of(&self, name: &str) -> runner::Fetching {
         if self.pace_ms > 0 && self.paced.split(',').map(str::trim).any(|n| n == name) {
@@ -257,6 +269,7 @@ pub async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: im
     let mut threads = Vec::new();
     let mut running = Vec::new();
     let selected = config.selected()?;
+    config.check_paced()?;
     let mut tasks = Vec::new();
     // The live messages projection keeps the sent-key filter trusted.
     if config.publish_progress && selected.iter().any(|p| p.name() == beaver_readmodel::progress::MESSAGES_PROJECTOR) {
@@ -344,6 +357,15 @@ mod fetching_tests {
         assert_eq!(listed.fetching_of("moments"), Fetching::Paced { wait: Duration::from_millis(50), min_bytes: 4096 });
         assert_eq!(listed.fetching_of("users"), Fetching::Paced { wait: Duration::from_millis(50), min_bytes: 4096 });
         assert!(matches!(listed.fetching_of("messages"), Fetching::Eager { .. }));
+    }
+
+    #[test]
+    fn an_unknown_paced_name_is_refused_and_the_defaults_are_known() {
+        assert!(Config::default().check_paced().is_ok());
+        assert!(Config { paced: String::new(), ..Config::default() }.check_paced().is_ok());
+        let typo = Config { paced: "messages,pusj".into(), ..Config::default() };
+        let error = typo.check_paced().expect_err("a typo is refused").to_string();
+        assert!(error.contains("\"pusj\""), "{error}");
     }
 
     #[test]
