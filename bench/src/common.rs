@@ -137,6 +137,52 @@ pub(crate) fn cpu_seconds_of(pid: &str) -> Option<f64> {
     Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
 }
 
+/// The whole box's CPU time by kind, from the first line of /proc/stat, in
+/// seconds (USER_HZ = 100), summed over all CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct BoxCpu {
+    /// user + nice + system + irq + softirq: work done by anything on the box.
+    pub(crate) busy: f64,
+    pub(crate) idle: f64,
+    pub(crate) iowait: f64,
+    /// Time the hypervisor gave this VM's CPUs to someone else.
+    pub(crate) steal: f64,
+}
+
+impl BoxCpu {
+    /// Parses the `cpu ` line of /proc/stat.
+    pub(crate) fn parse(stat: &str) -> Option<BoxCpu> {
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let f: Vec<f64> = line.split_whitespace().skip(1).map(|x| x.parse::<f64>().ok().map(|t| t / 100.0)).collect::<Option<_>>()?;
+        let at = |i: usize| f.get(i).copied().unwrap_or(0.0);
+        Some(BoxCpu { busy: at(0) + at(1) + at(2) + at(5) + at(6), idle: at(3), iowait: at(4), steal: at(7) })
+    }
+
+    /// Cores of `kind` (one of this struct's fields, picked by `f`) between two readings.
+    pub(crate) fn cores(before: BoxCpu, after: BoxCpu, secs: f64, f: fn(&BoxCpu) -> f64) -> f64 {
+        (f(&after) - f(&before)) / secs
+    }
+
+    pub(crate) fn now() -> BoxCpu {
+        std::fs::read_to_string("/proc/stat").ok().and_then(|s| BoxCpu::parse(&s)).unwrap_or_default()
+    }
+
+    /// One line for a step's output: each kind in cores over `secs`, and
+    /// what the box's CPUs were busy with besides `accounted` (the servers and
+    /// the load generator), i.e. the kernel's own threads and anything else.
+    pub(crate) fn describe(before: BoxCpu, after: BoxCpu, secs: f64, accounted: f64) -> String {
+        let c = |a: f64, b: f64| (b - a) / secs;
+        let busy = c(before.busy, after.busy);
+        format!(
+            "busy {busy:.2} cores ({:.2} of it outside the servers and the load generator), idle {:.2}, iowait {:.2}, steal {:.2} (CPU the hypervisor gave to other machines)",
+            (busy - accounted / secs).max(0.0),
+            c(before.idle, after.idle),
+            c(before.iowait, after.iowait),
+            c(before.steal, after.steal),
+        )
+    }
+}
+
 pub(crate) fn own_cpu_seconds() -> f64 {
     cpu_seconds_of(&std::process::id().to_string()).unwrap_or(0.0)
 }
@@ -191,4 +237,24 @@ pub(crate) fn raise_open_files() -> u64 {
 pub(crate) fn peak_rss_kib(pid: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().strip_suffix("kB")?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod box_cpu_tests {
+    use super::BoxCpu;
+
+    #[test]
+    fn parses_the_cpu_line_and_reports_cores_per_kind() {
+        let before = BoxCpu::parse("cpu  100 0 50 1000 10 0 5 20 0 0\ncpu0 1 2 3\n").unwrap();
+        assert_eq!(before, BoxCpu { busy: 1.55, idle: 10.0, iowait: 0.1, steal: 0.2 });
+        let after = BoxCpu::parse("cpu  300 0 150 1200 10 0 5 60 0 0\n").unwrap();
+        let line = BoxCpu::describe(before, after, 2.0, 2.0);
+        assert_eq!(line, "busy 1.50 cores (0.50 of it outside the servers and the load generator), idle 1.00, iowait 0.00, steal 0.20 (CPU the hypervisor gave to other machines)");
+    }
+
+    #[test]
+    fn a_line_without_the_aggregate_is_refused() {
+        assert_eq!(BoxCpu::parse("cpu0 1 2 3 4\n"), None);
+        assert_eq!(BoxCpu::parse("cpu  1 x 3 4\n"), None);
+    }
 }

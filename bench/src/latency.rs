@@ -250,6 +250,9 @@ struct Outcome {
     lost: usize,
     errors: u64,
     server_cores: f64,
+    /// The box's idle and stolen cores over the step (from /proc/stat).
+    idle_cores: f64,
+    steal_cores: f64,
 }
 
 /// Runs one open-loop step at `step.rate` and prints its figures.
@@ -267,14 +270,14 @@ async fn run_step(
     let warmup = Duration::from_secs(2);
     let total = warmup + Duration::from_secs(seconds);
     let start = Instant::now();
-    let cpu0 = Arc::new(Mutex::new(None::<(f64, f64, Instant)>));
+    let cpu0 = Arc::new(Mutex::new(None::<(f64, f64, BoxCpu, Instant)>));
     let by_process0 = Arc::new(Mutex::new(Default::default()));
     {
         let (cpu0, by_process0, pid_dir) = (cpu0.clone(), by_process0.clone(), pid_dir.clone());
         tokio::spawn(async move {
             tokio::time::sleep(warmup).await;
             *by_process0.lock().unwrap() = cpu_by_process(&pid_dir);
-            *cpu0.lock().unwrap() = Some((server_cpu_seconds(&pid_dir), own_cpu_seconds(), Instant::now()));
+            *cpu0.lock().unwrap() = Some((server_cpu_seconds(&pid_dir), own_cpu_seconds(), BoxCpu::now(), Instant::now()));
         });
     }
     let interval = Duration::from_secs_f64(1.0 / step.rate as f64);
@@ -299,9 +302,9 @@ async fn run_step(
     // which under overload would stretch the window's CPU over a shorter time).
     let schedule_end = start + total;
     tokio::time::sleep_until(tokio::time::Instant::from_std(schedule_end)).await;
-    let (cpu_end, own_end, by_process_end) = (server_cpu_seconds(pid_dir), own_cpu_seconds(), cpu_by_process(pid_dir));
+    let (cpu_end, own_end, by_process_end, box_end) = (server_cpu_seconds(pid_dir), own_cpu_seconds(), cpu_by_process(pid_dir), BoxCpu::now());
     futures::future::join_all(tasks).await;
-    let (cpu_start, own_start, measured_from) = cpu0.lock().unwrap().context("warm-up never ended")?;
+    let (cpu_start, own_start, box_start, measured_from) = cpu0.lock().unwrap().context("warm-up never ended")?;
     let measured_secs = schedule_end.saturating_duration_since(measured_from).as_secs_f64();
     let (server_cpu, own_cpu) = (cpu_end - cpu_start, own_end - own_start);
     let by_process = cpu_breakdown(&by_process0.lock().unwrap(), &by_process_end, measured_secs);
@@ -339,6 +342,7 @@ async fn run_step(
     println!("latency (scheduled send → the sender's answer with seq) ms: {}", percentiles(&step.http.lock().unwrap()));
     println!("cpu (measured window): servers {server_cpu:.1} s ({:.2} cores), load generator {own_cpu:.1} s", server_cpu / measured_secs);
     println!("cores by server: {by_process}");
+    println!("box (measured window): {}", BoxCpu::describe(box_start, box_end, measured_secs, server_cpu + own_cpu));
     Ok(Outcome {
         rate: step.rate,
         accepted_per_sec: measured_accepted as f64 / measured_secs,
@@ -346,6 +350,8 @@ async fn run_step(
         lost: lost + (measured_sent - measured_accepted),
         errors: load(&step.errors),
         server_cores: server_cpu / measured_secs,
+        idle_cores: BoxCpu::cores(box_start, box_end, measured_secs, |b| b.idle),
+        steal_cores: BoxCpu::cores(box_start, box_end, measured_secs, |b| b.steal),
     })
 }
 
@@ -467,13 +473,15 @@ fn print_ladder(outcomes: &[(Outcome, bool)], p99_ms: f64) {
     println!("ladder (pass = p99 < {p99_ms} ms, nothing lost, no errors):");
     for (o, passed) in outcomes {
         println!(
-            "  {:>6}/s: {:>7.0} accepted/s, p99 {:>8.1} ms, lost {}, errors {}, servers {:.2} cores: {}",
+            "  {:>6}/s: {:>7.0} accepted/s, p99 {:>8.1} ms, lost {}, errors {}, servers {:.2} cores, box idle {:.2} steal {:.2}: {}",
             o.rate,
             o.accepted_per_sec,
             o.p99_ms,
             o.lost,
             o.errors,
             o.server_cores,
+            o.idle_cores,
+            o.steal_cores,
             if *passed { "pass" } else { "FAIL" }
         );
     }
@@ -541,7 +549,7 @@ mod tests {
     use super::*;
 
     fn step(rate: u64, p99_ms: f64, passed: bool) -> (Outcome, bool) {
-        (Outcome { rate, accepted_per_sec: rate as f64, p99_ms, lost: 0, errors: 0, server_cores: 1.0 }, passed)
+        (Outcome { rate, accepted_per_sec: rate as f64, p99_ms, lost: 0, errors: 0, server_cores: 1.0, idle_cores: 0.0, steal_cores: 0.0 }, passed)
     }
 
     #[test]
