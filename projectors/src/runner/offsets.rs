@@ -75,8 +75,10 @@ impl From<&rdkafka::statistics::ConsumerGroup> for GroupState {
 
 /// How long a consumer may stay between a revocation and its next
 /// assignment before it is taken for stuck: a healthy rejoin takes a session
-/// timeout (10 s) at most, a broker restart about 10 s more.
-pub const STUCK_REJOIN: Duration = Duration::from_secs(60);
+/// timeout (10 s) at most, a broker restart about 10 s more. Was 60 s: after
+/// a 70 s broker stall a consumer stuck looking for its coordinator
+/// (`query-coord`) then kept new registrations from logging in for 60–90 s.
+pub const STUCK_REJOIN: Duration = Duration::from_secs(30);
 
 /// Watches whether a consumer is stuck out of its group. After a broker
 /// restart or stall a consumer was seen to revoke its partitions and never
