@@ -171,14 +171,14 @@ impl BoxCpu {
     /// what the box's CPUs were busy with besides `accounted` (the servers and
     /// the load generator), i.e. the kernel's own threads and anything else.
     pub(crate) fn describe(before: BoxCpu, after: BoxCpu, secs: f64, accounted: f64) -> String {
-        let c = |a: f64, b: f64| (b - a) / secs;
-        let busy = c(before.busy, after.busy);
+        let c = |f: fn(&BoxCpu) -> f64| BoxCpu::cores(before, after, secs, f);
+        let busy = c(|b| b.busy);
         format!(
             "busy {busy:.2} cores ({:.2} of it outside the servers and the load generator), idle {:.2}, iowait {:.2}, steal {:.2} (CPU the hypervisor gave to other machines)",
             (busy - accounted / secs).max(0.0),
-            c(before.idle, after.idle),
-            c(before.iowait, after.iowait),
-            c(before.steal, after.steal),
+            c(|b| b.idle),
+            c(|b| b.iowait),
+            c(|b| b.steal),
         )
     }
 }
